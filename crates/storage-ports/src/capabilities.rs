@@ -1,0 +1,70 @@
+//! What a backend offers. The contract suite runs a behaviour's test only where the
+//! capability is declared, and checks that an absent one answers `Unsupported`.
+
+use serde::{Deserialize, Serialize};
+
+/// A backend's capabilities, one flag per port or optional behaviour.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Backend name, e.g. `sqlite`.
+    pub backend: String,
+    /// [`WorkflowStore`](crate::WorkflowStore).
+    pub workflows: bool,
+    /// [`RunStore`](crate::RunStore).
+    pub runs: bool,
+    /// [`RunStore::watch`](crate::RunStore::watch) (E7 live part).
+    pub run_watch: bool,
+    /// [`MetricsStore`](crate::MetricsStore).
+    pub metrics: bool,
+    /// [`CredentialStore`](crate::CredentialStore).
+    pub credentials: bool,
+    /// [`JobQueue`](crate::JobQueue).
+    pub queue: bool,
+    /// [`JobQueue::wait`](crate::JobQueue::wait) (Q9).
+    pub queue_wait: bool,
+    /// [`Transactions`](crate::Transactions) (T1).
+    pub transactions: bool,
+    /// [`DocumentStore`](crate::DocumentStore).
+    pub documents: bool,
+    /// Versioned schema migrations (O3).
+    pub schema_migrations: bool,
+}
+
+impl Capabilities {
+    /// Nothing offered; set the flags the backend has.
+    #[must_use]
+    pub fn none(backend: impl Into<String>) -> Self {
+        Self {
+            backend: backend.into(),
+            workflows: false,
+            runs: false,
+            run_watch: false,
+            metrics: false,
+            credentials: false,
+            queue: false,
+            queue_wait: false,
+            transactions: false,
+            documents: false,
+            schema_migrations: false,
+        }
+    }
+
+    /// Everything offered.
+    #[must_use]
+    pub fn all(backend: impl Into<String>) -> Self {
+        Self {
+            backend: backend.into(),
+            workflows: true,
+            runs: true,
+            run_watch: true,
+            metrics: true,
+            credentials: true,
+            queue: true,
+            queue_wait: true,
+            transactions: true,
+            documents: true,
+            schema_migrations: true,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! # storage-ports
+//!
+//! The ports of flowstore: traits a host application depends on, the domain types they
+//! exchange, validated ids, one error type, and the pure rules every adapter shares
+//! (hashing, versioning, cursors, retention, sketches, backoff). No I/O lives here:
+//! adapters implement the traits, `storage-wiring` chooses them.
+//!
+//! The behaviours each trait promises are listed in `# Behavior` sections and checked
+//! by `storage-contract`, citing the spec ids (W4, Q7, ...).
+
+pub mod capabilities;
+pub mod credential;
+pub mod document;
+pub mod error;
+pub mod ids;
+pub mod metrics;
+pub mod operations;
+pub mod queue;
+pub mod rules;
+pub mod run;
+pub mod secret;
+pub mod store_set;
+pub mod time;
+pub mod transaction;
+pub mod transfer;
+pub mod unsupported;
+pub mod workflow;
+
+pub use capabilities::Capabilities;
+pub use credential::CredentialStore;
+pub use document::{Document, DocumentFilter, DocumentStore};
+pub use error::{Error, ErrorKind, Result};
+pub use ids::{
+    CollectionName, CredentialKey, DocumentId, IdRule, JobId, MetricName, NodeId, QueueName, RunId,
+    TenantId, WorkflowId,
+};
+pub use metrics::{
+    Baseline, MetricSummary, MetricsStore, Pattern, PatternObservation, RunAggregate, RunMetric,
+    SeriesBucket, SeriesQuery,
+};
+pub use operations::{Health, Operations, SchemaStatus, StoreStats};
+pub use queue::{
+    DeadJob, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure, JobQueue, Lease, LeasedJob,
+    NewJob, QueueStats,
+};
+pub use rules::aggregate::{Distribution, DistributionSummary};
+pub use rules::backoff::Backoff;
+pub use rules::content_hash::ContentHash;
+pub use rules::cursor::{Cursor, Page, PageRequest};
+pub use rules::limits::PayloadLimit;
+pub use rules::retention::{JsonLinesArchive, PruneReport, RetentionPolicy, RunArchive};
+pub use run::{
+    CompleteRun, EventStream, NewRun, NodeExecution, NodeStatus, Run, RunError, RunEvent,
+    RunEventKind, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, VariableSnapshot,
+};
+pub use secret::Secret;
+pub use store_set::StoreSet;
+pub use time::Timestamp;
+pub use transaction::Transactions;
+pub use unsupported::UnsupportedStore;
+pub use workflow::{NewWorkflowVersion, VersionMeta, WorkflowStore, WorkflowVersion};

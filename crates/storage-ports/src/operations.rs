@@ -1,0 +1,80 @@
+//! The operations port (spec O1-O3): health, stats, schema.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::capabilities::Capabilities;
+use crate::error::Result;
+use crate::ids::TenantId;
+
+/// Whether the backend answers (O1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Backend name.
+    pub backend: String,
+    /// Whether it answered.
+    pub ok: bool,
+    /// What was checked, or why it failed.
+    pub detail: String,
+}
+
+/// What a tenant holds (O2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StoreStats {
+    /// Workflows with at least one version.
+    pub workflows: u64,
+    /// Stored workflow versions.
+    pub workflow_versions: u64,
+    /// Runs.
+    pub runs: u64,
+    /// Run events.
+    pub run_events: u64,
+    /// Runs with recorded metrics.
+    pub metric_records: u64,
+    /// Patterns.
+    pub patterns: u64,
+    /// Jobs not yet acknowledged, dead ones included.
+    pub jobs: u64,
+    /// Documents.
+    pub documents: u64,
+    /// Credentials.
+    pub credentials: u64,
+}
+
+/// The schema state (O3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaStatus {
+    /// Newest migration recorded in the backend.
+    pub applied: i64,
+    /// Newest migration this build knows.
+    pub known: i64,
+}
+
+/// Health, stats and schema of one backend.
+#[async_trait]
+pub trait Operations: Send + Sync + std::fmt::Debug {
+    /// What the backend offers.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Whether it answers, and why not (O1). Never fails: a failure is `ok: false`.
+    async fn health(&self) -> Health;
+
+    /// Counts of what a tenant holds (O2), for the concerns this backend keeps.
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn stats(&self, tenant: &TenantId) -> Result<StoreStats>;
+
+    /// The schema state (O3): migrations are applied when the store opens.
+    ///
+    /// # Errors
+    /// `Unsupported` without the `schema_migrations` capability.
+    async fn schema(&self) -> Result<SchemaStatus>;
+
+    /// Applies pending migrations again; applying twice changes nothing (O3).
+    ///
+    /// # Errors
+    /// `Unsupported` without the `schema_migrations` capability; a store written by a
+    /// newer schema is an `InvalidInput` error saying so.
+    async fn migrate(&self) -> Result<SchemaStatus>;
+}

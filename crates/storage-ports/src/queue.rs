@@ -1,0 +1,363 @@
+//! The job-queue port (spec Q1-Q10): priority, delay, leases with fencing, retries with
+//! backoff, dead letters, batches, waiting without polling.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ids::{JobId, QueueName, TenantId};
+use crate::rules::backoff::Backoff;
+use crate::time::Timestamp;
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    /// An explicit id, or `None` to generate one. An existing id is a conflict.
+    pub id: Option<JobId>,
+    /// Payload.
+    pub payload: Value,
+    /// Higher runs first (Q2).
+    pub priority: i32,
+    /// Not before this time (Q3); `None` means now.
+    pub run_at: Option<Timestamp>,
+    /// Attempts before the job is dead (Q5); at least 1.
+    pub max_attempts: u32,
+    /// Retry backoff (Q5).
+    pub backoff: Backoff,
+    /// A second enqueue with the same key while this job is pending returns it (Q6).
+    pub dedup_key: Option<String>,
+}
+
+impl NewJob {
+    /// A job with `payload`, priority 0, now, 5 attempts, default backoff.
+    #[must_use]
+    pub fn new(payload: Value) -> Self {
+        Self {
+            id: None,
+            payload,
+            priority: 0,
+            run_at: None,
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            dedup_key: None,
+        }
+    }
+
+    /// Sets the priority.
+    #[must_use]
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets the earliest run time.
+    #[must_use]
+    pub fn with_run_at(mut self, at: Timestamp) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+
+    /// Sets the deduplication key.
+    #[must_use]
+    pub fn with_dedup_key(mut self, key: impl Into<String>) -> Self {
+        self.dedup_key = Some(key.into());
+        self
+    }
+
+    /// Sets the attempts limit.
+    #[must_use]
+    pub fn with_max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Sets the backoff.
+    #[must_use]
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets an explicit id.
+    #[must_use]
+    pub fn with_id(mut self, id: JobId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Checks the attempts limit and the dedup key.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_attempts == 0 {
+            return Err(Error::invalid_input("max_attempts must be at least 1"));
+        }
+        if self
+            .dedup_key
+            .as_ref()
+            .is_some_and(|k| k.is_empty() || k.len() > 256)
+        {
+            return Err(Error::invalid_input("dedup_key must be 1-256 bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// What an enqueue did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enqueued {
+    /// The job's id (the first job's, when deduplicated).
+    pub job_id: JobId,
+    /// Whether a pending job with the same dedup key was returned instead (Q6).
+    pub deduplicated: bool,
+}
+
+/// Proof of holding a job (Q4). `token` is a fencing token: it changes every time the
+/// job is leased, so a worker whose lease was taken over cannot ack or fail it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Queue.
+    pub queue: QueueName,
+    /// Job.
+    pub job_id: JobId,
+    /// Fencing token.
+    pub token: u64,
+    /// When the lease ends unless extended.
+    pub expires_at: Timestamp,
+}
+
+/// A dequeued job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeasedJob {
+    /// The lease to ack, fail or extend with.
+    pub lease: Lease,
+    /// Payload.
+    pub payload: Value,
+    /// Priority.
+    pub priority: i32,
+    /// This delivery's attempt number, from 1.
+    pub attempt: u32,
+    /// Attempts limit.
+    pub max_attempts: u32,
+    /// When it was enqueued.
+    pub enqueued_at: Timestamp,
+}
+
+/// A dequeue request (Q4, Q10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dequeue {
+    /// Lease up to this many jobs (1..=1000).
+    pub max: usize,
+    /// Lease length.
+    pub lease_for: Duration,
+}
+
+impl Dequeue {
+    /// One job with a `lease_for` lease.
+    #[must_use]
+    pub fn one(lease_for: Duration) -> Self {
+        Self { max: 1, lease_for }
+    }
+
+    /// Up to `max` jobs.
+    #[must_use]
+    pub fn batch(max: usize, lease_for: Duration) -> Self {
+        Self { max, lease_for }
+    }
+
+    /// Checks bounds.
+    ///
+    /// # Errors
+    /// `InvalidInput` for `max` outside 1..=1000 or a zero lease.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=1000).contains(&self.max) {
+            return Err(Error::invalid_input("dequeue max must be within 1..=1000"));
+        }
+        if self.lease_for.is_zero() {
+            return Err(Error::invalid_input("lease duration must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// How a job failed (Q5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailure {
+    /// Error text, kept with dead jobs.
+    pub error: String,
+    /// Whether to retry (subject to max attempts).
+    pub retry: bool,
+}
+
+/// What happened to a failed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailOutcome {
+    /// Rescheduled at this time.
+    Retrying {
+        /// Next run time.
+        at: Timestamp,
+    },
+    /// Moved to the dead letters.
+    Dead,
+}
+
+/// A dead job (Q5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadJob {
+    /// Job.
+    pub job_id: JobId,
+    /// Payload.
+    pub payload: Value,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Last error text.
+    pub last_error: String,
+    /// When it died.
+    pub died_at: Timestamp,
+}
+
+/// Counts per state (Q8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Ready to run now.
+    pub pending: u64,
+    /// Waiting for a future run time (including retry backoff).
+    pub scheduled: u64,
+    /// Leased, lease not expired.
+    pub running: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+/// A job as exported (O4): what is needed to enqueue it again elsewhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedJob {
+    /// Queue.
+    pub queue: QueueName,
+    /// The job as enqueued, with its id.
+    pub job: NewJob,
+}
+
+/// The job queue.
+///
+/// # Behavior
+/// - A leased job is invisible to others until its lease expires; then it is delivered
+///   again with its attempt raised (Q4).
+/// - Ack or fail with a token that is no longer current (the job was leased again,
+///   acked or died) is a conflict. A lease that expired but was not taken over may still
+///   ack or heartbeat.
+/// - Queues are isolated by name and tenant (Q8).
+#[async_trait]
+pub trait JobQueue: Send + Sync + std::fmt::Debug {
+    /// Enqueues jobs in one call (Q10); results per job, in order.
+    ///
+    /// # Errors
+    /// Backend errors that stopped the whole batch.
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Result<Enqueued>>>;
+
+    /// Enqueues one job (Q1, Q6).
+    ///
+    /// # Errors
+    /// `Conflict` for an existing explicit id; `InvalidInput`.
+    async fn enqueue(&self, tenant: &TenantId, queue: &QueueName, job: NewJob) -> Result<Enqueued> {
+        let mut out = self.enqueue_batch(tenant, queue, vec![job]).await?;
+        out.pop()
+            .unwrap_or_else(|| Err(Error::backend("enqueue_batch returned no result")))
+    }
+
+    /// Leases up to `req.max` ready jobs, best first (Q2, Q4, Q10).
+    ///
+    /// # Errors
+    /// `InvalidInput` (see [`Dequeue::validate`]).
+    async fn dequeue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        req: Dequeue,
+    ) -> Result<Vec<LeasedJob>>;
+
+    /// Extends a lease (Q4).
+    ///
+    /// # Errors
+    /// `Conflict` for a stale lease.
+    async fn heartbeat(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        extend_by: Duration,
+    ) -> Result<Lease>;
+
+    /// Acknowledges jobs as done (Q1, Q10); results per lease, in order.
+    ///
+    /// # Errors
+    /// Backend errors that stopped the whole batch.
+    async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>>;
+
+    /// Acknowledges one job.
+    ///
+    /// # Errors
+    /// `Conflict` for a stale lease.
+    async fn ack(&self, tenant: &TenantId, lease: &Lease) -> Result<()> {
+        let mut out = self.ack_batch(tenant, std::slice::from_ref(lease)).await?;
+        out.pop()
+            .unwrap_or_else(|| Err(Error::backend("ack_batch returned no result")))
+    }
+
+    /// Fails a job: retry with backoff or dead (Q5).
+    ///
+    /// # Errors
+    /// `Conflict` for a stale lease.
+    async fn fail(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        failure: JobFailure,
+    ) -> Result<FailOutcome>;
+
+    /// Dead jobs of a queue, oldest death first, at most `limit`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        limit: usize,
+    ) -> Result<Vec<DeadJob>>;
+
+    /// Makes a dead job pending again with its attempts reset (Q5).
+    ///
+    /// # Errors
+    /// `NotFound` when no such dead job exists.
+    async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()>;
+
+    /// Counts per state (Q8).
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn stats(&self, tenant: &TenantId, queue: &QueueName) -> Result<QueueStats>;
+
+    /// Waits until a job may be ready or `timeout` passes, without busy polling (Q9);
+    /// returns whether work may be ready.
+    ///
+    /// # Errors
+    /// `Unsupported` without the `queue_wait` capability.
+    async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool>;
+
+    /// Pending, scheduled and leased jobs of every queue, for export (O4), in queue then
+    /// enqueue order. Leased jobs are exported as pending; dead jobs are listed by
+    /// [`JobQueue::dead`].
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>>;
+}

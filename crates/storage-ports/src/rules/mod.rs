@@ -1,0 +1,11 @@
+//! Rules every adapter applies, written once: pure functions and small value types.
+
+pub mod aggregate;
+pub mod backoff;
+pub mod content_hash;
+pub mod cursor;
+pub mod hex;
+pub mod limits;
+pub mod retention;
+pub mod sketch;
+pub mod versioning;

@@ -1,0 +1,74 @@
+//! Version assignment (spec W2, W3, W5): the decision every adapter makes under its own
+//! lock or transaction, written once.
+
+use crate::error::{Error, Result};
+use crate::ids::WorkflowId;
+use crate::rules::content_hash::ContentHash;
+
+/// What an adapter knows about a workflow when it stores a version.
+#[derive(Debug, Clone, Copy)]
+pub struct VersionState<'a> {
+    /// The highest version ever assigned, deleted ones included (0 when none).
+    pub high_water: u32,
+    /// The hash of the requested version, when it is currently stored.
+    pub existing: Option<&'a ContentHash>,
+    /// Whether the parent named by the request is currently stored (`true` without one).
+    pub parent_exists: bool,
+}
+
+/// What to do with a `put`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutPlan {
+    /// Store the definition as this version.
+    Insert(u32),
+    /// The same content is already stored as this version: return it (W2).
+    AlreadyStored(u32),
+}
+
+/// Decides a `put` of `requested` (or the next version) with content `hash`.
+///
+/// # Errors
+/// `InvalidInput` for version 0 or a missing parent; `Conflict` for other content at an
+/// existing version or a deleted version (never reused).
+pub fn plan_put(
+    workflow: &WorkflowId,
+    requested: Option<u32>,
+    parent: Option<u32>,
+    hash: &ContentHash,
+    state: VersionState<'_>,
+) -> Result<PutPlan> {
+    if let Some(p) = parent {
+        if !state.parent_exists {
+            return Err(Error::invalid_input(format!(
+                "parent version {p} of workflow {workflow} does not exist"
+            )));
+        }
+        if requested.is_some_and(|v| p >= v) {
+            return Err(Error::invalid_input(format!(
+                "parent version {p} must be older than the version it is the parent of"
+            )));
+        }
+    }
+    let Some(v) = requested else {
+        let next = state.high_water.checked_add(1).ok_or_else(|| {
+            Error::conflict(format!("workflow {workflow} has used every version number"))
+        })?;
+        return Ok(PutPlan::Insert(next));
+    };
+    if v == 0 {
+        return Err(Error::invalid_input(
+            "versions are positive integers; 0 is not one",
+        ));
+    }
+    match state.existing {
+        Some(h) if h == hash => Ok(PutPlan::AlreadyStored(v)),
+        Some(_) => Err(Error::conflict(format!(
+            "version {v} of workflow {workflow} is stored with other content; versions are immutable"
+        ))),
+        None if v <= state.high_water => Err(Error::conflict(format!(
+            "version {v} of workflow {workflow} is not above the highest version ever assigned ({}); versions are never reused",
+            state.high_water
+        ))),
+        None => Ok(PutPlan::Insert(v)),
+    }
+}

@@ -1,0 +1,44 @@
+//! One handle per port: what an adapter hands out and what the contract suite and the
+//! wiring consume. A port a backend does not offer is still present and answers
+//! `Unsupported` (see [`crate::unsupported::UnsupportedStore`]).
+
+use std::sync::Arc;
+
+use crate::capabilities::Capabilities;
+use crate::credential::CredentialStore;
+use crate::document::DocumentStore;
+use crate::metrics::MetricsStore;
+use crate::operations::Operations;
+use crate::queue::JobQueue;
+use crate::run::RunStore;
+use crate::transaction::Transactions;
+use crate::workflow::WorkflowStore;
+
+/// Every port of one backend (or of a wiring that mixes backends).
+#[derive(Debug, Clone)]
+pub struct StoreSet {
+    /// Definitions.
+    pub workflows: Arc<dyn WorkflowStore>,
+    /// Run logs.
+    pub runs: Arc<dyn RunStore>,
+    /// Metrics.
+    pub metrics: Arc<dyn MetricsStore>,
+    /// Credentials.
+    pub credentials: Arc<dyn CredentialStore>,
+    /// Job queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Documents.
+    pub documents: Arc<dyn DocumentStore>,
+    /// Cross-port transactions.
+    pub transactions: Arc<dyn Transactions>,
+    /// Health, stats, schema.
+    pub operations: Arc<dyn Operations>,
+}
+
+impl StoreSet {
+    /// The capabilities the operations handle reports.
+    #[must_use]
+    pub fn capabilities(&self) -> Capabilities {
+        self.operations.capabilities()
+    }
+}
