@@ -1,0 +1,162 @@
+//! Documents in memory (D1, D2).
+
+use async_trait::async_trait;
+use serde_json::Value;
+use storage_ports::document::DOCUMENT_CURSOR;
+use storage_ports::{
+    CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
+    Result, TenantId, Timestamp,
+};
+
+use crate::MemoryStore;
+
+fn missing(c: &CollectionName, id: &DocumentId) -> Error {
+    Error::not_found(format!("no document {id} in collection {c}"))
+}
+
+fn stale(id: &DocumentId, expected: u64, actual: u64) -> Error {
+    Error::conflict(format!(
+        "document {id} is at revision {actual}, not the expected {expected}"
+    ))
+}
+
+#[async_trait]
+impl DocumentStore for MemoryStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: Option<DocumentId>,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit().check("document", &body)?;
+        let id = id.unwrap_or_else(DocumentId::generate);
+        let mut state = self.lock();
+        let coll = state
+            .tenant(tenant)
+            .documents
+            .entry(collection.clone())
+            .or_default();
+        if coll.contains_key(&id) {
+            return Err(Error::conflict(format!(
+                "document {id} already exists in collection {collection}"
+            )));
+        }
+        let doc = Document {
+            id: id.clone(),
+            revision: 1,
+            body,
+            updated_at: Timestamp::now(),
+        };
+        coll.insert(id, doc.clone());
+        Ok(doc)
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+    ) -> Result<Document> {
+        let mut state = self.lock();
+        state
+            .tenant(tenant)
+            .documents
+            .get(collection)
+            .and_then(|c| c.get(id))
+            .cloned()
+            .ok_or_else(|| missing(collection, id))
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: u64,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit().check("document", &body)?;
+        let mut state = self.lock();
+        let doc = state
+            .tenant(tenant)
+            .documents
+            .get_mut(collection)
+            .and_then(|c| c.get_mut(id))
+            .ok_or_else(|| missing(collection, id))?;
+        if doc.revision != expected_revision {
+            return Err(stale(id, expected_revision, doc.revision));
+        }
+        doc.revision += 1;
+        doc.body = body;
+        doc.updated_at = Timestamp::now();
+        Ok(doc.clone())
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: Option<u64>,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        let docs = &mut state.tenant(tenant).documents;
+        let coll = docs
+            .get_mut(collection)
+            .ok_or_else(|| missing(collection, id))?;
+        let doc = coll.get(id).ok_or_else(|| missing(collection, id))?;
+        if let Some(expected) = expected_revision.filter(|e| *e != doc.revision) {
+            return Err(stale(id, expected, doc.revision));
+        }
+        coll.remove(id);
+        if coll.is_empty() {
+            docs.remove(collection);
+        }
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Document>> {
+        let after: Option<DocumentId> = page
+            .cursor
+            .as_ref()
+            .map(|c| c.decode(DOCUMENT_CURSOR))
+            .transpose()?;
+        let limit = page.effective_limit();
+        let mut state = self.lock();
+        let candidates: Vec<Document> = state
+            .tenant(tenant)
+            .documents
+            .get(collection)
+            .map(|c| {
+                c.values()
+                    .filter(|d| after.as_ref().is_none_or(|a| d.id > *a) && filter.matches(&d.body))
+                    .take(limit + 1)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Page::from_candidates(
+            DOCUMENT_CURSOR,
+            candidates,
+            limit,
+            |d| d.id.clone(),
+        ))
+    }
+
+    async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {
+        Ok(self
+            .lock()
+            .tenant(tenant)
+            .documents
+            .keys()
+            .cloned()
+            .collect())
+    }
+}

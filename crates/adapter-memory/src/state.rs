@@ -1,0 +1,73 @@
+//! The maps behind the memory adapter, per tenant.
+
+use std::collections::{BTreeMap, HashMap};
+
+use storage_ports::{
+    CollectionName, CredentialKey, Distribution, Document, DocumentId, JobId, MetricName, NewJob,
+    Pattern, QueueName, Run, RunAggregate, RunEvent, RunId, RunMetric, Secret, TenantId, Timestamp,
+    WorkflowId, WorkflowVersion,
+};
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub tenants: HashMap<TenantId, TenantState>,
+    /// Fencing tokens are unique across the store.
+    pub next_token: u64,
+    /// Enqueue order across the store (Q2 tie-break).
+    pub next_job_seq: u64,
+}
+
+impl State {
+    pub fn tenant(&mut self, t: &TenantId) -> &mut TenantState {
+        self.tenants.entry(t.clone()).or_default()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct TenantState {
+    pub workflows: BTreeMap<WorkflowId, WorkflowState>,
+    pub runs: HashMap<RunId, RunRecord>,
+    pub metrics: MetricsState,
+    pub credentials: BTreeMap<CredentialKey, Secret>,
+    pub jobs: HashMap<(QueueName, JobId), Job>,
+    pub documents: BTreeMap<CollectionName, BTreeMap<DocumentId, Document>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct WorkflowState {
+    /// Highest version ever assigned, deleted ones included (W3).
+    pub high_water: u32,
+    pub versions: BTreeMap<u32, WorkflowVersion>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RunRecord {
+    pub run: Run,
+    pub events: Vec<RunEvent>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct MetricsState {
+    pub records: BTreeMap<RunId, RunMetric>,
+    pub aggregates: HashMap<(WorkflowId, u32), RunAggregate>,
+    pub values: HashMap<(WorkflowId, MetricName), Distribution>,
+    pub patterns: BTreeMap<(WorkflowId, String, String), Pattern>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum JobState {
+    Ready,
+    Leased { token: u64, expires_at: Timestamp },
+    Dead { error: String, died_at: Timestamp },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub spec: NewJob,
+    pub run_at: Timestamp,
+    pub enqueued_at: Timestamp,
+    pub seq: u64,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub state: JobState,
+}
