@@ -1,1 +1,45 @@
-//! stub
+//! # storage-contract
+//!
+//! The shared contract suite: one public async fn per behaviour of
+//! `shared/spec/behaviours.md`, named after its spec id, each reported as its own test.
+//! Any adapter, ours or an outside author's, runs it in a few lines:
+//!
+//! ```no_run
+//! // tests/contract.rs, with `harness = false` in Cargo.toml
+//! fn main() -> std::process::ExitCode {
+//!     storage_contract::run("my-backend", || async {
+//!         // Build a fresh handle per test; return Err(text) if the backend is missing.
+//!         # let set: storage_ports::StoreSet = unimplemented!();
+//!         Ok(set)
+//!     })
+//! }
+//! ```
+//!
+//! Tests are gated by the adapter's [`Capabilities`](storage_ports::Capabilities): where a
+//! capability is declared absent, the test of that behaviour instead checks that the
+//! port answers with the `Unsupported` error kind. Every test uses fresh random tenants,
+//! so many runs can share one server.
+
+mod check;
+mod credentials;
+mod documents;
+mod harness;
+mod metrics;
+mod names;
+mod operations;
+mod queue;
+mod runs;
+mod transactions;
+mod workflows;
+
+pub use check::{Ctx, Failure, TestResult};
+pub use credentials::*;
+pub use documents::*;
+pub use harness::{behaviours, run, Behaviour, Needs};
+pub use metrics::*;
+pub use names::*;
+pub use operations::*;
+pub use queue::*;
+pub use runs::*;
+pub use transactions::*;
+pub use workflows::*;

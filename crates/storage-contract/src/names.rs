@@ -1,0 +1,301 @@
+//! N1-N5: names, payloads, timestamps, limits and errors, on every port.
+
+use serde_json::{json, Value};
+use storage_ports::{
+    CollectionName, CredentialKey, DocumentId, ErrorKind, JobId, MetricName, NewJob,
+    NewWorkflowVersion, NodeId, QueueName, RunId, RunStep, TenantId, Timestamp, WorkflowId,
+};
+
+use crate::check::{expect_kind, id, Ctx, Failure, TestResult};
+use crate::runs::{complete_run, new_run, node};
+use crate::{ensure, ensure_eq};
+
+/// A payload with every shape N2 names.
+#[must_use]
+pub fn tricky_payload() -> Value {
+    json!({
+        "nested": {"b": [1, {"c": null, "d": [true, false]}], "a": "x"},
+        "unicode": "héllo ✓ 日本語 Ελληνικά",
+        "emoji": "🚀👩‍💻🏳️‍🌈",
+        "null": null,
+        "i64_min": i64::MIN, "i64_max": i64::MAX, "u64_max": u64::MAX,
+        "float": 3.141_592_653_589_793_f64, "negative_float": -0.000_123_45_f64, "big_float": 1.0e300_f64,
+        "multi_line": "line one\nline two\r\n\ttabbed",
+        "sql": "'; DROP TABLE runs; -- \" ` \\",
+        "redis": "*1\r\n$4\r\nPING\r\n {tenant}:key",
+        "yaml": "key: [a, {b: c}]\n- item\n--- !!str &anchor *alias",
+        "empty_object": {}, "empty_array": [], "empty_string": ""
+    })
+}
+
+fn rejects<T: TryFrom<String, Error = storage_ports::Error>>(
+    what: &str,
+    bad: &str,
+    rule_part: &str,
+) -> TestResult {
+    match T::try_from(bad.to_owned()) {
+        Ok(_) => Err(Failure(format!("{what} {bad:?} was accepted"))),
+        Err(e) => {
+            ensure_eq!(e.kind(), ErrorKind::InvalidInput, "{what} {bad:?}");
+            ensure!(
+                e.to_string().contains(rule_part),
+                "the error for {what} {bad:?} does not name the rule: {e}"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// N1: tenant ids follow `[a-z0-9][a-z0-9_-]{0,63}`.
+pub async fn n1_tenant_ids_follow_their_rule(_: Ctx) -> TestResult {
+    for bad in [
+        "",
+        "Acme",
+        "-a",
+        "a/b",
+        "../x",
+        "a\\b",
+        "a\0b",
+        "a b",
+        &"a".repeat(65),
+    ] {
+        rejects::<TenantId>("tenant id", bad, "[a-z0-9][a-z0-9_-]{0,63}")?;
+    }
+    for good in ["a", "acme-1", "0_x", &"a".repeat(64)] {
+        ensure!(
+            TenantId::new(good).is_ok(),
+            "tenant id {good:?} was refused"
+        );
+    }
+    Ok(())
+}
+
+/// N1: workflow ids are 1-128 of `[A-Za-z0-9._-]`, not `.` or `..`.
+pub async fn n1_workflow_ids_reject_traversal_and_separators(_: Ctx) -> TestResult {
+    for bad in [
+        "",
+        ".",
+        "..",
+        "../x",
+        "a/b",
+        "a\\b",
+        "a\0b",
+        "a:b",
+        "a b",
+        &"x".repeat(129),
+    ] {
+        rejects::<WorkflowId>("workflow id", bad, "[A-Za-z0-9._-]")?;
+    }
+    for good in ["etl", "ETL.v2", "a-b_c.d", ".hidden", &"x".repeat(128)] {
+        ensure!(
+            WorkflowId::new(good).is_ok(),
+            "workflow id {good:?} was refused"
+        );
+    }
+    Ok(())
+}
+
+/// N1: every other id kind rejects traversal, separators, NUL, empty and too long.
+pub async fn n1_every_id_kind_rejects_bad_input_naming_the_rule(_: Ctx) -> TestResult {
+    let long = "x".repeat(200);
+    for bad in ["", "../x", "a/b", "a\\b", "a\0b", long.as_str()] {
+        rejects::<RunId>("run id", bad, "rule")?;
+        rejects::<NodeId>("node id", bad, "rule")?;
+        rejects::<CredentialKey>("credential key", bad, "rule")?;
+        rejects::<QueueName>("queue name", bad, "rule")?;
+        rejects::<JobId>("job id", bad, "rule")?;
+        rejects::<CollectionName>("collection name", bad, "rule")?;
+        rejects::<DocumentId>("document id", bad, "rule")?;
+        rejects::<MetricName>("metric name", bad, "rule")?;
+    }
+    Ok(())
+}
+
+/// N2: definitions round-trip exactly.
+pub async fn n2_payloads_round_trip_as_workflow_definitions(ctx: Ctx) -> TestResult {
+    let wf: WorkflowId = id("n2")?;
+    let stored = ctx
+        .set
+        .workflows
+        .put(
+            &ctx.tenant,
+            NewWorkflowVersion::next(wf.clone(), tricky_payload()),
+        )
+        .await?;
+    let back = ctx
+        .set
+        .workflows
+        .get(&ctx.tenant, &wf, stored.meta.version)
+        .await?;
+    ensure_eq!(
+        back.definition,
+        tricky_payload(),
+        "definition after a round trip"
+    );
+    Ok(())
+}
+
+/// N2: run inputs, node inputs/outputs and outputs round-trip exactly.
+pub async fn n2_payloads_round_trip_in_run_logs(ctx: Ctx) -> TestResult {
+    let mut run = complete_run("n2", storage_ports::RunStatus::Succeeded, Timestamp::now());
+    run.run.inputs = tricky_payload();
+    run.run.output = Some(tricky_payload());
+    if let Some(RunStep::Node(n)) = run.steps.first_mut() {
+        n.inputs = tricky_payload();
+        n.outputs = tricky_payload();
+    }
+    ctx.set
+        .runs
+        .store_complete(&ctx.tenant, run.clone())
+        .await?;
+    let back = ctx
+        .set
+        .runs
+        .get_complete(&ctx.tenant, &run.run.run_id)
+        .await?;
+    ensure_eq!(back, run, "run after a round trip");
+    Ok(())
+}
+
+/// N2: job payloads round-trip exactly.
+pub async fn n2_payloads_round_trip_as_job_payloads(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("n2")?;
+    ctx.set
+        .queue
+        .enqueue(&ctx.tenant, &q, NewJob::new(tricky_payload()))
+        .await?;
+    let jobs = ctx
+        .set
+        .queue
+        .dequeue(
+            &ctx.tenant,
+            &q,
+            storage_ports::Dequeue::one(std::time::Duration::from_secs(30)),
+        )
+        .await?;
+    ensure_eq!(
+        jobs.first().map(|j| j.payload.clone()),
+        Some(tricky_payload()),
+        "job payload"
+    );
+    Ok(())
+}
+
+/// N2: documents round-trip exactly.
+pub async fn n2_payloads_round_trip_as_documents(ctx: Ctx) -> TestResult {
+    let c: CollectionName = id("n2")?;
+    let d = ctx
+        .set
+        .documents
+        .create(&ctx.tenant, &c, None, tricky_payload())
+        .await?;
+    let back = ctx.set.documents.get(&ctx.tenant, &c, &d.id).await?;
+    ensure_eq!(back.body, tricky_payload(), "document body");
+    Ok(())
+}
+
+/// N3: timestamps keep their microseconds.
+pub async fn n3_timestamps_round_trip_to_the_microsecond(ctx: Ctx) -> TestResult {
+    let wf: WorkflowId = id("n3")?;
+    let at = Timestamp::from_micros(1_763_900_000_123_457);
+    let mut new = NewWorkflowVersion::next(wf.clone(), json!({"n": 3}));
+    new.created_at = Some(at);
+    ctx.set.workflows.put(&ctx.tenant, new).await?;
+    ensure_eq!(
+        ctx.set
+            .workflows
+            .get(&ctx.tenant, &wf, 1)
+            .await?
+            .meta
+            .created_at,
+        at,
+        "created_at"
+    );
+    if ctx.caps.runs {
+        let run = new_run("n3", at);
+        let rid = run.run_id.clone();
+        ctx.set.runs.start(&ctx.tenant, run).await?;
+        ensure_eq!(
+            ctx.set.runs.get(&ctx.tenant, &rid).await?.started_at,
+            at,
+            "started_at"
+        );
+        ctx.set
+            .runs
+            .append(
+                &ctx.tenant,
+                &rid,
+                node("a", Timestamp::from_micros(at.as_micros() + 1)),
+            )
+            .await?;
+        let back = ctx.set.runs.get_complete(&ctx.tenant, &rid).await?;
+        ensure_eq!(
+            back.steps.first().map(RunStep::at),
+            Some(Timestamp::from_micros(at.as_micros() + 1)),
+            "node time"
+        );
+    }
+    Ok(())
+}
+
+/// N4: a definition above the limit is refused with size and limit; nothing is written.
+pub async fn n4_oversized_definition_is_refused_and_nothing_written(ctx: Ctx) -> TestResult {
+    let wf: WorkflowId = id("n4")?;
+    let big =
+        json!({"blob": "x".repeat(storage_ports::rules::limits::DEFAULT_MAX_PAYLOAD_BYTES + 1)});
+    let e = expect_kind(
+        ctx.set
+            .workflows
+            .put(&ctx.tenant, NewWorkflowVersion::next(wf.clone(), big))
+            .await,
+        ErrorKind::InvalidInput,
+        "oversized put",
+    )?;
+    let msg = e.to_string();
+    ensure!(
+        msg.contains("16777216") && msg.contains("bytes"),
+        "the error must state size and limit: {msg}"
+    );
+    ensure!(
+        ctx.set
+            .workflows
+            .versions(&ctx.tenant, &wf)
+            .await?
+            .is_empty(),
+        "an oversized put left a version behind"
+    );
+    Ok(())
+}
+
+/// N4: a job payload above the limit is refused; the queue stays empty.
+pub async fn n4_oversized_job_is_refused(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("n4")?;
+    let big = json!("y".repeat(storage_ports::rules::limits::DEFAULT_MAX_PAYLOAD_BYTES + 1));
+    expect_kind(
+        ctx.set
+            .queue
+            .enqueue(&ctx.tenant, &q, NewJob::new(big))
+            .await,
+        ErrorKind::InvalidInput,
+        "oversized job",
+    )?;
+    let s = ctx.set.queue.stats(&ctx.tenant, &q).await?;
+    ensure_eq!(s.pending + s.scheduled, 0, "jobs after a refused enqueue");
+    Ok(())
+}
+
+/// N5: errors carry a kind a host can match and say what was missing.
+pub async fn n5_errors_are_typed_and_say_what(ctx: Ctx) -> TestResult {
+    let wf: WorkflowId = id("n5-missing")?;
+    let e = expect_kind(
+        ctx.set.workflows.get(&ctx.tenant, &wf, 7).await,
+        ErrorKind::NotFound,
+        "get of a missing version",
+    )?;
+    ensure!(
+        e.to_string().contains("n5-missing"),
+        "the message must name the workflow: {e}"
+    );
+    ensure!(!e.is_retryable(), "not-found must not be retryable");
+    Ok(())
+}
