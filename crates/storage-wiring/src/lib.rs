@@ -1,1 +1,15 @@
-//! stub
+//! # storage-wiring
+//!
+//! Builds flowstore's ports from configuration: one backend per concern (workflows,
+//! runs, metrics, credentials, queue, documents), environment overrides on top, and a
+//! tenant-scoped view so host code does not pass the tenant to every call. Each
+//! adapter is behind a cargo feature, so a host compiles only the backends it uses;
+//! the host's core depends on `storage-ports` alone.
+
+mod build;
+mod config;
+mod tenant_view;
+
+pub use build::{Storage, WiringError};
+pub use config::{BackendConfig, BackendKind, Concern, StorageConfig};
+pub use tenant_view::TenantView;

@@ -1,0 +1,307 @@
+//! The configuration value: which backend keeps each concern, and its settings.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::build::WiringError;
+
+/// A concern flowstore keeps; each has its own backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Concern {
+    /// Workflow definitions.
+    Workflows,
+    /// Run logs.
+    Runs,
+    /// Metrics.
+    Metrics,
+    /// Credentials.
+    Credentials,
+    /// The job queue.
+    Queue,
+    /// Documents.
+    Documents,
+}
+
+impl Concern {
+    /// Every concern.
+    pub const ALL: [Self; 6] = [
+        Self::Workflows,
+        Self::Runs,
+        Self::Metrics,
+        Self::Credentials,
+        Self::Queue,
+        Self::Documents,
+    ];
+
+    /// The config key, e.g. `runs`.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Workflows => "workflows",
+            Self::Runs => "runs",
+            Self::Metrics => "metrics",
+            Self::Credentials => "credentials",
+            Self::Queue => "queue",
+            Self::Documents => "documents",
+        }
+    }
+}
+
+impl fmt::Display for Concern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A backend type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// In-process memory (`adapter-memory`).
+    Memory,
+    /// Files (`adapter-fs`).
+    Fs,
+    /// SQLite (`adapter-sqlite`).
+    Sqlite,
+    /// PostgreSQL (`adapter-postgres`).
+    Postgres,
+    /// Redis (`adapter-redis`).
+    Redis,
+    /// OS keyring (`adapter-keyring`).
+    Keyring,
+}
+
+impl BackendKind {
+    /// The accepted values, for error messages.
+    pub const ALLOWED: &'static str = "memory, fs, sqlite, postgres, redis, keyring";
+
+    /// Parses a config value.
+    ///
+    /// # Errors
+    /// [`WiringError::InvalidValue`] naming the key and the allowed values.
+    pub fn parse(key: &str, s: &str) -> Result<Self, WiringError> {
+        Ok(match s {
+            "memory" => Self::Memory,
+            "fs" => Self::Fs,
+            "sqlite" => Self::Sqlite,
+            "postgres" => Self::Postgres,
+            "redis" => Self::Redis,
+            "keyring" => Self::Keyring,
+            _ => {
+                return Err(WiringError::InvalidValue {
+                    key: key.to_owned(),
+                    value: s.to_owned(),
+                    allowed: Self::ALLOWED.to_owned(),
+                })
+            }
+        })
+    }
+
+    /// The name used in config and errors.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Fs => "fs",
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Redis => "redis",
+            Self::Keyring => "keyring",
+        }
+    }
+}
+
+/// One concern's backend and settings.
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// Which backend.
+    #[serde(rename = "type")]
+    pub kind: BackendKind,
+    /// Server URL (postgres, redis). May hold a password: never shown by Debug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Directory or file (fs, sqlite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+impl BackendConfig {
+    /// A backend of `kind` with no settings.
+    #[must_use]
+    pub fn of(kind: BackendKind) -> Self {
+        Self {
+            kind,
+            url: None,
+            path: None,
+        }
+    }
+}
+
+impl fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendConfig")
+            .field("kind", &self.kind)
+            .field("url", &self.url.as_ref().map(|_| "[redacted]"))
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The whole configuration: a backend per concern.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Workflow definitions.
+    pub workflows: BackendConfig,
+    /// Run logs.
+    pub runs: BackendConfig,
+    /// Metrics.
+    pub metrics: BackendConfig,
+    /// Credentials.
+    pub credentials: BackendConfig,
+    /// Job queue.
+    pub queue: BackendConfig,
+    /// Documents.
+    pub documents: BackendConfig,
+    /// Largest payload in bytes (N4); default 16 MiB.
+    #[serde(default = "default_limit")]
+    pub payload_limit_bytes: usize,
+}
+
+fn default_limit() -> usize {
+    storage_ports::rules::limits::DEFAULT_MAX_PAYLOAD_BYTES
+}
+
+impl StorageConfig {
+    /// Every concern in memory: for tests and trials.
+    #[must_use]
+    pub fn memory() -> Self {
+        let m = BackendConfig::of(BackendKind::Memory);
+        Self {
+            workflows: m.clone(),
+            runs: m.clone(),
+            metrics: m.clone(),
+            credentials: m.clone(),
+            queue: m.clone(),
+            documents: m,
+            payload_limit_bytes: default_limit(),
+        }
+    }
+
+    /// The backend of one concern.
+    #[must_use]
+    pub fn backend(&self, c: Concern) -> &BackendConfig {
+        match c {
+            Concern::Workflows => &self.workflows,
+            Concern::Runs => &self.runs,
+            Concern::Metrics => &self.metrics,
+            Concern::Credentials => &self.credentials,
+            Concern::Queue => &self.queue,
+            Concern::Documents => &self.documents,
+        }
+    }
+
+    fn backend_mut(&mut self, c: Concern) -> &mut BackendConfig {
+        match c {
+            Concern::Workflows => &mut self.workflows,
+            Concern::Runs => &mut self.runs,
+            Concern::Metrics => &mut self.metrics,
+            Concern::Credentials => &mut self.credentials,
+            Concern::Queue => &mut self.queue,
+            Concern::Documents => &mut self.documents,
+        }
+    }
+
+    /// Applies overrides such as `FLOWSTORE_RUNS__TYPE=postgres`,
+    /// `FLOWSTORE_RUNS__URL=...`, `FLOWSTORE_WORKFLOWS__PATH=...`,
+    /// `FLOWSTORE_PAYLOAD_LIMIT_BYTES=...`. Other variables are ignored.
+    ///
+    /// # Errors
+    /// [`WiringError::InvalidValue`] or [`WiringError::UnknownKey`] naming the variable.
+    pub fn apply_env<I: IntoIterator<Item = (String, String)>>(
+        &mut self,
+        vars: I,
+    ) -> Result<(), WiringError> {
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("FLOWSTORE_") else {
+                continue;
+            };
+            if rest == "PAYLOAD_LIMIT_BYTES" {
+                self.payload_limit_bytes =
+                    value.parse().map_err(|_| WiringError::InvalidValue {
+                        key: name.clone(),
+                        value: value.clone(),
+                        allowed: "a number of bytes".into(),
+                    })?;
+                continue;
+            }
+            let Some((concern, field)) = rest.split_once("__") else {
+                continue;
+            };
+            let c = Concern::ALL
+                .into_iter()
+                .find(|c| c.key().eq_ignore_ascii_case(concern))
+                .ok_or_else(|| WiringError::UnknownKey {
+                    key: name.clone(),
+                    allowed: "workflows, runs, metrics, credentials, queue, documents".into(),
+                })?;
+            let b = self.backend_mut(c);
+            match field {
+                "TYPE" => b.kind = BackendKind::parse(&name, &value)?,
+                "URL" => b.url = Some(value),
+                "PATH" => b.path = Some(PathBuf::from(value)),
+                _ => {
+                    return Err(WiringError::UnknownKey {
+                        key: name.clone(),
+                        allowed: "TYPE, URL, PATH".into(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_name_the_key_and_allowed_values() {
+        let mut c = StorageConfig::memory();
+        let ok = c.apply_env([
+            (
+                "FLOWSTORE_RUNS__URL".to_owned(),
+                "postgres://u:pw@h/db".to_owned(),
+            ),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ]);
+        assert!(ok.is_ok());
+        assert_eq!(c.runs.url.as_deref(), Some("postgres://u:pw@h/db"));
+        assert!(!format!("{c:?}").contains("pw@"), "Debug must hide URLs");
+        let e = c
+            .apply_env([("FLOWSTORE_RUNS__TYPE".to_owned(), "mysql".to_owned())])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("FLOWSTORE_RUNS__TYPE") && e.contains("memory, fs, sqlite"),
+            "{e}"
+        );
+        let e = c
+            .apply_env([("FLOWSTORE_JOBS__TYPE".to_owned(), "memory".to_owned())])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("FLOWSTORE_JOBS__TYPE") && e.contains("queue"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,39 @@
+//! The wiring builds memory from config and the tenant view keeps tenants apart.
+
+use serde_json::json;
+use storage_ports::{ErrorKind, NewWorkflowVersion, TenantId, WorkflowId};
+use storage_wiring::{Storage, StorageConfig, WiringError};
+
+#[tokio::test]
+async fn tenant_views_are_isolated_and_share_one_store() -> Result<(), Box<dyn std::error::Error>> {
+    let storage = Storage::build(&StorageConfig::memory())?;
+    let (a, b) = (
+        storage.tenant(TenantId::new("acme")?),
+        storage.tenant(TenantId::new("globex")?),
+    );
+    let wf = WorkflowId::new("etl")?;
+    a.put_workflow(NewWorkflowVersion::next(wf.clone(), json!({"n": 1})))
+        .await?;
+    assert_eq!(a.latest_workflow(&wf).await?.meta.version, 1);
+    assert_eq!(
+        b.latest_workflow(&wf).await.err().map(|e| e.kind()),
+        Some(ErrorKind::NotFound)
+    );
+    assert_eq!(storage.capabilities().backend, "memory");
+    Ok(())
+}
+
+#[test]
+fn a_backend_not_compiled_in_is_a_clear_error() {
+    let mut config = StorageConfig::memory();
+    let set = config.apply_env([("FLOWSTORE_RUNS__TYPE".to_owned(), "postgres".to_owned())]);
+    assert!(set.is_ok());
+    match Storage::build(&config) {
+        Err(e @ WiringError::NotCompiled { .. }) => assert!(
+            e.to_string()
+                .contains("enable the cargo feature `postgres`"),
+            "{e}"
+        ),
+        other => panic!("expected NotCompiled, got {other:?}"),
+    }
+}
