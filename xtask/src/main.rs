@@ -1,1 +1,116 @@
-fn main() {}
+//! Development tasks: `cargo xtask test` (the README's test command), `cargo xtask deps`.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  test   check the dependency rules, then run every test of the workspace
+  deps   check the dependency rules only (storage-ports has no I/O crates; adapters
+         depend on no crate of ours but storage-ports)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => check_deps().and_then(|()| test(&args[1..])),
+        Some("deps") => check_deps(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Runs every test of the workspace. Extra arguments go to `cargo test`.
+fn test(extra: &[String]) -> Result<()> {
+    run(cargo()
+        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
+        .args(extra))?;
+    run(cargo().args(["test", "--workspace", "--doc"]))
+}
+
+/// The normal (non-dev) dependencies of `package`, one name per line, all depths.
+fn dependency_names(package: &str, depth: Option<u32>) -> Result<Vec<String>> {
+    let mut cmd = cargo();
+    cmd.args([
+        "tree", "--quiet", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}",
+    ]);
+    if let Some(d) = depth {
+        cmd.args(["--depth", &d.to_string()]);
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("running cargo tree for {package}"))?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree -p {package} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect())
+}
+
+fn is_ours(name: &str) -> bool {
+    name.starts_with("storage-") || name.starts_with("adapter-") || name == "flowstore-cli"
+}
+
+/// The layering rules of DEVELOPERS.md, checked on the real dependency graph.
+fn check_deps() -> Result<()> {
+    const IO: [&str; 6] = [
+        "tokio",
+        "sqlx",
+        "redis",
+        "mongodb",
+        "keyring",
+        "keyring-core",
+    ];
+    let ports = dependency_names("storage-ports", None)?;
+    let bad: Vec<&String> = ports.iter().filter(|n| IO.contains(&n.as_str())).collect();
+    if !bad.is_empty() {
+        bail!("storage-ports must not depend on I/O crates, but depends on {bad:?}");
+    }
+    let adapters = ["adapter-memory"];
+    for a in adapters {
+        let direct = dependency_names(a, Some(1))?;
+        let ours: Vec<&String> = direct
+            .iter()
+            .skip(1)
+            .filter(|n| is_ours(n) && n.as_str() != "storage-ports")
+            .collect();
+        if !ours.is_empty() {
+            bail!(
+                "{a} may depend on storage-ports alone among our crates, but depends on {ours:?}"
+            );
+        }
+        if !direct.iter().any(|n| n == "storage-ports") {
+            bail!("{a} does not depend on storage-ports");
+        }
+    }
+    eprintln!("xtask: dependency rules hold (storage-ports: {} crates, none of {IO:?}; adapters: {adapters:?})", ports.len());
+    Ok(())
+}

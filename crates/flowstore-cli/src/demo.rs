@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 use storage_ports::{
-    Dequeue, JobFailure, NewJob, NewRun, NewWorkflowVersion, NodeExecution, NodeId, NodeStatus, PatternObservation,
-    QueueName, RunError, RunId, RunMetric, RunOutcome, RunStatus, RunStep, TenantId, Timestamp, VariableSnapshot,
-    WorkflowId,
+    Dequeue, JobFailure, NewJob, NewRun, NewWorkflowVersion, NodeExecution, NodeId, NodeStatus,
+    PatternObservation, QueueName, RunError, RunId, RunMetric, RunOutcome, RunStatus, RunStep,
+    TenantId, Timestamp, VariableSnapshot, WorkflowId,
 };
 use storage_wiring::{Storage, TenantView};
 
@@ -24,7 +24,10 @@ impl Options {
     /// # Errors
     /// A message for an unknown flag or a bad number.
     pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut o = Self { runs: 300, workers: 4 };
+        let mut o = Self {
+            runs: 300,
+            workers: 4,
+        };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut num = |name: &str| -> Result<u32, String> {
@@ -54,19 +57,40 @@ pub async fn run(storage: &Storage, opts: &Options) -> anyhow::Result<()> {
     let queue = QueueName::new("runs")?;
 
     for (i, parent) in [(1, None), (2, Some(1)), (3, Some(2))] {
-        let mut new = NewWorkflowVersion::next(wf.clone(), json!({"nodes": ["fetch", "transform", "store"], "revision": i})).with_author("demo");
+        let mut new = NewWorkflowVersion::next(
+            wf.clone(),
+            json!({"nodes": ["fetch", "transform", "store"], "revision": i}),
+        )
+        .with_author("demo");
         new.parent = parent;
-        view.put_workflow(new).await.context("storing the sample workflow")?;
+        view.put_workflow(new)
+            .await
+            .context("storing the sample workflow")?;
     }
-    let jobs = (0..opts.runs).map(|i| NewJob::new(json!({"order": i})).with_max_attempts(3).with_backoff(storage_ports::Backoff { base_ms: 10, cap_ms: 50 })).collect();
-    for r in view.enqueue_batch(&queue, jobs).await.context("enqueueing runs")? {
+    let jobs = (0..opts.runs)
+        .map(|i| {
+            NewJob::new(json!({"order": i}))
+                .with_max_attempts(3)
+                .with_backoff(storage_ports::Backoff {
+                    base_ms: 10,
+                    cap_ms: 50,
+                })
+        })
+        .collect();
+    for r in view
+        .enqueue_batch(&queue, jobs)
+        .await
+        .context("enqueueing runs")?
+    {
         r.context("enqueueing a run")?;
     }
 
     let mut workers = Vec::new();
     for w in 0..opts.workers {
         let (view, wf, queue) = (view.clone(), wf.clone(), queue.clone());
-        workers.push(tokio::spawn(async move { worker(w, &view, &wf, &queue).await }));
+        workers.push(tokio::spawn(
+            async move { worker(w, &view, &wf, &queue).await },
+        ));
     }
     let mut retries = 0;
     for w in workers {
@@ -88,32 +112,72 @@ pub async fn run(storage: &Storage, opts: &Options) -> anyhow::Result<()> {
     let counts = view.stats().await?;
     let d = summary.duration_ms;
     println!("flowstore demo on {}", storage.capabilities().backend);
-    println!("  workflow     {wf}: {} versions, lineage 3 -> 2 -> 1", counts.workflow_versions);
-    println!("  runs         {} ({} succeeded, {} failed), success rate {:.1}%", summary.runs, summary.succeeded, summary.failed, summary.success_rate * 100.0);
-    println!("  duration     p50 {:.1} ms, p95 {:.1} ms (sketch, within 1%)", d.map_or(0.0, |d| d.p50), d.map_or(0.0, |d| d.p95));
-    println!("  events       {} stored, {} job retries", counts.run_events, retries);
-    println!("  queue        pending {}, scheduled {}, running {}, dead {}", stats.pending, stats.scheduled, stats.running, stats.dead);
+    println!(
+        "  workflow     {wf}: {} versions, lineage 3 -> 2 -> 1",
+        counts.workflow_versions
+    );
+    println!(
+        "  runs         {} ({} succeeded, {} failed), success rate {:.1}%",
+        summary.runs,
+        summary.succeeded,
+        summary.failed,
+        summary.success_rate * 100.0
+    );
+    println!(
+        "  duration     p50 {:.1} ms, p95 {:.1} ms (sketch, within 1%)",
+        d.map_or(0.0, |d| d.p50),
+        d.map_or(0.0, |d| d.p95)
+    );
+    println!(
+        "  events       {} stored, {} job retries",
+        counts.run_events, retries
+    );
+    println!(
+        "  queue        pending {}, scheduled {}, running {}, dead {}",
+        stats.pending, stats.scheduled, stats.running, stats.dead
+    );
     println!("  patterns     {}", counts.patterns);
     println!("  took         {:.2?}", started.elapsed());
     Ok(())
 }
 
 /// Processes jobs until the queue stays empty; returns how many retries it caused.
-async fn worker(w: u32, view: &TenantView, wf: &WorkflowId, queue: &QueueName) -> anyhow::Result<u32> {
+async fn worker(
+    w: u32,
+    view: &TenantView,
+    wf: &WorkflowId,
+    queue: &QueueName,
+) -> anyhow::Result<u32> {
     let mut retries = 0;
     loop {
-        let jobs = view.dequeue(queue, Dequeue::batch(8, Duration::from_secs(30))).await?;
+        let jobs = view
+            .dequeue(queue, Dequeue::batch(8, Duration::from_secs(30)))
+            .await?;
         if jobs.is_empty() {
-            if !view.wait_for_work(queue, Duration::from_millis(200)).await? {
+            if !view
+                .wait_for_work(queue, Duration::from_millis(200))
+                .await?
+            {
                 return Ok(retries);
             }
             continue;
         }
         for job in jobs {
-            let order = job.payload.get("order").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let order = job
+                .payload
+                .get("order")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
             // One job in 7 fails on its first attempt, and is retried.
             if order % 7 == 3 && job.attempt == 1 {
-                view.fail(&job.lease, JobFailure { error: "upstream timeout".into(), retry: true }).await?;
+                view.fail(
+                    &job.lease,
+                    JobFailure {
+                        error: "upstream timeout".into(),
+                        retry: true,
+                    },
+                )
+                .await?;
                 retries += 1;
                 continue;
             }
@@ -126,31 +190,62 @@ async fn worker(w: u32, view: &TenantView, wf: &WorkflowId, queue: &QueueName) -
 async fn execute(w: u32, view: &TenantView, wf: &WorkflowId, order: u64) -> anyhow::Result<()> {
     let t0 = Timestamp::now();
     let run_id = RunId::generate();
-    view.start_run(NewRun { run_id: run_id.clone(), workflow_id: wf.clone(), version: 3, inputs: json!({"order": order, "worker": w}), started_at: t0 }).await?;
+    view.start_run(NewRun {
+        run_id: run_id.clone(),
+        workflow_id: wf.clone(),
+        version: 3,
+        inputs: json!({"order": order, "worker": w}),
+        started_at: t0,
+    })
+    .await?;
     let fail = order % 10 == 5;
     for (i, node) in ["fetch", "transform", "store"].iter().enumerate() {
         let failed = fail && i == 0;
         let at = Timestamp::now();
-        view.append_step(&run_id, RunStep::Node(NodeExecution {
-            node_id: NodeId::new(*node)?,
-            node_type: "task".into(),
-            status: if failed { NodeStatus::Failed } else { NodeStatus::Succeeded },
-            inputs: json!({"order": order}),
-            outputs: json!({"ok": !failed}),
-            error: failed.then(|| "connection reset".to_owned()),
-            retries: 0,
-            started_at: at,
-            ended_at: Some(Timestamp::now()),
-        }))
+        view.append_step(
+            &run_id,
+            RunStep::Node(NodeExecution {
+                node_id: NodeId::new(*node)?,
+                node_type: "task".into(),
+                status: if failed {
+                    NodeStatus::Failed
+                } else {
+                    NodeStatus::Succeeded
+                },
+                inputs: json!({"order": order}),
+                outputs: json!({"ok": !failed}),
+                error: failed.then(|| "connection reset".to_owned()),
+                retries: 0,
+                started_at: at,
+                ended_at: Some(Timestamp::now()),
+            }),
+        )
         .await?;
         if failed {
             break;
         }
-        view.append_step(&run_id, RunStep::Snapshot(VariableSnapshot { name: "stage".into(), old_value: json!(i), new_value: json!(i + 1), at: Timestamp::now() })).await?;
+        view.append_step(
+            &run_id,
+            RunStep::Snapshot(VariableSnapshot {
+                name: "stage".into(),
+                old_value: json!(i),
+                new_value: json!(i + 1),
+                at: Timestamp::now(),
+            }),
+        )
+        .await?;
     }
     let end = Timestamp::now();
     let outcome = if fail {
-        RunOutcome::failed(RunError { kind: "io".into(), message: "fetch failed".into(), node_id: NodeId::new("fetch").ok(), context: json!({"order": order}) }, end)
+        RunOutcome::failed(
+            RunError {
+                kind: "io".into(),
+                message: "fetch failed".into(),
+                node_id: NodeId::new("fetch").ok(),
+                context: json!({"order": order}),
+            },
+            end,
+        )
     } else {
         RunOutcome::succeeded(json!({"stored": order}), end)
     };
@@ -161,10 +256,19 @@ async fn execute(w: u32, view: &TenantView, wf: &WorkflowId, order: u64) -> anyh
         run_id,
         workflow_id: wf.clone(),
         version: 3,
-        status: if fail { RunStatus::Failed } else { RunStatus::Succeeded },
+        status: if fail {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        },
         duration_ms,
         finished_at: end,
-        values: [(storage_ports::MetricName::new("tokens")?, (order % 50) as f64)].into_iter().collect(),
+        values: [(
+            storage_ports::MetricName::new("tokens")?,
+            (order % 50) as f64,
+        )]
+        .into_iter()
+        .collect(),
     })
     .await?;
     Ok(())

@@ -39,8 +39,13 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let mut config = StorageConfig::memory();
-    config.apply_env(std::env::vars()).context("reading FLOWSTORE_* environment overrides")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    config
+        .apply_env(std::env::vars())
+        .context("reading FLOWSTORE_* environment overrides")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     match cmd.as_str() {
         "demo" => {
             let opts = match demo::Options::parse(&args[1..]) {
@@ -57,8 +62,17 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         "health" => {
             let storage = Storage::build(&config)?;
             let h = rt.block_on(storage.ports().operations.health());
-            println!("{}: {} ({})", h.backend, if h.ok { "ok" } else { "FAILING" }, h.detail);
-            Ok(if h.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            println!(
+                "{}: {} ({})",
+                h.backend,
+                if h.ok { "ok" } else { "FAILING" },
+                h.detail
+            );
+            Ok(if h.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

@@ -86,6 +86,7 @@ macro_rules! behaviours {
     ($($needs:ident => $($f:path),+ ;)+) => {
         /// Every behaviour of the suite.
         #[must_use]
+        #[allow(clippy::vec_init_then_push)]
         pub fn behaviours() -> Vec<Behaviour> {
             let mut v = Vec::new();
             $($(

@@ -54,10 +54,7 @@ impl Storage {
     pub fn build(config: &StorageConfig) -> Result<Self, WiringError> {
         for c in Concern::ALL {
             let kind = config.backend(c).kind;
-            let compiled = match kind {
-                BackendKind::Memory => cfg!(feature = "memory"),
-                _ => false,
-            };
+            let compiled = kind == BackendKind::Memory && cfg!(feature = "memory");
             if !compiled {
                 return Err(WiringError::NotCompiled {
                     concern: c,
