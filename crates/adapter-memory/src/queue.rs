@@ -180,28 +180,23 @@ impl JobQueue for MemoryStore {
                 };
             }
         }
-        let mut ready: Vec<&mut Job> = jobs
+        let mut ready: Vec<(&JobId, &mut Job)> = jobs
             .iter_mut()
             .filter(|((q, _), j)| q == queue && is_ready(j, now))
-            .map(|(_, j)| j)
+            .map(|((_, id), j)| (id, j))
             .collect();
-        ready.sort_by(|a, b| {
-            (-i64::from(a.spec.priority), a.run_at, a.seq).cmp(&(
-                -i64::from(b.spec.priority),
-                b.run_at,
-                b.seq,
-            ))
-        });
+        let order = |j: &Job| (-i64::from(j.spec.priority), j.run_at, j.seq);
+        ready.sort_by_key(|(_, j)| order(j));
         let expires_at = now.plus(req.lease_for);
         let mut out = Vec::new();
-        for job in ready.into_iter().take(req.max) {
+        for (job_id, job) in ready.into_iter().take(req.max) {
             token += 1;
             job.attempts += 1;
             job.state = JobState::Leased { token, expires_at };
             out.push(LeasedJob {
                 lease: Lease {
                     queue: queue.clone(),
-                    job_id: job.spec.id.clone().unwrap_or_else(JobId::generate),
+                    job_id: job_id.clone(),
                     token,
                     expires_at,
                 },

@@ -19,7 +19,7 @@ use crate::rules::cursor::PageRequest;
 use crate::run::RunQuery;
 use crate::store_set::StoreSet;
 use crate::workflow::NewWorkflowVersion;
-use crate::{DocumentFilter, Pattern};
+use crate::DocumentFilter;
 
 /// Which concerns to copy or digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +241,7 @@ pub async fn copy_tenant(
                     let new = NewWorkflowVersion {
                         workflow_id: wv.meta.workflow_id.clone(),
                         version: Some(wv.meta.version),
-                        parent: wv.meta.parent.filter(|_| true),
+                        parent: wv.meta.parent,
                         author: wv.meta.author.clone(),
                         created_at: Some(wv.meta.created_at),
                         definition: wv.definition,
@@ -291,9 +291,7 @@ pub async fn copy_tenant(
             report.count("metric_records", written);
         }
         for pat in src.metrics.patterns(src_tenant, None).await? {
-            dst.metrics
-                .put_pattern(dst_tenant, Pattern { ..pat })
-                .await?;
+            dst.metrics.put_pattern(dst_tenant, pat).await?;
             report.count("patterns", true);
         }
     }
