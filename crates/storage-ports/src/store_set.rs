@@ -41,4 +41,21 @@ impl StoreSet {
     pub fn capabilities(&self) -> Capabilities {
         self.operations.capabilities()
     }
+
+    /// A set whose every port answers `Unsupported`, naming `backend`: the starting
+    /// point of a backend that offers some ports, and of tests of the gating itself.
+    #[must_use]
+    pub fn unsupported(backend: &str) -> Self {
+        let u = Arc::new(crate::unsupported::UnsupportedStore::new(backend));
+        Self {
+            workflows: u.clone(),
+            runs: u.clone(),
+            metrics: u.clone(),
+            credentials: u.clone(),
+            queue: u.clone(),
+            documents: u.clone(),
+            transactions: u.clone(),
+            operations: u,
+        }
+    }
 }

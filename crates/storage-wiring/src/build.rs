@@ -1,8 +1,6 @@
 //! Building the [`Storage`] bundle from a [`StorageConfig`].
 
-use std::sync::Arc;
-
-use storage_ports::{Capabilities, StoreSet, TenantId, UnsupportedStore};
+use storage_ports::{Capabilities, StoreSet, TenantId};
 
 use crate::config::{BackendKind, Concern, StorageConfig};
 use crate::tenant_view::TenantView;
@@ -81,7 +79,6 @@ impl Storage {
         }
         #[cfg(not(feature = "memory"))]
         {
-            let _ = UnsupportedStore::new("none");
             Err(WiringError::NotCompiled {
                 concern: Concern::Workflows,
                 backend: config.workflows.kind.as_str(),
@@ -120,22 +117,5 @@ impl Storage {
     #[must_use]
     pub fn tenant(&self, tenant: TenantId) -> TenantView {
         TenantView::new(self.set.clone(), tenant)
-    }
-
-    /// A set whose every port answers `Unsupported`: a placeholder for hosts that
-    /// wire concerns one at a time.
-    #[must_use]
-    pub fn unsupported(backend: &str) -> StoreSet {
-        let u = Arc::new(UnsupportedStore::new(backend));
-        StoreSet {
-            workflows: u.clone(),
-            runs: u.clone(),
-            metrics: u.clone(),
-            credentials: u.clone(),
-            queue: u.clone(),
-            documents: u.clone(),
-            transactions: u.clone(),
-            operations: u,
-        }
     }
 }
