@@ -1,0 +1,74 @@
+//! Health and stats of the file store (O1, O2).
+
+use async_trait::async_trait;
+use storage_ports::{
+    Capabilities, Error, Health, Operations, Result, SchemaStatus, StoreStats, TenantId, WorkflowId,
+};
+
+use crate::{FsStore, BACKEND};
+
+#[async_trait]
+impl Operations for FsStore {
+    fn capabilities(&self) -> Capabilities {
+        Self::capabilities()
+    }
+
+    async fn health(&self) -> Health {
+        let root = self.root.display().to_string();
+        let probe = self.root.join(".health");
+        let r = self
+            .blocking(move |_| {
+                crate::files::write_atomic(&probe, b"ok")
+                    .and_then(|()| crate::files::remove_durable(&probe))
+            })
+            .await;
+        match r {
+            Ok(()) => Health {
+                backend: BACKEND.into(),
+                ok: true,
+                detail: format!("{root} is writable"),
+            },
+            Err(e) => Health {
+                backend: BACKEND.into(),
+                ok: false,
+                detail: format!("{root} is not writable: {e}"),
+            },
+        }
+    }
+
+    async fn stats(&self, tenant: &TenantId) -> Result<StoreStats> {
+        let t = tenant.clone();
+        self.blocking(move |s| {
+            let dir = s.workflows_dir(&t);
+            let mut stats = StoreStats::default();
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return Ok(stats);
+            };
+            for id in entries
+                .filter_map(std::result::Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|n| WorkflowId::new(n).ok())
+            {
+                let n = Self::version_numbers(&dir.join(id.as_str()))?.len() as u64;
+                stats.workflow_versions += n;
+                stats.workflows += u64::from(n > 0);
+            }
+            Ok(stats)
+        })
+        .await
+    }
+
+    async fn schema(&self) -> Result<SchemaStatus> {
+        Err(Error::unsupported(
+            BACKEND,
+            "schema migrations (files carry their own format)",
+        ))
+    }
+
+    async fn migrate(&self) -> Result<SchemaStatus> {
+        Err(Error::unsupported(
+            BACKEND,
+            "schema migrations (files carry their own format)",
+        ))
+    }
+}

@@ -1,0 +1,124 @@
+//! W10: a file damaged or edited by hand is reported and skipped by listings; reading
+//! it explicitly is a corrupt-data error naming the file. Also: the files are YAML a
+//! person can read, in private directories.
+
+use adapter_fs::FsStore;
+use serde_json::json;
+use storage_ports::{ErrorKind, NewWorkflowVersion, PageRequest, TenantId, WorkflowId};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn temp_root(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "flowstore-fs-{name}-{}",
+        storage_ports::RunId::generate()
+    ))
+}
+
+#[tokio::test]
+async fn w10_damaged_files_are_reported_and_skipped() -> TestResult {
+    let root = temp_root("w10");
+    let store = FsStore::open(&root)?;
+    let set = store.store_set();
+    let t = TenantId::new("acme")?;
+    let wf = WorkflowId::new("etl")?;
+    for n in 1..=3 {
+        set.workflows
+            .put(
+                &t,
+                NewWorkflowVersion::next(wf.clone(), json!({"n": format!("marker-{n}")})),
+            )
+            .await?;
+    }
+    let dir = root.join("acme/workflows/etl");
+    // v3: broken YAML. v2: edited by hand, so the hash no longer matches.
+    std::fs::write(dir.join("v3.yaml"), "version: [unclosed\n")?;
+    let v2 = std::fs::read_to_string(dir.join("v2.yaml"))?;
+    std::fs::write(
+        dir.join("v2.yaml"),
+        v2.replace("marker-2", "edited by hand"),
+    )?;
+
+    let e = set
+        .workflows
+        .get(&t, &wf, 3)
+        .await
+        .err()
+        .ok_or("damaged v3 was read")?;
+    assert_eq!(e.kind(), ErrorKind::CorruptData);
+    assert!(
+        e.to_string().contains("v3.yaml"),
+        "the error must name the file: {e}"
+    );
+    let e = set
+        .workflows
+        .get(&t, &wf, 2)
+        .await
+        .err()
+        .ok_or("edited v2 was read")?;
+    assert_eq!(e.kind(), ErrorKind::CorruptData);
+    assert!(
+        e.to_string().contains("hash"),
+        "the error must say why: {e}"
+    );
+
+    let versions: Vec<u32> = set
+        .workflows
+        .versions(&t, &wf)
+        .await?
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(versions, vec![1]);
+    assert_eq!(set.workflows.latest(&t, &wf).await?.meta.version, 1);
+    let listed = set.workflows.list(&t, PageRequest::first(10)).await?;
+    assert_eq!(
+        listed.items.iter().map(|m| m.version).collect::<Vec<_>>(),
+        vec![1]
+    );
+    // Versions are still never reused: the next one is 4.
+    assert_eq!(
+        set.workflows
+            .put(&t, NewWorkflowVersion::next(wf.clone(), json!({"n": 4})))
+            .await?
+            .meta
+            .version,
+        4
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
+
+#[tokio::test]
+async fn files_are_readable_yaml_in_private_directories() -> TestResult {
+    let root = temp_root("yaml");
+    let set = FsStore::open(&root)?.store_set();
+    let t = TenantId::new("acme")?;
+    let wf = WorkflowId::new("etl")?;
+    set.workflows
+        .put(
+            &t,
+            NewWorkflowVersion::next(wf, json!({"nodes": [{"id": "fetch"}]})).with_author("ana"),
+        )
+        .await?;
+    let text = std::fs::read_to_string(root.join("acme/workflows/etl/v1.yaml"))?;
+    for needle in [
+        "version: 1",
+        "author: ana",
+        "content_hash: sha256:",
+        "fetch",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.join("acme/workflows/etl"))?
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700, "workflow directories must be private");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
