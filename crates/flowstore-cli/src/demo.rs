@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use std::fmt::Write as _;
+
 use anyhow::Context;
 use serde_json::json;
 use storage_ports::{
@@ -61,7 +63,8 @@ pub async fn run(storage: &Storage, opts: &Options) -> anyhow::Result<()> {
             wf.clone(),
             json!({"nodes": ["fetch", "transform", "store"], "revision": i}),
         )
-        .with_author("demo");
+        .with_author("demo")
+        .with_version(i);
         new.parent = parent;
         view.put_workflow(new)
             .await
@@ -111,33 +114,44 @@ pub async fn run(storage: &Storage, opts: &Options) -> anyhow::Result<()> {
     let stats = view.queue_stats(&queue).await?;
     let counts = view.stats().await?;
     let d = summary.duration_ms;
-    println!("flowstore demo on {}", storage.capabilities().backend);
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(out, "flowstore demo on {}", storage.capabilities().backend);
+    let _ = writeln!(
+        out,
         "  workflow     {wf}: {} versions, lineage 3 -> 2 -> 1",
         counts.workflow_versions
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  runs         {} ({} succeeded, {} failed), success rate {:.1}%",
         summary.runs,
         summary.succeeded,
         summary.failed,
         summary.success_rate * 100.0
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  duration     p50 {:.1} ms, p95 {:.1} ms (sketch, within 1%)",
         d.map_or(0.0, |d| d.p50),
         d.map_or(0.0, |d| d.p95)
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  events       {} stored, {} job retries",
         counts.run_events, retries
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  queue        pending {}, scheduled {}, running {}, dead {}",
         stats.pending, stats.scheduled, stats.running, stats.dead
     );
-    println!("  patterns     {}", counts.patterns);
-    println!("  took         {:.2?}", started.elapsed());
+    let _ = writeln!(out, "  patterns     {}", counts.patterns);
+    for (concern, kind) in storage.backends() {
+        let _ = writeln!(out, "  {:<12} {}", concern.key(), kind.as_str());
+    }
+    let _ = writeln!(out, "  took         {:.2?}", started.elapsed());
+    // A closed stdout (e.g. piped into `head`) is not an error of the demo.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! `flowstore`: the operator's command.
 //!
-//! Today it runs on the memory backend (the embedded file + SQLite default arrives with
-//! adapter-fs and adapter-sqlite): `flowstore demo` acts as a small workflow engine
-//! would and prints what the storage did; `flowstore health` checks the backend.
+//! It runs on the configured storage (by default workflow files in
+//! `./flowstore-data/<tenant>/workflows`, the rest in memory until adapter-sqlite lands):
+//! `flowstore demo` acts as a small workflow engine would and prints what the storage
+//! did; `flowstore health` checks every backend.
 
 mod demo;
 
@@ -11,15 +12,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use storage_wiring::{Storage, StorageConfig};
 
-const USAGE: &str = "usage: flowstore <command>
+const USAGE: &str = "usage: flowstore [--config FILE] <command>
 
 commands:
   demo [--runs N] [--workers N]   act as a small workflow engine and report what was stored
   health                          check every configured backend
   help                            show this text
 
-configuration: every concern defaults to memory in this build; environment overrides
-such as FLOWSTORE_RUNS__TYPE=memory are applied (see docs/configuration.md).";
+configuration: --config FILE (YAML), else FLOWSTORE_CONFIG, else the embedded default
+(workflows as files in ./flowstore-data/<tenant>/workflows; the other concerns in memory until
+the SQLite adapter lands); FLOWSTORE_<CONCERN>__TYPE|URL|PATH override it
+(see docs/configuration.md).";
 
 /// Exit codes: 0 ok, 1 failure, 2 invalid input (usage).
 fn main() -> ExitCode {
@@ -34,14 +37,32 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    let (config_file, args) = match args {
+        [flag, file, rest @ ..] if flag == "--config" => (Some(file.clone()), rest),
+        _ => (std::env::var("FLOWSTORE_CONFIG").ok(), args),
+    };
     let Some(cmd) = args.first() else {
         eprintln!("{USAGE}");
         return Ok(ExitCode::from(2));
     };
-    let mut config = StorageConfig::memory();
-    config
-        .apply_env(std::env::vars())
-        .context("reading FLOWSTORE_* environment overrides")?;
+    let mut config = match &config_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the configuration file {path}"))?;
+            match StorageConfig::from_yaml(&text) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("flowstore: {path}: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        None => StorageConfig::default(),
+    };
+    if let Err(e) = config.apply_env(std::env::vars()) {
+        eprintln!("flowstore: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

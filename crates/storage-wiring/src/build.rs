@@ -1,6 +1,12 @@
 //! Building the [`Storage`] bundle from a [`StorageConfig`].
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use storage_ports::{Capabilities, StoreSet, TenantId};
+
+use crate::composite::CompositeOperations;
+use crate::config::BackendConfig;
 
 use crate::config::{BackendKind, Concern, StorageConfig};
 use crate::tenant_view::TenantView;
@@ -19,6 +25,12 @@ pub enum WiringError {
         /// What is allowed.
         allowed: String,
     },
+    /// The configuration file is not valid YAML of the expected shape.
+    #[error("invalid configuration: {message}")]
+    Yaml {
+        /// The parser's message, naming the key and position.
+        message: String,
+    },
     /// A key that does not exist.
     #[error("unknown key {key}; allowed: {allowed}")]
     UnknownKey {
@@ -26,6 +38,16 @@ pub enum WiringError {
         key: String,
         /// What is allowed.
         allowed: String,
+    },
+    /// A backend could not be opened.
+    #[error("cannot open the {backend} backend for {concern}: {source}")]
+    Open {
+        /// The concern.
+        concern: Concern,
+        /// The backend.
+        backend: &'static str,
+        /// Why.
+        source: storage_ports::Error,
     },
     /// The backend is not compiled into this build.
     #[error("{concern} is configured with the {backend} backend, which this build does not include; enable the cargo feature `{backend}` of storage-wiring")]
@@ -45,45 +67,65 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Builds the ports `config` names.
+    /// Builds the ports `config` names: each distinct backend is opened once, and
+    /// each concern takes its port from its backend.
     ///
     /// # Errors
-    /// [`WiringError::NotCompiled`] for a backend whose feature is off.
+    /// [`WiringError::NotCompiled`] for a backend whose feature is off;
+    /// [`WiringError::Open`] when a backend cannot be opened.
     pub fn build(config: &StorageConfig) -> Result<Self, WiringError> {
+        let mut instances: Vec<(InstanceKey, StoreSet, Vec<Concern>)> = Vec::new();
         for c in Concern::ALL {
-            let kind = config.backend(c).kind;
-            let compiled = kind == BackendKind::Memory && cfg!(feature = "memory");
-            if !compiled {
-                return Err(WiringError::NotCompiled {
-                    concern: c,
-                    backend: kind.as_str(),
-                });
+            let b = config.backend(c);
+            let key = InstanceKey::of(b);
+            match instances.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, _, concerns)) => concerns.push(c),
+                None => instances.push((key, open(c, b, config.payload_limit_bytes)?, vec![c])),
             }
         }
-        #[cfg(feature = "memory")]
-        {
-            // Every concern is memory (checked above): one shared store, so that
-            // transactions across runs and queue are real.
-            let store = adapter_memory::MemoryStore::new(
-                adapter_memory::MemoryOptions::default()
-                    .with_payload_limit(config.payload_limit_bytes),
-            );
-            let backends = Concern::ALL
-                .iter()
-                .map(|c| (*c, config.backend(*c).kind))
-                .collect();
-            Ok(Self {
-                set: store.store_set(),
+        let backends = Concern::ALL
+            .iter()
+            .map(|c| (*c, config.backend(*c).kind))
+            .collect();
+        if let [(_, only, _)] = instances.as_slice() {
+            return Ok(Self {
+                set: only.clone(),
                 backends,
-            })
+            });
         }
-        #[cfg(not(feature = "memory"))]
-        {
-            Err(WiringError::NotCompiled {
-                concern: Concern::Workflows,
-                backend: config.workflows.kind.as_str(),
-            })
-        }
+        let of = |c: Concern| -> &StoreSet {
+            let key = InstanceKey::of(config.backend(c));
+            // Every concern's instance was opened above.
+            instances
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map_or(&instances[0].1, |(_, s, _)| s)
+        };
+        let (runs, queue) = (of(Concern::Runs), of(Concern::Queue));
+        let shared = InstanceKey::of(config.backend(Concern::Runs))
+            == InstanceKey::of(config.backend(Concern::Queue));
+        let transactions = shared && runs.capabilities().transactions;
+        let set = StoreSet {
+            workflows: of(Concern::Workflows).workflows.clone(),
+            runs: runs.runs.clone(),
+            metrics: of(Concern::Metrics).metrics.clone(),
+            credentials: of(Concern::Credentials).credentials.clone(),
+            queue: queue.queue.clone(),
+            documents: of(Concern::Documents).documents.clone(),
+            transactions: if transactions {
+                runs.transactions.clone()
+            } else {
+                StoreSet::unsupported("mixed").transactions
+            },
+            operations: Arc::new(CompositeOperations {
+                backends: instances
+                    .iter()
+                    .map(|(_, s, c)| (s.operations.clone(), c.clone()))
+                    .collect(),
+                transactions,
+            }),
+        };
+        Ok(Self { set, backends })
     }
 
     /// Wraps an already built set (an outside adapter, a test).
@@ -117,5 +159,52 @@ impl Storage {
     #[must_use]
     pub fn tenant(&self, tenant: TenantId) -> TenantView {
         TenantView::new(self.set.clone(), tenant)
+    }
+}
+
+/// What makes two concerns share one backend instance: same kind and location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InstanceKey(BackendKind, Option<PathBuf>, Option<String>);
+
+impl InstanceKey {
+    fn of(b: &BackendConfig) -> Self {
+        Self(b.kind, b.path.clone(), b.url.clone())
+    }
+}
+
+/// Opens one backend.
+#[allow(unused_variables)]
+fn open(
+    concern: Concern,
+    b: &BackendConfig,
+    payload_limit: usize,
+) -> Result<StoreSet, WiringError> {
+    match b.kind {
+        #[cfg(feature = "memory")]
+        BackendKind::Memory => Ok(adapter_memory::MemoryStore::new(
+            adapter_memory::MemoryOptions::default().with_payload_limit(payload_limit),
+        )
+        .store_set()),
+        #[cfg(feature = "fs")]
+        BackendKind::Fs => {
+            let path = b
+                .path
+                .clone()
+                .unwrap_or_else(crate::config::default_data_dir);
+            adapter_fs::FsStore::open(path)
+                .map(|s| {
+                    s.with_payload_limit(storage_ports::PayloadLimit(payload_limit))
+                        .store_set()
+                })
+                .map_err(|source| WiringError::Open {
+                    concern,
+                    backend: "fs",
+                    source,
+                })
+        }
+        other => Err(WiringError::NotCompiled {
+            concern,
+            backend: other.as_str(),
+        }),
     }
 }

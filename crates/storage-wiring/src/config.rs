@@ -152,10 +152,17 @@ impl fmt::Debug for BackendConfig {
     }
 }
 
-/// The whole configuration: a backend per concern.
+/// The data directory when no path is configured: `./flowstore-data`. Workflow files
+/// go under `<dir>/<tenant>/workflows/`.
+#[must_use]
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("flowstore-data")
+}
+
+/// The whole configuration: a backend per concern. Keys left out take the default.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Workflow definitions.
     pub workflows: BackendConfig,
@@ -178,7 +185,33 @@ fn default_limit() -> usize {
     storage_ports::rules::limits::DEFAULT_MAX_PAYLOAD_BYTES
 }
 
+impl Default for StorageConfig {
+    /// The embedded default: workflow definitions as files under
+    /// `./flowstore-data/<tenant>/workflows`. The other concerns are in memory until
+    /// adapter-sqlite lands (then `./flowstore-data/flowstore.db`), so this build does
+    /// not keep runs, metrics, jobs or documents across restarts.
+    fn default() -> Self {
+        let mut c = Self::memory();
+        c.workflows = BackendConfig {
+            kind: BackendKind::Fs,
+            url: None,
+            path: Some(default_data_dir()),
+        };
+        c
+    }
+}
+
 impl StorageConfig {
+    /// Parses a YAML configuration file's text; keys left out take the default.
+    ///
+    /// # Errors
+    /// [`WiringError::Yaml`] with the parser's message (it names the key and position).
+    pub fn from_yaml(text: &str) -> Result<Self, WiringError> {
+        serde_saphyr::from_str(text).map_err(|e| WiringError::Yaml {
+            message: e.to_string(),
+        })
+    }
+
     /// Every concern in memory: for tests and trials.
     #[must_use]
     pub fn memory() -> Self {
@@ -271,6 +304,29 @@ impl StorageConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_sets_concerns_and_names_bad_keys() {
+        let c = StorageConfig::from_yaml(
+            "workflows:\n  type: fs\n  path: /srv/wf\nruns:\n  type: memory\n",
+        );
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.workflows.kind, BackendKind::Fs);
+        assert_eq!(
+            c.workflows.path.as_deref(),
+            Some(std::path::Path::new("/srv/wf"))
+        );
+        let e = StorageConfig::from_yaml("runs:\n  type: mysql\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("mysql"), "{e}");
+        let e = StorageConfig::from_yaml("jobs:\n  type: memory\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("jobs"), "{e}");
+    }
 
     #[test]
     fn env_overrides_name_the_key_and_allowed_values() {

@@ -7,9 +7,10 @@
 //! the host's core depends on `storage-ports` alone.
 
 mod build;
+mod composite;
 mod config;
 mod tenant_view;
 
 pub use build::{Storage, WiringError};
-pub use config::{BackendConfig, BackendKind, Concern, StorageConfig};
+pub use config::{default_data_dir, BackendConfig, BackendKind, Concern, StorageConfig};
 pub use tenant_view::TenantView;
