@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, ErrorKind, NewWorkflowVersion, Page, PageRequest, Result, TenantId,
-    Timestamp, VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
+    VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
 use crate::files::{create_private_dir, io_error, lock_exclusive, remove_durable, write_atomic};
@@ -136,17 +136,7 @@ impl FsStore {
             }
             PutPlan::Insert(v) => v,
         };
-        let stored = WorkflowVersion {
-            meta: VersionMeta {
-                workflow_id: new.workflow_id,
-                version: v,
-                parent: new.parent,
-                author: new.author,
-                created_at: new.created_at.unwrap_or_else(Timestamp::now),
-                content_hash: hash,
-            },
-            definition: new.definition,
-        };
+        let stored = new.into_stored(v, hash);
         let yaml = serde_saphyr::to_string(&stored).map_err(|e| {
             Error::invalid_input(format!("the definition cannot be written as YAML: {e}"))
         })?;

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
-    ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, Timestamp,
-    VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
+    ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, VersionMeta,
+    WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
 use crate::MemoryStore;
@@ -47,17 +47,7 @@ impl WorkflowStore for MemoryStore {
                 .cloned()
                 .ok_or_else(|| missing(&new.workflow_id, v)),
             PutPlan::Insert(v) => {
-                let stored = WorkflowVersion {
-                    meta: VersionMeta {
-                        workflow_id: new.workflow_id,
-                        version: v,
-                        parent: new.parent,
-                        author: new.author,
-                        created_at: new.created_at.unwrap_or_else(Timestamp::now),
-                        content_hash: hash,
-                    },
-                    definition: new.definition,
-                };
+                let stored = new.into_stored(v, hash);
                 wf.high_water = wf.high_water.max(v);
                 wf.versions.insert(v, stored.clone());
                 Ok(stored)

@@ -56,6 +56,23 @@ impl NewWorkflowVersion {
         self
     }
 
+    /// The version as stored under number `version`, with its content hash; the
+    /// creation time defaults to now.
+    #[must_use]
+    pub fn into_stored(self, version: u32, content_hash: ContentHash) -> WorkflowVersion {
+        WorkflowVersion {
+            meta: VersionMeta {
+                workflow_id: self.workflow_id,
+                version,
+                parent: self.parent,
+                author: self.author,
+                created_at: self.created_at.unwrap_or_else(Timestamp::now),
+                content_hash,
+            },
+            definition: self.definition,
+        }
+    }
+
     /// Sets the author.
     #[must_use]
     pub fn with_author(mut self, author: impl Into<String>) -> Self {
