@@ -94,7 +94,7 @@ fn check_deps() -> Result<()> {
     if !bad.is_empty() {
         bail!("storage-ports must not depend on I/O crates, but depends on {bad:?}");
     }
-    let adapters = ["adapter-memory", "adapter-fs"];
+    let adapters = ["adapter-memory", "adapter-fs", "adapter-sqlite"];
     for a in adapters {
         let direct = dependency_names(a, Some(1))?;
         let ours: Vec<&String> = direct

@@ -76,12 +76,12 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let storage = Storage::build(&config)?;
+            let storage = rt.block_on(Storage::build(&config))?;
             rt.block_on(demo::run(&storage, &opts))?;
             Ok(ExitCode::SUCCESS)
         }
         "health" => {
-            let storage = Storage::build(&config)?;
+            let storage = rt.block_on(Storage::build(&config))?;
             let h = rt.block_on(storage.ports().operations.health());
             println!(
                 "{}: {} ({})",

@@ -73,14 +73,16 @@ impl Storage {
     /// # Errors
     /// [`WiringError::NotCompiled`] for a backend whose feature is off;
     /// [`WiringError::Open`] when a backend cannot be opened.
-    pub fn build(config: &StorageConfig) -> Result<Self, WiringError> {
+    pub async fn build(config: &StorageConfig) -> Result<Self, WiringError> {
         let mut instances: Vec<(InstanceKey, StoreSet, Vec<Concern>)> = Vec::new();
         for c in Concern::ALL {
             let b = config.backend(c);
             let key = InstanceKey::of(b);
             match instances.iter_mut().find(|(k, _, _)| *k == key) {
                 Some((_, _, concerns)) => concerns.push(c),
-                None => instances.push((key, open(c, b, config.payload_limit_bytes)?, vec![c])),
+                None => {
+                    instances.push((key, open(c, b, config.payload_limit_bytes).await?, vec![c]))
+                }
             }
         }
         let backends = Concern::ALL
@@ -174,7 +176,7 @@ impl InstanceKey {
 
 /// Opens one backend.
 #[allow(unused_variables)]
-fn open(
+async fn open(
     concern: Concern,
     b: &BackendConfig,
     payload_limit: usize,
@@ -199,6 +201,24 @@ fn open(
                 .map_err(|source| WiringError::Open {
                     concern,
                     backend: "fs",
+                    source,
+                })
+        }
+        #[cfg(feature = "sqlite")]
+        BackendKind::Sqlite => {
+            let path = b
+                .path
+                .clone()
+                .unwrap_or_else(|| crate::config::default_data_dir().join("flowstore.db"));
+            adapter_sqlite::SqliteStore::open(path)
+                .await
+                .map(|s| {
+                    s.with_payload_limit(storage_ports::PayloadLimit(payload_limit))
+                        .store_set()
+                })
+                .map_err(|source| WiringError::Open {
+                    concern,
+                    backend: "sqlite",
                     source,
                 })
         }

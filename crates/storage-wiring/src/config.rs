@@ -187,15 +187,20 @@ fn default_limit() -> usize {
 
 impl Default for StorageConfig {
     /// The embedded default: workflow definitions as files under
-    /// `./flowstore-data/<tenant>/workflows`. The other concerns are in memory until
-    /// adapter-sqlite lands (then `./flowstore-data/flowstore.db`), so this build does
-    /// not keep runs, metrics, jobs or documents across restarts.
+    /// `./flowstore-data/<tenant>/workflows`, documents in `./flowstore-data/flowstore.db`.
+    /// Runs, metrics and jobs are in memory until adapter-sqlite offers them, so this
+    /// build does not keep them across restarts.
     fn default() -> Self {
         let mut c = Self::memory();
         c.workflows = BackendConfig {
             kind: BackendKind::Fs,
             url: None,
             path: Some(default_data_dir()),
+        };
+        c.documents = BackendConfig {
+            kind: BackendKind::Sqlite,
+            url: None,
+            path: Some(default_data_dir().join("flowstore.db")),
         };
         c
     }

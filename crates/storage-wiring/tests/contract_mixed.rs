@@ -1,6 +1,7 @@
-//! The contract suite against a mixed wiring, as config builds it: workflows as files
-//! (adapter-fs), everything else in memory. Proves that per-concern composition keeps
-//! every behaviour, including T1 (runs and queue share one backend) and O2 stats.
+//! The contract suite against a mixed wiring built from config, the shape of the
+//! embedded default: workflows as files (adapter-fs), documents in a SQLite file
+//! (adapter-sqlite), the rest in memory. Proves that per-concern composition keeps every
+//! behaviour, including T1 (runs and queue share one backend) and O2 stats.
 
 use storage_wiring::{BackendConfig, BackendKind, Storage, StorageConfig};
 
@@ -8,13 +9,18 @@ fn main() -> std::process::ExitCode {
     let base =
         std::env::temp_dir().join(format!("flowstore-mixed-contract-{}", std::process::id()));
     let roots = base.clone();
-    let code = storage_contract::run("fs+memory", move || {
+    let code = storage_contract::run("fs+sqlite+memory", move || {
+        let root = roots.join(storage_ports::RunId::generate().as_str());
         let mut config = StorageConfig::memory();
         let mut fs = BackendConfig::of(BackendKind::Fs);
-        fs.path = Some(roots.join(storage_ports::RunId::generate().as_str()));
+        fs.path = Some(root.clone());
         config.workflows = fs;
+        let mut sqlite = BackendConfig::of(BackendKind::Sqlite);
+        sqlite.path = Some(root.join("flowstore.db"));
+        config.documents = sqlite;
         async move {
             Storage::build(&config)
+                .await
                 .map(|s| s.ports().clone())
                 .map_err(|e| e.to_string())
         }

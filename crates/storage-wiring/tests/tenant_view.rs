@@ -6,7 +6,7 @@ use storage_wiring::{Storage, StorageConfig, WiringError};
 
 #[tokio::test]
 async fn tenant_views_are_isolated_and_share_one_store() -> Result<(), Box<dyn std::error::Error>> {
-    let storage = Storage::build(&StorageConfig::memory())?;
+    let storage = Storage::build(&StorageConfig::memory()).await?;
     let (a, b) = (
         storage.tenant(TenantId::new("acme")?),
         storage.tenant(TenantId::new("globex")?),
@@ -23,12 +23,12 @@ async fn tenant_views_are_isolated_and_share_one_store() -> Result<(), Box<dyn s
     Ok(())
 }
 
-#[test]
-fn a_backend_not_compiled_in_is_a_clear_error() {
+#[tokio::test]
+async fn a_backend_not_compiled_in_is_a_clear_error() {
     let mut config = StorageConfig::memory();
     let set = config.apply_env([("FLOWSTORE_RUNS__TYPE".to_owned(), "postgres".to_owned())]);
     assert!(set.is_ok());
-    match Storage::build(&config) {
+    match Storage::build(&config).await {
         Err(e @ WiringError::NotCompiled { .. }) => assert!(
             e.to_string()
                 .contains("enable the cargo feature `postgres`"),

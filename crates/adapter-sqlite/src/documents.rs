@@ -1,0 +1,233 @@
+//! Documents in SQLite (D1, D2).
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+use storage_ports::document::DOCUMENT_CURSOR;
+use storage_ports::{
+    CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
+    Result, TenantId, Timestamp,
+};
+
+use crate::error::{json_column, SqlxResultExt};
+use crate::SqliteStore;
+
+fn missing(c: &CollectionName, id: &DocumentId) -> Error {
+    Error::not_found(format!("no document {id} in collection {c}"))
+}
+
+fn document(row: &SqliteRow) -> Result<Document> {
+    let id: String = row.try_get("id").op("documents.decode")?;
+    let revision: i64 = row.try_get("revision").op("documents.decode")?;
+    Ok(Document {
+        id: DocumentId::new(id).map_err(|e| Error::corrupt(format!("stored document id: {e}")))?,
+        revision: u64::try_from(revision)
+            .map_err(|_| Error::corrupt(format!("stored revision {revision} is negative")))?,
+        body: json_column(
+            &row.try_get::<String, _>("body").op("documents.decode")?,
+            "document body",
+        )?,
+        updated_at: Timestamp::from_micros(row.try_get("updated_at").op("documents.decode")?),
+    })
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Why a conditional write touched no row: missing, or at another revision.
+    async fn explain(
+        &self,
+        tenant: &TenantId,
+        c: &CollectionName,
+        id: &DocumentId,
+        expected: u64,
+    ) -> Error {
+        match DocumentStore::get(self, tenant, c, id).await {
+            Ok(d) => Error::conflict(format!(
+                "document {id} is at revision {}, not the expected {expected}",
+                d.revision
+            )),
+            Err(e) => e,
+        }
+    }
+}
+
+#[async_trait]
+impl DocumentStore for SqliteStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: Option<DocumentId>,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit.check("document", &body)?;
+        let doc = Document {
+            id: id.unwrap_or_else(DocumentId::generate),
+            revision: 1,
+            body,
+            updated_at: Timestamp::now(),
+        };
+        let r = sqlx::query("INSERT INTO flowstore_documents (tenant, collection, id, revision, body, updated_at) VALUES (?, ?, ?, 1, ?, ?)")
+            .bind(tenant.as_str())
+            .bind(collection.as_str())
+            .bind(doc.id.as_str())
+            .bind(doc.body.to_string())
+            .bind(doc.updated_at.as_micros())
+            .execute(&self.pool)
+            .await
+            .op("documents.create");
+        match r {
+            Ok(_) => Ok(doc),
+            Err(e) if e.kind() == storage_ports::ErrorKind::Conflict => {
+                Err(Error::conflict(format!(
+                    "document {} already exists in collection {collection}",
+                    doc.id
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+    ) -> Result<Document> {
+        sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(collection.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .op("documents.get")?
+            .as_ref()
+            .map(document)
+            .transpose()?
+            .ok_or_else(|| missing(collection, id))
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: u64,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit.check("document", &body)?;
+        let now = Timestamp::now();
+        let done = sqlx::query("UPDATE flowstore_documents SET revision = revision + 1, body = ?, updated_at = ? WHERE tenant = ? AND collection = ? AND id = ? AND revision = ?")
+            .bind(body.to_string())
+            .bind(now.as_micros())
+            .bind(tenant.as_str())
+            .bind(collection.as_str())
+            .bind(id.as_str())
+            .bind(to_i64(expected_revision))
+            .execute(&self.pool)
+            .await
+            .op("documents.replace")?;
+        if done.rows_affected() == 0 {
+            return Err(self
+                .explain(tenant, collection, id, expected_revision)
+                .await);
+        }
+        Ok(Document {
+            id: id.clone(),
+            revision: expected_revision + 1,
+            body,
+            updated_at: now,
+        })
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: Option<u64>,
+    ) -> Result<()> {
+        let done = sqlx::query("DELETE FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id = ? AND (? IS NULL OR revision = ?)")
+            .bind(tenant.as_str())
+            .bind(collection.as_str())
+            .bind(id.as_str())
+            .bind(expected_revision.map(to_i64))
+            .bind(expected_revision.map(to_i64))
+            .execute(&self.pool)
+            .await
+            .op("documents.delete")?;
+        if done.rows_affected() == 0 {
+            return Err(match expected_revision {
+                Some(rev) => self.explain(tenant, collection, id, rev).await,
+                None => missing(collection, id),
+            });
+        }
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Document>> {
+        let mut after: Option<DocumentId> = page
+            .cursor
+            .as_ref()
+            .map(|c| c.decode(DOCUMENT_CURSOR))
+            .transpose()?;
+        let limit = page.effective_limit();
+        // Filters are JSON equality, checked here so that every JSON value compares
+        // exactly as on other backends; rows are read in id order, in chunks.
+        let mut candidates = Vec::new();
+        loop {
+            let rows = sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id > ? ORDER BY id LIMIT 500")
+                .bind(tenant.as_str())
+                .bind(collection.as_str())
+                .bind(after.as_ref().map_or("", DocumentId::as_str))
+                .fetch_all(&self.pool)
+                .await
+                .op("documents.list")?;
+            let exhausted = rows.len() < 500;
+            for row in &rows {
+                let d = document(row)?;
+                after = Some(d.id.clone());
+                if filter.matches(&d.body) {
+                    candidates.push(d);
+                    if candidates.len() > limit {
+                        break;
+                    }
+                }
+            }
+            if exhausted || candidates.len() > limit {
+                break;
+            }
+        }
+        Ok(Page::from_candidates(
+            DOCUMENT_CURSOR,
+            candidates,
+            limit,
+            |d| d.id.clone(),
+        ))
+    }
+
+    async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT DISTINCT collection FROM flowstore_documents WHERE tenant = ? ORDER BY collection")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .op("documents.collections")?;
+        names
+            .into_iter()
+            .map(|n| {
+                CollectionName::new(n)
+                    .map_err(|e| Error::corrupt(format!("stored collection name: {e}")))
+            })
+            .collect()
+    }
+}

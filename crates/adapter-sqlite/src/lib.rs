@@ -1,0 +1,123 @@
+//! # adapter-sqlite
+//!
+//! flowstore on one SQLite file: the embedded default for everything but workflow
+//! files. This first part keeps workflow versions and documents; runs, metrics, the
+//! queue and transactions follow, and until then answer `Unsupported` (see
+//! [`SqliteStore::capabilities`]). Credentials never go into a database.
+//!
+//! Connection set-up, and why:
+//! - `journal_mode=WAL`: readers do not block the writer, and the writer does not
+//!   block readers.
+//! - `synchronous=NORMAL`: in WAL mode a commit is durable against a process crash. A
+//!   power cut may lose the last commits, but never corrupts the file. This is the
+//!   trade-off SQLite documents for WAL; `FULL` costs an fsync per commit.
+//! - `foreign_keys=ON`: SQLite leaves it off by default, and without it deletes
+//!   orphan child rows.
+//! - `busy_timeout=5s`: a writer waits for another writer's lock instead of returning
+//!   `SQLITE_BUSY`. Write transactions start with a write statement, so they never
+//!   have to upgrade a read lock, which is the case where waiting cannot help.
+//!
+//! The schema comes from `migrations/sqlite/` through `sqlx::migrate!`. It is applied
+//! when the store opens, recorded in the database, and idempotent. A database written
+//! by a newer schema is refused (O3).
+
+mod documents;
+mod error;
+mod operations;
+mod workflows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use storage_ports::{Capabilities, Error, PayloadLimit, Result, StoreSet, UnsupportedStore};
+
+pub use crate::error::map_sqlx_error;
+
+/// Backend name reported in capabilities, health and errors.
+pub const BACKEND: &str = "sqlite";
+
+/// The migrations this build knows, embedded at compile time.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// The SQLite store. Clones share the pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    limit: PayloadLimit,
+    path: Arc<str>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path`, then applies migrations.
+    ///
+    /// # Errors
+    /// `Unavailable` when the file cannot be opened. `InvalidInput` when a newer
+    /// flowstore wrote the database.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| map_sqlx_error(&e, "sqlite.open"))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| map_sqlx_error(&e, "sqlite.open").with_context("path", &shown))?;
+        let store = Self {
+            pool,
+            limit: PayloadLimit::default(),
+            path: shown.into(),
+        };
+        store.apply_migrations().await?;
+        Ok(store)
+    }
+
+    /// Sets the payload limit (N4).
+    #[must_use]
+    pub fn with_payload_limit(mut self, limit: PayloadLimit) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// What this adapter offers today.
+    #[must_use]
+    pub fn capabilities() -> Capabilities {
+        let mut c = Capabilities::none(BACKEND);
+        c.workflows = true;
+        c.documents = true;
+        c.schema_migrations = true;
+        c
+    }
+
+    /// Every port: workflows and documents from SQLite; the rest `Unsupported` for now.
+    #[must_use]
+    pub fn store_set(&self) -> StoreSet {
+        let me = Arc::new(self.clone());
+        let no = Arc::new(UnsupportedStore::new(BACKEND));
+        StoreSet {
+            workflows: me.clone(),
+            runs: no.clone(),
+            metrics: no.clone(),
+            credentials: no.clone(),
+            queue: no.clone(),
+            documents: me.clone(),
+            transactions: no,
+            operations: me,
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Health, stats and schema of the SQLite store (O1-O3).
+
+use async_trait::async_trait;
+use storage_ports::{
+    Capabilities, Error, Health, Operations, Result, SchemaStatus, StoreStats, TenantId,
+};
+
+use crate::error::SqlxResultExt;
+use crate::{SqliteStore, BACKEND, MIGRATOR};
+
+impl SqliteStore {
+    /// The newest migration this build knows.
+    fn known_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The newest migration recorded in the database (0 for a new database).
+    async fn applied_version(&self) -> Result<i64> {
+        let table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .op("sqlite.schema")?;
+        if table.is_none() {
+            return Ok(0);
+        }
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .op("sqlite.schema")?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Refuses a newer database, then applies what is missing (O3).
+    pub(crate) async fn apply_migrations(&self) -> Result<SchemaStatus> {
+        let (applied, known) = (self.applied_version().await?, Self::known_version());
+        if applied > known {
+            return Err(Error::invalid_input(format!(
+                "this database was written by a newer flowstore (schema {applied}; this build knows up to {known}); upgrade flowstore to open it"
+            )));
+        }
+        MIGRATOR.run(&self.pool).await.map_err(|e| {
+            Error::backend(format!("applying the SQLite schema failed: {e}"))
+                .with_operation("sqlite.migrate")
+        })?;
+        Ok(SchemaStatus {
+            applied: self.applied_version().await?,
+            known,
+        })
+    }
+}
+
+#[async_trait]
+impl Operations for SqliteStore {
+    fn capabilities(&self) -> Capabilities {
+        Self::capabilities()
+    }
+
+    async fn health(&self) -> Health {
+        match sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(_) => Health {
+                backend: BACKEND.into(),
+                ok: true,
+                detail: format!("{} answers", self.path),
+            },
+            Err(e) => Health {
+                backend: BACKEND.into(),
+                ok: false,
+                detail: format!("{} does not answer: {e}", self.path),
+            },
+        }
+    }
+
+    async fn stats(&self, tenant: &TenantId) -> Result<StoreStats> {
+        let count = |sql: &'static str| {
+            let t = tenant.as_str().to_owned();
+            let pool = self.pool.clone();
+            async move {
+                let n: i64 = sqlx::query_scalar(sql)
+                    .bind(t)
+                    .fetch_one(&pool)
+                    .await
+                    .op("sqlite.stats")?;
+                Ok::<u64, Error>(u64::try_from(n).unwrap_or(0))
+            }
+        };
+        Ok(StoreStats {
+            workflows: count("SELECT COUNT(DISTINCT workflow_id) FROM flowstore_workflow_versions WHERE tenant = ?").await?,
+            workflow_versions: count("SELECT COUNT(*) FROM flowstore_workflow_versions WHERE tenant = ?").await?,
+            documents: count("SELECT COUNT(*) FROM flowstore_documents WHERE tenant = ?").await?,
+            ..StoreStats::default()
+        })
+    }
+
+    async fn schema(&self) -> Result<SchemaStatus> {
+        Ok(SchemaStatus {
+            applied: self.applied_version().await?,
+            known: Self::known_version(),
+        })
+    }
+
+    async fn migrate(&self) -> Result<SchemaStatus> {
+        self.apply_migrations().await
+    }
+}
