@@ -1,8 +1,8 @@
 //! # adapter-sqlite
 //!
 //! flowstore on one SQLite file: the embedded default for everything but workflow
-//! files. This first part keeps workflow versions and documents; runs, metrics, the
-//! queue and transactions follow, and until then answer `Unsupported` (see
+//! files. This first part keeps workflow versions, run logs and documents; metrics,
+//! the queue and transactions follow, and until then answer `Unsupported` (see
 //! [`SqliteStore::capabilities`]). Credentials never go into a database.
 //!
 //! Connection set-up, and why:
@@ -24,6 +24,7 @@
 mod documents;
 mod error;
 mod operations;
+mod runs;
 mod workflows;
 
 use std::path::Path;
@@ -100,6 +101,8 @@ impl SqliteStore {
         let mut c = Capabilities::none(BACKEND);
         c.workflows = true;
         c.documents = true;
+        c.runs = true;
+        c.run_watch = true;
         c.schema_migrations = true;
         c
     }
@@ -111,7 +114,7 @@ impl SqliteStore {
         let no = Arc::new(UnsupportedStore::new(BACKEND));
         StoreSet {
             workflows: me.clone(),
-            runs: no.clone(),
+            runs: me.clone(),
             metrics: no.clone(),
             credentials: no.clone(),
             queue: no.clone(),

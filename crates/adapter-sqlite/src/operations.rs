@@ -93,6 +93,8 @@ impl Operations for SqliteStore {
             workflows: count("SELECT COUNT(DISTINCT workflow_id) FROM flowstore_workflow_versions WHERE tenant = ?").await?,
             workflow_versions: count("SELECT COUNT(*) FROM flowstore_workflow_versions WHERE tenant = ?").await?,
             documents: count("SELECT COUNT(*) FROM flowstore_documents WHERE tenant = ?").await?,
+            runs: count("SELECT COUNT(*) FROM flowstore_runs WHERE tenant = ?").await?,
+            run_events: count("SELECT COUNT(*) FROM flowstore_run_events WHERE tenant = ?").await?,
             ..StoreStats::default()
         })
     }

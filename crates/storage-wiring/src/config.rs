@@ -187,9 +187,9 @@ fn default_limit() -> usize {
 
 impl Default for StorageConfig {
     /// The embedded default: workflow definitions as files under
-    /// `./flowstore-data/<tenant>/workflows`, documents in `./flowstore-data/flowstore.db`.
-    /// Runs, metrics and jobs are in memory until adapter-sqlite offers them, so this
-    /// build does not keep them across restarts.
+    /// `./flowstore-data/<tenant>/workflows`; runs and documents in
+    /// `./flowstore-data/flowstore.db`. Metrics and jobs are in memory until
+    /// adapter-sqlite offers them, so this build does not keep them across restarts.
     fn default() -> Self {
         let mut c = Self::memory();
         c.workflows = BackendConfig {
@@ -197,11 +197,13 @@ impl Default for StorageConfig {
             url: None,
             path: Some(default_data_dir()),
         };
-        c.documents = BackendConfig {
+        let db = BackendConfig {
             kind: BackendKind::Sqlite,
             url: None,
             path: Some(default_data_dir().join("flowstore.db")),
         };
+        c.runs = db.clone();
+        c.documents = db;
         c
     }
 }

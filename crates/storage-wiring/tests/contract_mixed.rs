@@ -1,7 +1,8 @@
 //! The contract suite against a mixed wiring built from config, the shape of the
-//! embedded default: workflows as files (adapter-fs), documents in a SQLite file
-//! (adapter-sqlite), the rest in memory. Proves that per-concern composition keeps every
-//! behaviour, including T1 (runs and queue share one backend) and O2 stats.
+//! embedded default: workflows as files (adapter-fs), runs and documents in one SQLite
+//! file (adapter-sqlite), the rest in memory. Proves that per-concern composition keeps every
+//! behaviour, including O2 stats; T1 is declared absent (runs and queue are on different
+//! backends) and checked to answer Unsupported.
 
 use storage_wiring::{BackendConfig, BackendKind, Storage, StorageConfig};
 
@@ -17,6 +18,7 @@ fn main() -> std::process::ExitCode {
         config.workflows = fs;
         let mut sqlite = BackendConfig::of(BackendKind::Sqlite);
         sqlite.path = Some(root.join("flowstore.db"));
+        config.runs = sqlite.clone();
         config.documents = sqlite;
         async move {
             Storage::build(&config)

@@ -1,0 +1,478 @@
+//! Run logs in SQLite (E1-E11).
+//!
+//! Events are rows of `flowstore_run_events`; steps are read back from the `step`
+//! events, so the log and the steps can never disagree. Each run is written in one
+//! transaction; a batch is one transaction with a savepoint per run, so one bad run
+//! fails alone (E11).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use storage_ports::run::RUN_CURSOR;
+use storage_ports::{
+    CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, PageRequest, Result, Run, RunError,
+    RunEvent, RunEventKind, RunId, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, TenantId,
+    Timestamp, WorkflowId,
+};
+
+use crate::error::{json_column, SqlxResultExt};
+use crate::SqliteStore;
+
+/// How often a watcher looks for new events. SQLite has no notifications across
+/// processes, so watching is a poll of one indexed range read.
+const WATCH_POLL: Duration = Duration::from_millis(50);
+
+macro_rules! run_columns {
+    () => {
+        "run_id, workflow_id, version, status, inputs, started_at, ended_at, output, error"
+    };
+}
+
+fn missing(id: &RunId) -> Error {
+    Error::not_found(format!("no run {id}"))
+}
+
+fn to_json<T: serde::Serialize>(v: &T, what: &str) -> Result<String> {
+    serde_json::to_string(v)
+        .map_err(|e| Error::invalid_input(format!("{what} cannot be stored: {e}")))
+}
+
+fn run_of(row: &SqliteRow) -> Result<Run> {
+    let get_s = |c: &str| row.try_get::<String, _>(c).op("runs.decode");
+    let version: i64 = row.try_get("version").op("runs.decode")?;
+    let output: Option<String> = row.try_get("output").op("runs.decode")?;
+    let error: Option<String> = row.try_get("error").op("runs.decode")?;
+    Ok(Run {
+        run_id: RunId::new(get_s("run_id")?)
+            .map_err(|e| Error::corrupt(format!("stored run id: {e}")))?,
+        workflow_id: WorkflowId::new(get_s("workflow_id")?)
+            .map_err(|e| Error::corrupt(format!("stored workflow id: {e}")))?,
+        version: u32::try_from(version)
+            .map_err(|_| Error::corrupt(format!("stored version {version} is out of range")))?,
+        status: RunStatus::parse(&get_s("status")?)
+            .map_err(|e| Error::corrupt(e.message().to_owned()))?,
+        inputs: json_column(&get_s("inputs")?, "run inputs")?,
+        started_at: Timestamp::from_micros(row.try_get("started_at").op("runs.decode")?),
+        ended_at: row
+            .try_get::<Option<i64>, _>("ended_at")
+            .op("runs.decode")?
+            .map(Timestamp::from_micros),
+        output: output.map(|o| json_column(&o, "run output")).transpose()?,
+        error: error
+            .map(|e| {
+                serde_json::from_str::<RunError>(&e)
+                    .map_err(|x| Error::corrupt(format!("stored run error: {x}")))
+            })
+            .transpose()?,
+    })
+}
+
+fn event_of(row: &SqliteRow) -> Result<RunEvent> {
+    let seq: i64 = row.try_get("seq").op("runs.decode")?;
+    let kind: String = row.try_get("kind").op("runs.decode")?;
+    Ok(RunEvent {
+        seq: u64::try_from(seq)
+            .map_err(|_| Error::corrupt(format!("stored sequence {seq} is negative")))?,
+        at: Timestamp::from_micros(row.try_get("at").op("runs.decode")?),
+        kind: serde_json::from_str(&kind)
+            .map_err(|e| Error::corrupt(format!("stored run event: {e}")))?,
+    })
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &TenantId,
+    run: &RunId,
+    e: &RunEvent,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(run.as_str())
+    .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
+    .bind(e.at.as_micros())
+    .bind(to_json(&e.kind, "run event")?)
+    .execute(&mut **tx)
+    .await
+    .op("runs.write")?;
+    Ok(())
+}
+
+async fn insert_run(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &TenantId,
+    run: &Run,
+    next_seq: u64,
+) -> Result<()> {
+    let r = sqlx::query(concat!(
+        "INSERT INTO flowstore_runs (",
+        run_columns!(),
+        ", tenant, next_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(run.run_id.as_str())
+    .bind(run.workflow_id.as_str())
+    .bind(i64::from(run.version))
+    .bind(run.status.as_str())
+    .bind(to_json(&run.inputs, "run inputs")?)
+    .bind(run.started_at.as_micros())
+    .bind(run.ended_at.map(Timestamp::as_micros))
+    .bind(
+        run.output
+            .as_ref()
+            .map(|o| to_json(o, "run output"))
+            .transpose()?,
+    )
+    .bind(
+        run.error
+            .as_ref()
+            .map(|e| to_json(e, "run error"))
+            .transpose()?,
+    )
+    .bind(tenant.as_str())
+    .bind(i64::try_from(next_seq).unwrap_or(i64::MAX))
+    .execute(&mut **tx)
+    .await
+    .op("runs.write");
+    match r {
+        Err(e) if e.kind() == ErrorKind::Conflict => Err(Error::conflict(format!(
+            "run {} already exists",
+            run.run_id
+        ))),
+        other => other.map(|_| ()),
+    }
+}
+
+impl SqliteStore {
+    fn check_value(&self, what: &str, v: &Value) -> Result<()> {
+        self.limit.check(what, v).map(|_| ())
+    }
+
+    fn check_step(&self, step: &RunStep) -> Result<()> {
+        match step {
+            RunStep::Node(n) => {
+                self.check_value("node inputs", &n.inputs)?;
+                self.check_value("node outputs", &n.outputs)
+            }
+            RunStep::Snapshot(s) => {
+                self.check_value("variable old value", &s.old_value)?;
+                self.check_value("variable new value", &s.new_value)
+            }
+        }
+    }
+
+    fn check_complete(&self, run: &CompleteRun) -> Result<()> {
+        run.validate()?;
+        self.check_value("run inputs", &run.run.inputs)?;
+        if let Some(o) = &run.run.output {
+            self.check_value("run output", o)?;
+        }
+        run.steps.iter().try_for_each(|s| self.check_step(s))
+    }
+
+    async fn write_complete(
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &TenantId,
+        run: &CompleteRun,
+    ) -> Result<()> {
+        let events = run.events();
+        insert_run(tx, tenant, &run.run, events.len() as u64 + 1).await?;
+        for e in &events {
+            insert_event(tx, tenant, &run.run.run_id, e).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next sequence number of a running run, or says why there is none.
+    async fn next_seq(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &TenantId,
+        run: &RunId,
+    ) -> Result<u64> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = ? AND run_id = ? AND status = 'running' RETURNING next_seq - 1",
+        )
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .op("runs.append")?;
+        match next {
+            Some(seq) => Ok(u64::try_from(seq).unwrap_or(0)),
+            None => {
+                let exists: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM flowstore_runs WHERE tenant = ? AND run_id = ?",
+                )
+                .bind(tenant.as_str())
+                .bind(run.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .op("runs.append")?;
+                Err(match exists {
+                    Some(_) => {
+                        Error::conflict(format!("run {run} is finished; its log is immutable"))
+                    }
+                    None => missing(run),
+                })
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RunStore for SqliteStore {
+    async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
+        self.check_value("run inputs", &new.inputs)?;
+        let run = Run::started(new);
+        let mut tx = self.pool.begin().await.op("runs.start")?;
+        insert_run(&mut tx, tenant, &run, 2).await?;
+        insert_event(
+            &mut tx,
+            tenant,
+            &run.run_id,
+            &RunEvent {
+                seq: 1,
+                at: run.started_at,
+                kind: RunEventKind::Started,
+            },
+        )
+        .await?;
+        tx.commit().await.op("runs.start")?;
+        Ok(run)
+    }
+
+    async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
+        self.check_step(&step)?;
+        let mut tx = self.pool.begin().await.op("runs.append")?;
+        let seq = self.next_seq(&mut tx, tenant, run).await?;
+        insert_event(
+            &mut tx,
+            tenant,
+            run,
+            &RunEvent {
+                seq,
+                at: step.at(),
+                kind: RunEventKind::Step(step),
+            },
+        )
+        .await?;
+        tx.commit().await.op("runs.append")?;
+        Ok(seq)
+    }
+
+    async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
+        outcome.validate()?;
+        if let Some(o) = &outcome.output {
+            self.check_value("run output", o)?;
+        }
+        let mut tx = self.pool.begin().await.op("runs.finish")?;
+        let seq = self.next_seq(&mut tx, tenant, run).await?;
+        sqlx::query("UPDATE flowstore_runs SET status = ?, ended_at = ?, output = ?, error = ? WHERE tenant = ? AND run_id = ?")
+            .bind(outcome.status.as_str())
+            .bind(outcome.ended_at.as_micros())
+            .bind(outcome.output.as_ref().map(|o| to_json(o, "run output")).transpose()?)
+            .bind(outcome.error.as_ref().map(|e| to_json(e, "run error")).transpose()?)
+            .bind(tenant.as_str())
+            .bind(run.as_str())
+            .execute(&mut *tx)
+            .await
+            .op("runs.finish")?;
+        let finished = RunEvent {
+            seq,
+            at: outcome.ended_at,
+            kind: RunEventKind::Finished {
+                status: outcome.status,
+            },
+        };
+        insert_event(&mut tx, tenant, run, &finished).await?;
+        tx.commit().await.op("runs.finish")?;
+        RunStore::get(self, tenant, run).await
+    }
+
+    async fn store_complete(&self, tenant: &TenantId, run: CompleteRun) -> Result<()> {
+        self.check_complete(&run)?;
+        let mut tx = self.pool.begin().await.op("runs.store_complete")?;
+        Self::write_complete(&mut tx, tenant, &run).await?;
+        tx.commit().await.op("runs.store_complete")
+    }
+
+    async fn store_complete_batch(
+        &self,
+        tenant: &TenantId,
+        runs: Vec<CompleteRun>,
+    ) -> Result<Vec<Result<()>>> {
+        let mut tx = self.pool.begin().await.op("runs.store_complete_batch")?;
+        let mut out = Vec::with_capacity(runs.len());
+        for run in &runs {
+            if let Err(e) = self.check_complete(run) {
+                out.push(Err(e));
+                continue;
+            }
+            // A savepoint per run: a failing run is rolled back alone.
+            let mut sp = sqlx::Acquire::begin(&mut *tx)
+                .await
+                .op("runs.store_complete_batch")?;
+            match Self::write_complete(&mut sp, tenant, run).await {
+                Ok(()) => {
+                    sp.commit().await.op("runs.store_complete_batch")?;
+                    out.push(Ok(()));
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::InvalidInput) => {
+                    sp.rollback().await.op("runs.store_complete_batch")?;
+                    out.push(Err(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        tx.commit().await.op("runs.store_complete_batch")?;
+        Ok(out)
+    }
+
+    async fn get(&self, tenant: &TenantId, run: &RunId) -> Result<Run> {
+        sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM flowstore_runs WHERE tenant = ? AND run_id = ?"
+        ))
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .op("runs.get")?
+        .as_ref()
+        .map(run_of)
+        .transpose()?
+        .ok_or_else(|| missing(run))
+    }
+
+    async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
+        let head = RunStore::get(self, tenant, run).await?;
+        let steps = RunStore::events(self, tenant, run, 1)
+            .await?
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                RunEventKind::Step(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        Ok(CompleteRun { run: head, steps })
+    }
+
+    async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {
+        let after = query.after()?;
+        let limit = query.limit.clamp(1, PageRequest::MAX_LIMIT);
+        let statuses: Option<String> = (!query.statuses.is_empty()).then(|| {
+            format!(
+                ",{},",
+                query
+                    .statuses
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        });
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM flowstore_runs WHERE tenant = ?1 ",
+            "AND (?2 IS NULL OR workflow_id = ?2) AND (?3 IS NULL OR version = ?3) ",
+            "AND (?4 IS NULL OR instr(?4, ',' || status || ',') > 0) ",
+            "AND (?5 IS NULL OR started_at >= ?5) AND (?6 IS NULL OR started_at < ?6) ",
+            "AND (?7 IS NULL OR started_at < ?7 OR (started_at = ?7 AND run_id < ?8)) ",
+            "ORDER BY started_at DESC, run_id DESC LIMIT ?9"
+        ))
+        .bind(tenant.as_str())
+        .bind(query.workflow_id.as_ref().map(WorkflowId::as_str))
+        .bind(query.version.map(i64::from))
+        .bind(statuses)
+        .bind(query.started_from.map(Timestamp::as_micros))
+        .bind(query.started_before.map(Timestamp::as_micros))
+        .bind(after.as_ref().map(|a| a.0))
+        .bind(after.as_ref().map(|a| a.1.clone()))
+        .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .op("runs.query")?;
+        let candidates = rows.iter().map(run_of).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_candidates(
+            RUN_CURSOR,
+            candidates,
+            limit,
+            RunQuery::key,
+        ))
+    }
+
+    async fn events(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {
+        let mut tx = self.pool.begin().await.op("runs.events")?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM flowstore_runs WHERE tenant = ? AND run_id = ?")
+                .bind(tenant.as_str())
+                .bind(run.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .op("runs.events")?;
+        if exists.is_none() {
+            return Err(missing(run));
+        }
+        let rows = sqlx::query("SELECT seq, at, kind FROM flowstore_run_events WHERE tenant = ? AND run_id = ? AND seq >= ? ORDER BY seq")
+            .bind(tenant.as_str())
+            .bind(run.as_str())
+            .bind(i64::try_from(from_seq).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .op("runs.events")?;
+        tx.commit().await.op("runs.events")?;
+        rows.iter().map(event_of).collect()
+    }
+
+    async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
+        RunStore::events(self, tenant, run, u64::MAX).await?;
+        let state = (
+            self.clone(),
+            tenant.clone(),
+            run.clone(),
+            from_seq.max(1),
+            std::collections::VecDeque::new(),
+            false,
+        );
+        Ok(Box::pin(futures_util::stream::unfold(
+            state,
+            |(store, t, r, mut next, mut buf, mut done)| async move {
+                loop {
+                    if let Some(e) = buf.pop_front() {
+                        let e: RunEvent = e;
+                        next = e.seq + 1;
+                        done = matches!(e.kind, RunEventKind::Finished { .. });
+                        return Some((Ok(e), (store, t, r, next, buf, done)));
+                    }
+                    if done {
+                        return None;
+                    }
+                    match RunStore::events(&store, &t, &r, next).await {
+                        Ok(new) if new.is_empty() => tokio::time::sleep(WATCH_POLL).await,
+                        Ok(new) => buf.extend(new),
+                        Err(e) => return Some((Err(e), (store, t, r, next, buf, true))),
+                    }
+                }
+            },
+        )))
+    }
+
+    async fn delete(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM flowstore_runs WHERE tenant = ? AND run_id = ?")
+            .bind(tenant.as_str())
+            .bind(run.as_str())
+            .execute(&self.pool)
+            .await
+            .op("runs.delete")?;
+        if done.rows_affected() == 0 {
+            return Err(missing(run));
+        }
+        Ok(())
+    }
+}
