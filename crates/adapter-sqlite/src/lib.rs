@@ -1,7 +1,7 @@
 //! # adapter-sqlite
 //!
 //! flowstore on one SQLite file: the embedded default for everything but workflow
-//! files. This first part keeps workflow versions, run logs and documents; metrics,
+//! files. This first part keeps workflow versions, run logs, metrics and documents;
 //! the queue and transactions follow, and until then answer `Unsupported` (see
 //! [`SqliteStore::capabilities`]). Credentials never go into a database.
 //!
@@ -23,6 +23,7 @@
 
 mod documents;
 mod error;
+mod metrics;
 mod operations;
 mod runs;
 mod workflows;
@@ -103,6 +104,7 @@ impl SqliteStore {
         c.documents = true;
         c.runs = true;
         c.run_watch = true;
+        c.metrics = true;
         c.schema_migrations = true;
         c
     }
@@ -115,7 +117,7 @@ impl SqliteStore {
         StoreSet {
             workflows: me.clone(),
             runs: me.clone(),
-            metrics: no.clone(),
+            metrics: me.clone(),
             credentials: no.clone(),
             queue: no.clone(),
             documents: me.clone(),

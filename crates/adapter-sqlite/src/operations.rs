@@ -95,6 +95,8 @@ impl Operations for SqliteStore {
             documents: count("SELECT COUNT(*) FROM flowstore_documents WHERE tenant = ?").await?,
             runs: count("SELECT COUNT(*) FROM flowstore_runs WHERE tenant = ?").await?,
             run_events: count("SELECT COUNT(*) FROM flowstore_run_events WHERE tenant = ?").await?,
+            metric_records: count("SELECT COUNT(*) FROM flowstore_metric_records WHERE tenant = ?").await?,
+            patterns: count("SELECT COUNT(*) FROM flowstore_patterns WHERE tenant = ?").await?,
             ..StoreStats::default()
         })
     }

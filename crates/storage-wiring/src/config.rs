@@ -187,9 +187,9 @@ fn default_limit() -> usize {
 
 impl Default for StorageConfig {
     /// The embedded default: workflow definitions as files under
-    /// `./flowstore-data/<tenant>/workflows`; runs and documents in
-    /// `./flowstore-data/flowstore.db`. Metrics and jobs are in memory until
-    /// adapter-sqlite offers them, so this build does not keep them across restarts.
+    /// `./flowstore-data/<tenant>/workflows`; runs, metrics and documents in
+    /// `./flowstore-data/flowstore.db`. Jobs are in memory until adapter-sqlite offers
+    /// the queue, so this build does not keep them across restarts.
     fn default() -> Self {
         let mut c = Self::memory();
         c.workflows = BackendConfig {
@@ -203,6 +203,7 @@ impl Default for StorageConfig {
             path: Some(default_data_dir().join("flowstore.db")),
         };
         c.runs = db.clone();
+        c.metrics = db.clone();
         c.documents = db;
         c
     }

@@ -1,6 +1,6 @@
 //! The contract suite against a mixed wiring built from config, the shape of the
-//! embedded default: workflows as files (adapter-fs), runs and documents in one SQLite
-//! file (adapter-sqlite), the rest in memory. Proves that per-concern composition keeps every
+//! embedded default: workflows as files (adapter-fs), runs, metrics and documents in one
+//! SQLite file (adapter-sqlite), the rest in memory. Proves that per-concern composition keeps every
 //! behaviour, including O2 stats; T1 is declared absent (runs and queue are on different
 //! backends) and checked to answer Unsupported.
 
@@ -19,6 +19,7 @@ fn main() -> std::process::ExitCode {
         let mut sqlite = BackendConfig::of(BackendKind::Sqlite);
         sqlite.path = Some(root.join("flowstore.db"));
         config.runs = sqlite.clone();
+        config.metrics = sqlite.clone();
         config.documents = sqlite;
         async move {
             Storage::build(&config)
