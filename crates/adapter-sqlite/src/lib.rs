@@ -1,9 +1,9 @@
 //! # adapter-sqlite
 //!
 //! flowstore on one SQLite file: the embedded default for everything but workflow
-//! files. This first part keeps workflow versions, run logs, metrics and documents;
-//! the queue and transactions follow, and until then answer `Unsupported` (see
-//! [`SqliteStore::capabilities`]). Credentials never go into a database.
+//! files. It keeps workflow versions, run logs, metrics, the job queue,
+//! documents and T1 transactions (see [`SqliteStore::capabilities`]).
+//! Credentials never go into a database.
 //!
 //! Connection set-up, and why:
 //! - `journal_mode=WAL`: readers do not block the writer, and the writer does not
@@ -25,7 +25,9 @@ mod documents;
 mod error;
 mod metrics;
 mod operations;
+mod queue;
 mod runs;
+mod transactions;
 mod workflows;
 
 use std::path::Path;
@@ -52,6 +54,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     limit: PayloadLimit,
     path: Arc<str>,
+    /// Bumped on every queue change in this process; waiters wake on it (Q9).
+    queue_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl SqliteStore {
@@ -84,6 +88,7 @@ impl SqliteStore {
             pool,
             limit: PayloadLimit::default(),
             path: shown.into(),
+            queue_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         store.apply_migrations().await?;
         Ok(store)
@@ -105,6 +110,9 @@ impl SqliteStore {
         c.runs = true;
         c.run_watch = true;
         c.metrics = true;
+        c.queue = true;
+        c.queue_wait = true;
+        c.transactions = true;
         c.schema_migrations = true;
         c
     }
@@ -119,9 +127,9 @@ impl SqliteStore {
             runs: me.clone(),
             metrics: me.clone(),
             credentials: no.clone(),
-            queue: no.clone(),
+            queue: me.clone(),
             documents: me.clone(),
-            transactions: no,
+            transactions: me.clone(),
             operations: me,
         }
     }

@@ -97,6 +97,7 @@ impl Operations for SqliteStore {
             run_events: count("SELECT COUNT(*) FROM flowstore_run_events WHERE tenant = ?").await?,
             metric_records: count("SELECT COUNT(*) FROM flowstore_metric_records WHERE tenant = ?").await?,
             patterns: count("SELECT COUNT(*) FROM flowstore_patterns WHERE tenant = ?").await?,
+            jobs: count("SELECT COUNT(*) FROM flowstore_jobs WHERE tenant = ?").await?,
             ..StoreStats::default()
         })
     }

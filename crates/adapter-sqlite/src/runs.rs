@@ -82,7 +82,7 @@ fn event_of(row: &SqliteRow) -> Result<RunEvent> {
     })
 }
 
-async fn insert_event(
+pub(crate) async fn insert_event(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &TenantId,
     run: &RunId,
@@ -102,7 +102,7 @@ async fn insert_event(
     Ok(())
 }
 
-async fn insert_run(
+pub(crate) async fn insert_run(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &TenantId,
     run: &Run,

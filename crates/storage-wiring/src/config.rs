@@ -187,9 +187,9 @@ fn default_limit() -> usize {
 
 impl Default for StorageConfig {
     /// The embedded default: workflow definitions as files under
-    /// `./flowstore-data/<tenant>/workflows`; runs, metrics and documents in
-    /// `./flowstore-data/flowstore.db`. Jobs are in memory until adapter-sqlite offers
-    /// the queue, so this build does not keep them across restarts.
+    /// `./flowstore-data/<tenant>/workflows`; runs, metrics, the queue and documents in
+    /// `./flowstore-data/flowstore.db`; credentials in memory until adapter-keyring
+    /// lands (they are never written to a file or database).
     fn default() -> Self {
         let mut c = Self::memory();
         c.workflows = BackendConfig {
@@ -204,6 +204,7 @@ impl Default for StorageConfig {
         };
         c.runs = db.clone();
         c.metrics = db.clone();
+        c.queue = db.clone();
         c.documents = db;
         c
     }

@@ -1,8 +1,8 @@
 //! The contract suite against a mixed wiring built from config, the shape of the
-//! embedded default: workflows as files (adapter-fs), runs, metrics and documents in one
-//! SQLite file (adapter-sqlite), the rest in memory. Proves that per-concern composition keeps every
-//! behaviour, including O2 stats; T1 is declared absent (runs and queue are on different
-//! backends) and checked to answer Unsupported.
+//! embedded default: workflows as files (adapter-fs), runs, metrics, queue and documents
+//! in one SQLite file (adapter-sqlite), credentials in memory. Proves that per-concern composition keeps every
+//! behaviour, including T1 (runs and queue share the SQLite
+//! instance) and O2 stats.
 
 use storage_wiring::{BackendConfig, BackendKind, Storage, StorageConfig};
 
@@ -20,6 +20,7 @@ fn main() -> std::process::ExitCode {
         sqlite.path = Some(root.join("flowstore.db"));
         config.runs = sqlite.clone();
         config.metrics = sqlite.clone();
+        config.queue = sqlite.clone();
         config.documents = sqlite;
         async move {
             Storage::build(&config)

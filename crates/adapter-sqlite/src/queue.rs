@@ -1,0 +1,473 @@
+//! The job queue in SQLite (Q1-Q10).
+//!
+//! Every operation is one transaction that starts with a write, so it holds SQLite's
+//! write lock from its first statement: dequeue is then a plain "select the best
+//! ready rows, mark them leased". Fencing tokens and enqueue order come from
+//! store-wide counters, so a token is never current for two leases.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use storage_ports::{
+    Backoff, DeadJob, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
+    JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+};
+
+use crate::error::{json_column, SqlxResultExt};
+use crate::SqliteStore;
+
+/// How often a waiter re-checks for work written by other processes; writes from
+/// this process wake it at once.
+const WAIT_POLL: Duration = Duration::from_millis(250);
+
+fn stale(lease: &Lease) -> Error {
+    Error::conflict(format!(
+        "lease {} of job {} is no longer current (the job was leased again, acknowledged or is dead)",
+        lease.token, lease.job_id
+    ))
+}
+
+fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Takes `n` values from a counter; returns the first.
+async fn take(tx: &mut Transaction<'_, Sqlite>, counter: &str, n: usize) -> Result<i64> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE flowstore_counters SET value = value + ? WHERE name = ? RETURNING value",
+    )
+    .bind(n)
+    .bind(counter)
+    .fetch_one(&mut **tx)
+    .await
+    .op("queue.counter")?;
+    Ok(last - n + 1)
+}
+
+/// Enqueues one job inside a transaction (shared with T1).
+pub(crate) async fn enqueue_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &TenantId,
+    queue: &QueueName,
+    job: NewJob,
+) -> Result<Enqueued> {
+    if let Some(key) = &job.dedup_key {
+        let first: Option<String> = sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND dedup_key = ? AND state <> 'dead' LIMIT 1")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await
+            .op("queue.enqueue")?;
+        if let Some(id) = first {
+            let job_id =
+                JobId::new(id).map_err(|e| Error::corrupt(format!("stored job id: {e}")))?;
+            return Ok(Enqueued {
+                job_id,
+                deduplicated: true,
+            });
+        }
+    }
+    let seq = take(tx, "job_seq", 1).await?;
+    let now = Timestamp::now();
+    let id = job.id.clone().unwrap_or_else(JobId::generate);
+    let backoff = serde_json::to_string(&job.backoff)
+        .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;
+    let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ready', ?)")
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(id.as_str())
+        .bind(seq)
+        .bind(job.payload.to_string())
+        .bind(job.priority)
+        .bind(job.run_at.unwrap_or(now).as_micros())
+        .bind(i64::from(job.max_attempts))
+        .bind(backoff)
+        .bind(job.dedup_key.as_deref())
+        .bind(now.as_micros())
+        .execute(&mut **tx)
+        .await
+        .op("queue.enqueue");
+    match r {
+        Ok(_) => Ok(Enqueued {
+            job_id: id,
+            deduplicated: false,
+        }),
+        Err(e) if e.kind() == storage_ports::ErrorKind::Conflict => Err(Error::conflict(format!(
+            "job {id} already exists in queue {queue}"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+fn u32_of(row: &SqliteRow, col: &str) -> Result<u32> {
+    let v: i64 = row.try_get(col).op("queue.decode")?;
+    u32::try_from(v).map_err(|_| Error::corrupt(format!("stored {col} {v} is out of range")))
+}
+
+impl SqliteStore {
+    pub(crate) fn notify_queue(&self) {
+        self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Marks the caller's lease current-checked: a no-op write that takes the lock and
+    /// tells whether the lease is still the job's current one.
+    async fn hold(
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &TenantId,
+        lease: &Lease,
+        set_error: Option<&str>,
+    ) -> Result<()> {
+        let done = sqlx::query("UPDATE flowstore_jobs SET last_error = COALESCE(?, last_error) WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+            .bind(set_error)
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(i64_of(lease.token))
+            .execute(&mut **tx)
+            .await
+            .op("queue.lease")?;
+        if done.rows_affected() == 0 {
+            return Err(stale(lease));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqliteStore {
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Result<Enqueued>>> {
+        let mut tx = self.pool.begin().await.op("queue.enqueue")?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let checked = job
+                .validate()
+                .and_then(|()| self.limit.check("job payload", &job.payload));
+            out.push(match checked {
+                Ok(_) => enqueue_in(&mut tx, tenant, queue, job).await,
+                Err(e) => Err(e),
+            });
+        }
+        tx.commit().await.op("queue.enqueue")?;
+        self.notify_queue();
+        Ok(out)
+    }
+
+    async fn dequeue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        req: Dequeue,
+    ) -> Result<Vec<LeasedJob>> {
+        req.validate()?;
+        let now = Timestamp::now();
+        let (t, q) = (tenant.as_str(), queue.as_str());
+        let mut tx = self.pool.begin().await.op("queue.dequeue")?;
+        // Rescue first (also the write that takes the lock): a job whose lease expired
+        // on its last attempt is dead, not delivered again.
+        sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND state = 'leased' AND lease_expires <= ?1 AND attempts >= max_attempts")
+            .bind(now.as_micros())
+            .bind(t)
+            .bind(q)
+            .execute(&mut *tx)
+            .await
+            .op("queue.dequeue")?;
+        let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND ((state = 'ready' AND run_at <= ?3) OR (state = 'leased' AND lease_expires <= ?3)) ORDER BY priority DESC, run_at, seq LIMIT ?4")
+            .bind(t)
+            .bind(q)
+            .bind(now.as_micros())
+            .bind(i64::try_from(req.max).unwrap_or(1))
+            .fetch_all(&mut *tx)
+            .await
+            .op("queue.dequeue")?;
+        if rows.is_empty() {
+            tx.commit().await.op("queue.dequeue")?;
+            return Ok(Vec::new());
+        }
+        let first_token = take(&mut tx, "lease_token", rows.len()).await?;
+        let expires_at = now.plus(req.lease_for);
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let token = first_token + i64::try_from(i).unwrap_or(0);
+            let id: String = row.try_get("job_id").op("queue.decode")?;
+            sqlx::query("UPDATE flowstore_jobs SET state = 'leased', token = ?, lease_expires = ?, attempts = attempts + 1 WHERE tenant = ? AND queue = ? AND job_id = ?")
+                .bind(token)
+                .bind(expires_at.as_micros())
+                .bind(t)
+                .bind(q)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .op("queue.dequeue")?;
+            out.push(LeasedJob {
+                lease: Lease {
+                    queue: queue.clone(),
+                    job_id: JobId::new(id)
+                        .map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
+                    token: u64::try_from(token).unwrap_or(0),
+                    expires_at,
+                },
+                payload: json_column(
+                    &row.try_get::<String, _>("payload").op("queue.decode")?,
+                    "job payload",
+                )?,
+                priority: row.try_get("priority").op("queue.decode")?,
+                attempt: u32_of(row, "attempts")? + 1,
+                max_attempts: u32_of(row, "max_attempts")?,
+                enqueued_at: Timestamp::from_micros(row.try_get("enqueued_at").op("queue.decode")?),
+            });
+        }
+        tx.commit().await.op("queue.dequeue")?;
+        Ok(out)
+    }
+
+    async fn heartbeat(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        extend_by: Duration,
+    ) -> Result<Lease> {
+        let expires_at = Timestamp::now().plus(extend_by);
+        let done = sqlx::query("UPDATE flowstore_jobs SET lease_expires = ? WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+            .bind(expires_at.as_micros())
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(i64_of(lease.token))
+            .execute(&self.pool)
+            .await
+            .op("queue.heartbeat")?;
+        if done.rows_affected() == 0 {
+            return Err(stale(lease));
+        }
+        Ok(Lease {
+            expires_at,
+            ..lease.clone()
+        })
+    }
+
+    async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
+        let mut tx = self.pool.begin().await.op("queue.ack")?;
+        let mut out = Vec::with_capacity(leases.len());
+        for lease in leases {
+            let done = sqlx::query("DELETE FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+                .bind(tenant.as_str())
+                .bind(lease.queue.as_str())
+                .bind(lease.job_id.as_str())
+                .bind(i64_of(lease.token))
+                .execute(&mut *tx)
+                .await
+                .op("queue.ack")?;
+            out.push(if done.rows_affected() == 1 {
+                Ok(())
+            } else {
+                Err(stale(lease))
+            });
+        }
+        tx.commit().await.op("queue.ack")?;
+        Ok(out)
+    }
+
+    async fn fail(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        failure: JobFailure,
+    ) -> Result<FailOutcome> {
+        let now = Timestamp::now();
+        let mut tx = self.pool.begin().await.op("queue.fail")?;
+        Self::hold(&mut tx, tenant, lease, Some(&failure.error)).await?;
+        let row = sqlx::query("SELECT attempts, max_attempts, backoff FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ?")
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .op("queue.fail")?;
+        let (attempts, max) = (u32_of(&row, "attempts")?, u32_of(&row, "max_attempts")?);
+        let backoff: Backoff =
+            serde_json::from_str(&row.try_get::<String, _>("backoff").op("queue.decode")?)
+                .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?;
+        let outcome = if failure.retry && attempts < max {
+            FailOutcome::Retrying {
+                at: now.plus(backoff.delay_after(attempts)),
+            }
+        } else {
+            FailOutcome::Dead
+        };
+        let (state, run_at, died_at) = match outcome {
+            FailOutcome::Retrying { at } => ("ready", Some(at.as_micros()), None),
+            FailOutcome::Dead => ("dead", None, Some(now.as_micros())),
+        };
+        sqlx::query("UPDATE flowstore_jobs SET state = ?, run_at = COALESCE(?, run_at), died_at = ?, token = NULL, lease_expires = NULL WHERE tenant = ? AND queue = ? AND job_id = ?")
+            .bind(state)
+            .bind(run_at)
+            .bind(died_at)
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .op("queue.fail")?;
+        tx.commit().await.op("queue.fail")?;
+        self.notify_queue();
+        Ok(outcome)
+    }
+
+    async fn dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        limit: usize,
+    ) -> Result<Vec<DeadJob>> {
+        let rows = sqlx::query("SELECT job_id, payload, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND state = 'dead' ORDER BY died_at, job_id LIMIT ?")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .op("queue.dead")?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadJob {
+                    job_id: JobId::new(r.try_get::<String, _>("job_id").op("queue.decode")?)
+                        .map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
+                    payload: json_column(
+                        &r.try_get::<String, _>("payload").op("queue.decode")?,
+                        "job payload",
+                    )?,
+                    attempts: u32_of(r, "attempts")?,
+                    last_error: r
+                        .try_get::<Option<String>, _>("last_error")
+                        .op("queue.decode")?
+                        .unwrap_or_default(),
+                    died_at: Timestamp::from_micros(
+                        r.try_get::<Option<i64>, _>("died_at")
+                            .op("queue.decode")?
+                            .unwrap_or(0),
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
+        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = ?, token = NULL, lease_expires = NULL, died_at = NULL WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'dead'")
+            .bind(Timestamp::now().as_micros())
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(job.as_str())
+            .execute(&self.pool)
+            .await
+            .op("queue.requeue")?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "no dead job {job} in queue {queue}"
+            )));
+        }
+        self.notify_queue();
+        Ok(())
+    }
+
+    async fn stats(&self, tenant: &TenantId, queue: &QueueName) -> Result<QueueStats> {
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(state = 'dead'), 0) AS dead, \
+               COALESCE(SUM(state = 'leased' AND lease_expires > ?1), 0) AS running, \
+               COALESCE(SUM(state = 'ready' AND run_at > ?1), 0) AS scheduled, \
+               COALESCE(SUM((state = 'ready' AND run_at <= ?1) OR (state = 'leased' AND lease_expires <= ?1)), 0) AS pending \
+             FROM flowstore_jobs WHERE tenant = ?2 AND queue = ?3",
+        )
+        .bind(Timestamp::now().as_micros())
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .op("queue.stats")?;
+        let n = |c: &str| -> Result<u64> {
+            Ok(u64::try_from(row.try_get::<i64, _>(c).op("queue.stats")?).unwrap_or(0))
+        };
+        Ok(QueueStats {
+            pending: n("pending")?,
+            scheduled: n("scheduled")?,
+            running: n("running")?,
+            dead: n("dead")?,
+        })
+    }
+
+    async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.queue_changed.subscribe();
+        loop {
+            changes.borrow_and_update();
+            let now = Timestamp::now();
+            // The earliest time a job becomes ready (now or later), if any.
+            let next: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_expires END) FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND state <> 'dead'",
+            )
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .op("queue.wait")?;
+            if next.is_some_and(|t| t <= now.as_micros()) {
+                return Ok(true);
+            }
+            let due =
+                next.map(|t| tokio::time::Instant::now() + Timestamp::from_micros(t).since(now));
+            let wake = [
+                Some(deadline),
+                due,
+                Some(tokio::time::Instant::now() + WAIT_POLL),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(deadline);
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            let _ = tokio::time::timeout_at(wake, changes.changed()).await;
+        }
+    }
+
+    async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
+        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key FROM flowstore_jobs WHERE tenant = ? AND state <> 'dead' ORDER BY queue, seq")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .op("queue.export")?;
+        rows.iter()
+            .map(|r| {
+                let s = |c: &str| r.try_get::<String, _>(c).op("queue.decode");
+                Ok(ExportedJob {
+                    queue: QueueName::new(s("queue")?)
+                        .map_err(|e| Error::corrupt(format!("stored queue name: {e}")))?,
+                    job: NewJob {
+                        id: Some(
+                            JobId::new(s("job_id")?)
+                                .map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
+                        ),
+                        payload: json_column(&s("payload")?, "job payload")?,
+                        priority: r.try_get("priority").op("queue.decode")?,
+                        run_at: Some(Timestamp::from_micros(
+                            r.try_get("run_at").op("queue.decode")?,
+                        )),
+                        max_attempts: u32_of(r, "max_attempts")?,
+                        backoff: serde_json::from_str(&s("backoff")?)
+                            .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
+                        dedup_key: r.try_get("dedup_key").op("queue.decode")?,
+                    },
+                })
+            })
+            .collect()
+    }
+}
