@@ -21,6 +21,7 @@
 //! so many runs can share one server.
 
 mod check;
+pub mod crash;
 mod credentials;
 mod documents;
 mod harness;
