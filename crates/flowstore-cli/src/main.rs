@@ -5,6 +5,8 @@
 //! `flowstore demo` acts as a small workflow engine would and prints what the storage
 //! did; `flowstore health` checks every backend.
 
+mod args;
+mod commands;
 mod demo;
 
 use std::process::ExitCode;
@@ -16,8 +18,18 @@ const USAGE: &str = "usage: flowstore [--config FILE] <command>
 
 commands:
   demo [--runs N] [--workers N]   act as a small workflow engine and report what was stored
+  workflow put <id> [--file F|-] [--parent N] [--version N] [--author A]
+  workflow get <id> [--version N] | versions <id> | lineage <id> [--version N]
+  workflow list | delete <id> --version N
+  runs query [--workflow W] [--version N] [--status failed,...] [--since-hours H] [--limit N]
+  runs show <run> | events <run> [--from SEQ] | delete <run>
+  queue stats <queue> | dead <queue> [--limit N] | requeue <queue> <job>
+  stats                           what the tenant holds, per concern
   health                          check every configured backend
   help                            show this text
+
+options: --tenant T (default: default), --json for scripts.
+exit codes: 0 ok, 1 failure, 2 invalid input, 3 not found.
 
 configuration: --config FILE (YAML), else FLOWSTORE_CONFIG, else the embedded default
 (workflows as files in ./flowstore-data/<tenant>/workflows; the other concerns in memory until
@@ -79,6 +91,33 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             let storage = rt.block_on(Storage::build(&config))?;
             rt.block_on(demo::run(&storage, &opts))?;
             Ok(ExitCode::SUCCESS)
+        }
+        "workflow" | "runs" | "queue" | "stats" => {
+            let storage = rt.block_on(Storage::build(&config))?;
+            let rest = &args[1..];
+            let r = rt.block_on(async {
+                match cmd.as_str() {
+                    "workflow" => commands::workflow(&storage, rest).await,
+                    "runs" => commands::runs(&storage, rest).await,
+                    "queue" => commands::queue(&storage, rest).await,
+                    _ => commands::stats(&storage, rest).await,
+                }
+            });
+            Ok(match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(commands::Failure::Invalid(m)) => {
+                    eprintln!("flowstore {cmd}: {m}");
+                    ExitCode::from(2)
+                }
+                Err(commands::Failure::NotFound(m)) => {
+                    eprintln!("flowstore {cmd}: {m}");
+                    ExitCode::from(3)
+                }
+                Err(commands::Failure::Other(m)) => {
+                    eprintln!("flowstore {cmd}: {m}");
+                    ExitCode::FAILURE
+                }
+            })
         }
         "health" => {
             let storage = rt.block_on(Storage::build(&config))?;
