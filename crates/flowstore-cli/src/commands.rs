@@ -320,3 +320,75 @@ pub async fn stats(storage: &Storage, raw: &[String]) -> Out {
     });
     Ok(())
 }
+
+/// `flowstore metrics summary <workflow> [--version N]` and
+/// `flowstore metrics series <workflow> <name> [--hours H] [--bucket-minutes M]`.
+pub async fn metrics(storage: &Storage, raw: &[String]) -> Out {
+    let args = Args::parse(raw)?;
+    let t = tenant(&args)?;
+    let ports = storage.ports();
+    let wf = WorkflowId::new(args.arg(1, "workflow")?)?;
+    match args.arg(0, "summary|series")? {
+        "summary" => {
+            let s = ports
+                .metrics
+                .summary(&t, &wf, args.number("--version")?)
+                .await?;
+            emit(&args, &s, || {
+                let mut out = format!(
+                    "runs {} (succeeded {}, failed {}, cancelled {}), success rate {:.1}%",
+                    s.runs,
+                    s.succeeded,
+                    s.failed,
+                    s.cancelled,
+                    s.success_rate * 100.0
+                );
+                if let Some(d) = s.duration_ms {
+                    out.push_str(&format!(
+                        "\nduration ms: min {:.2}, p50 {:.2}, p95 {:.2}, p99 {:.2}, max {:.2}, mean {:.2}",
+                        d.min, d.p50, d.p95, d.p99, d.max, d.mean
+                    ));
+                }
+                if let Some(at) = s.last_run_at {
+                    out.push_str(&format!("\nlast run {at}"));
+                }
+                out
+            });
+        }
+        "series" => {
+            let name = storage_ports::MetricName::new(args.arg(2, "name")?)?;
+            let hours: u64 = args.number("--hours")?.unwrap_or(24);
+            let bucket: u64 = args.number("--bucket-minutes")?.unwrap_or(60);
+            let to = Timestamp::now();
+            let q = storage_ports::SeriesQuery {
+                workflow_id: wf,
+                name,
+                from: to.minus(std::time::Duration::from_secs(hours * 3600)),
+                to,
+                bucket: std::time::Duration::from_secs(bucket * 60),
+            };
+            let buckets = ports.metrics.series(&t, q).await?;
+            emit(&args, &buckets, || {
+                let mut out = format!(
+                    "{:<28} {:>7} {:>12} {:>12} {:>12}",
+                    "BUCKET", "COUNT", "MEAN", "MIN", "MAX"
+                );
+                for b in &buckets {
+                    #[allow(clippy::cast_precision_loss)]
+                    let mean = b.sum / b.count.max(1) as f64;
+                    out.push_str(&format!(
+                        "\n{:<28} {:>7} {:>12.3} {:>12.3} {:>12.3}",
+                        b.start, b.count, mean, b.min, b.max
+                    ));
+                }
+                out
+            });
+        }
+        other => {
+            return Err(Failure::Invalid(format!(
+                "unknown metrics subcommand {other:?}"
+            )))
+        }
+    }
+    Ok(())
+}

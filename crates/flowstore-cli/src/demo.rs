@@ -3,6 +3,9 @@
 use std::time::{Duration, Instant};
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::json;
@@ -88,16 +91,22 @@ pub async fn run(storage: &Storage, opts: &Options) -> anyhow::Result<()> {
         r.context("enqueueing a run")?;
     }
 
+    let done = Arc::new(AtomicU64::new(0));
+    let progress = tokio::spawn(show_progress(done.clone(), u64::from(opts.runs)));
     let mut workers = Vec::new();
     for w in 0..opts.workers {
-        let (view, wf, queue) = (view.clone(), wf.clone(), queue.clone());
-        workers.push(tokio::spawn(
-            async move { worker(w, &view, &wf, &queue).await },
-        ));
+        let (view, wf, queue, done) = (view.clone(), wf.clone(), queue.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            worker(w, &view, &wf, &queue, &done).await
+        }));
     }
     let mut retries = 0;
     for w in workers {
         retries += w.await.context("a worker panicked")??;
+    }
+    progress.abort();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
     }
     view.upsert_pattern(PatternObservation {
         workflow_id: wf.clone(),
@@ -161,6 +170,7 @@ async fn worker(
     view: &TenantView,
     wf: &WorkflowId,
     queue: &QueueName,
+    done: &AtomicU64,
 ) -> anyhow::Result<u32> {
     let mut retries = 0;
     loop {
@@ -196,6 +206,7 @@ async fn worker(
                 continue;
             }
             execute(w, view, wf, order).await?;
+            done.fetch_add(1, Ordering::Relaxed);
             view.ack(&job.lease).await?;
         }
     }
@@ -286,4 +297,26 @@ async fn execute(w: u32, view: &TenantView, wf: &WorkflowId, order: u64) -> anyh
     })
     .await?;
     Ok(())
+}
+
+/// A progress bar with the rate on standard error, redrawn every 100 ms, when standard
+/// error is a terminal (never in logs or pipes).
+async fn show_progress(done: Arc<AtomicU64>, total: u64) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n = done.load(Ordering::Relaxed).min(total);
+        let width = 30;
+        let filled = usize::try_from(n * width / total.max(1)).unwrap_or(0);
+        #[allow(clippy::cast_precision_loss)]
+        let rate = n as f64 / start.elapsed().as_secs_f64().max(1e-3);
+        eprint!(
+            "\r  [{}{}] {n}/{total} runs, {rate:.0} runs/s",
+            "#".repeat(filled),
+            "-".repeat(30 - filled)
+        );
+    }
 }

@@ -24,6 +24,8 @@ commands:
   runs query [--workflow W] [--version N] [--status failed,...] [--since-hours H] [--limit N]
   runs show <run> | events <run> [--from SEQ] | delete <run>
   queue stats <queue> | dead <queue> [--limit N] | requeue <queue> <job>
+  metrics summary <workflow> [--version N]
+  metrics series <workflow> <name> [--hours H] [--bucket-minutes M]
   stats                           what the tenant holds, per concern
   health                          check every configured backend
   help                            show this text
@@ -92,7 +94,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             rt.block_on(demo::run(&storage, &opts))?;
             Ok(ExitCode::SUCCESS)
         }
-        "workflow" | "runs" | "queue" | "stats" => {
+        "workflow" | "runs" | "queue" | "metrics" | "stats" => {
             let storage = rt.block_on(Storage::build(&config))?;
             let rest = &args[1..];
             let r = rt.block_on(async {
@@ -100,6 +102,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                     "workflow" => commands::workflow(&storage, rest).await,
                     "runs" => commands::runs(&storage, rest).await,
                     "queue" => commands::queue(&storage, rest).await,
+                    "metrics" => commands::metrics(&storage, rest).await,
                     _ => commands::stats(&storage, rest).await,
                 }
             });
