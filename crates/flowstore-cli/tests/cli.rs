@@ -85,7 +85,10 @@ fn workflow_commands_json_and_exit_codes() -> Result<(), Box<dyn std::error::Err
     );
     let summary = flowstore(&dir, &["metrics", "summary", "etl", "--json"], None)?;
     let summary: serde_json::Value = serde_json::from_slice(&summary.stdout)?;
-    assert_eq!(summary["runs"], 0, "a workflow without runs has a summary of zeros");
+    assert_eq!(
+        summary["runs"], 0,
+        "a workflow without runs has a summary of zeros"
+    );
     let stats = flowstore(&dir, &["stats", "--json"], None)?;
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout)?;
     assert_eq!(stats["workflow_versions"], 2);
