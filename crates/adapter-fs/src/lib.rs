@@ -17,9 +17,11 @@
 //! YAML goes through `serde-saphyr`: `serde_yaml` is deprecated and unmaintained, and
 //! serde-saphyr is pure Rust, maintained, and panic-free on bad input.
 //!
-//! Runs, metrics and documents as files come next; until then those ports, like
-//! credentials, the queue and transactions, answer `Unsupported`.
+//! Documents are files too: `<root>/<tenant>/documents/<collection>/<id>.json`. Runs
+//! and metrics as files come next; until then those ports, like credentials, the
+//! queue and transactions, answer `Unsupported`.
 
+mod documents;
 mod files;
 mod operations;
 mod workflows;
@@ -71,6 +73,7 @@ impl FsStore {
     pub fn capabilities() -> Capabilities {
         let mut c = Capabilities::none(BACKEND);
         c.workflows = true;
+        c.documents = true;
         c
     }
 
@@ -85,7 +88,7 @@ impl FsStore {
             metrics: no.clone(),
             credentials: no.clone(),
             queue: no.clone(),
-            documents: no.clone(),
+            documents: me.clone(),
             transactions: no,
             operations: me,
         }

@@ -39,8 +39,13 @@ impl Operations for FsStore {
     async fn stats(&self, tenant: &TenantId) -> Result<StoreStats> {
         let t = tenant.clone();
         self.blocking(move |s| {
-            let dir = s.workflows_dir(&t);
             let mut stats = StoreStats::default();
+            if let Ok(collections) = std::fs::read_dir(s.documents_dir(&t)) {
+                for c in collections.filter_map(std::result::Result::ok) {
+                    stats.documents += Self::document_ids(&c.path())?.len() as u64;
+                }
+            }
+            let dir = s.workflows_dir(&t);
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 return Ok(stats);
             };
