@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use storage_ports::document::DOCUMENT_CURSOR;
+use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, ErrorKind, Page,
     PageRequest, Result, TenantId, Timestamp,
@@ -16,16 +16,6 @@ use storage_ports::{
 
 use crate::files::{create_private_dir, io_error, lock_exclusive, remove_durable, write_atomic};
 use crate::FsStore;
-
-fn missing(c: &CollectionName, id: &DocumentId) -> Error {
-    Error::not_found(format!("no document {id} in collection {c}"))
-}
-
-fn stale(id: &DocumentId, expected: u64, actual: u64) -> Error {
-    Error::conflict(format!(
-        "document {id} is at revision {actual}, not the expected {expected}"
-    ))
-}
 
 impl FsStore {
     pub(crate) fn documents_dir(&self, tenant: &TenantId) -> PathBuf {
@@ -39,7 +29,7 @@ impl FsStore {
     fn read_document(dir: &Path, c: &CollectionName, id: &DocumentId) -> Result<Document> {
         let path = dir.join(format!("{id}.json"));
         let text = fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => missing(c, id),
+            std::io::ErrorKind::NotFound => not_found(c, id),
             _ => io_error("reading", &path, &e),
         })?;
         let doc: Document = serde_json::from_str(&text).map_err(|e| {
@@ -152,7 +142,7 @@ impl DocumentStore for FsStore {
             s.locked(&t, &c, |dir| {
                 let current = Self::read_document(dir, &c, &id)?;
                 if current.revision != expected_revision {
-                    return Err(stale(&id, expected_revision, current.revision));
+                    return Err(stale_revision(&id, expected_revision, current.revision));
                 }
                 let doc = Document {
                     id: id.clone(),
@@ -177,12 +167,12 @@ impl DocumentStore for FsStore {
         let (t, c, id) = (tenant.clone(), collection.clone(), id.clone());
         self.blocking(move |s| {
             if !s.collection_dir(&t, &c).exists() {
-                return Err(missing(&c, &id));
+                return Err(not_found(&c, &id));
             }
             s.locked(&t, &c, |dir| {
                 let current = Self::read_document(dir, &c, &id)?;
                 if let Some(expected) = expected_revision.filter(|e| *e != current.revision) {
-                    return Err(stale(&id, expected, current.revision));
+                    return Err(stale_revision(&id, expected, current.revision));
                 }
                 remove_durable(&dir.join(format!("{id}.json")))
             })

@@ -3,36 +3,27 @@
 //! itself as the writer processes (selected by an environment variable).
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use adapter_fs::FsStore;
 use serde_json::json;
+use storage_contract::crash::{ack, run_writers, wait_for_start};
 use storage_ports::{NewWorkflowVersion, TenantId, WorkflowId};
 
 const ROOT_VAR: &str = "FLOWSTORE_FS_WRITER_ROOT";
+const TEST: &str = "w4_writers_in_separate_processes_get_distinct_versions";
 const WRITERS: usize = 4;
 const PER_WRITER: usize = 100;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// In a writer process: store PER_WRITER versions and print each acknowledged one.
+/// In a writer process: store PER_WRITER versions and acknowledge each one.
 async fn write_versions(root: &str) -> TestResult {
-    // Start together, so that the processes really contend for the lock.
-    let go = std::path::Path::new(root).join("go");
-    while !go.exists() {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    wait_for_start(std::path::Path::new(root));
     let set = FsStore::open(root)?.store_set();
     let (t, wf) = (TenantId::new("acme")?, WorkflowId::new("shared")?);
     for i in 0..PER_WRITER {
-        let v = set
-            .workflows
-            .put(
-                &t,
-                NewWorkflowVersion::next(wf.clone(), json!({"pid": std::process::id(), "i": i})),
-            )
-            .await?;
-        println!("acked {}", v.meta.version);
+        let new = NewWorkflowVersion::next(wf.clone(), json!({"pid": std::process::id(), "i": i}));
+        ack(&set.workflows.put(&t, new).await?.meta.version.to_string());
     }
     Ok(())
 }
@@ -47,43 +38,10 @@ async fn w4_writers_in_separate_processes_get_distinct_versions() -> TestResult 
         storage_ports::RunId::generate()
     ));
     std::fs::create_dir_all(&root)?;
-    let exe = std::env::current_exe()?;
-    let mut children = Vec::new();
-    for _ in 0..WRITERS {
-        children.push(
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "w4_writers_in_separate_processes_get_distinct_versions",
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
-                .env(ROOT_VAR, &root)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()?,
-        );
-    }
-    std::fs::write(root.join("go"), b"")?;
-    let mut acked = Vec::new();
-    for child in children {
-        let out = child.wait_with_output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "a writer failed: {}\n{}",
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // libtest may print its own text on the same line as the first ack.
-        acked.extend(
-            stdout
-                .lines()
-                .filter_map(|l| l.split_once("acked "))
-                .filter_map(|(_, v)| v.trim().parse::<u32>().ok()),
-        );
-    }
+    let acked: Vec<u32> = run_writers(TEST, ROOT_VAR, &root, WRITERS)?
+        .iter()
+        .filter_map(|v| v.parse().ok())
+        .collect();
     let distinct: BTreeSet<u32> = acked.iter().copied().collect();
     assert_eq!(acked.len(), WRITERS * PER_WRITER, "acknowledged writes");
     assert_eq!(

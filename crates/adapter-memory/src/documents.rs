@@ -2,23 +2,13 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use storage_ports::document::DOCUMENT_CURSOR;
+use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
     Result, TenantId, Timestamp,
 };
 
 use crate::MemoryStore;
-
-fn missing(c: &CollectionName, id: &DocumentId) -> Error {
-    Error::not_found(format!("no document {id} in collection {c}"))
-}
-
-fn stale(id: &DocumentId, expected: u64, actual: u64) -> Error {
-    Error::conflict(format!(
-        "document {id} is at revision {actual}, not the expected {expected}"
-    ))
-}
 
 #[async_trait]
 impl DocumentStore for MemoryStore {
@@ -65,7 +55,7 @@ impl DocumentStore for MemoryStore {
             .get(collection)
             .and_then(|c| c.get(id))
             .cloned()
-            .ok_or_else(|| missing(collection, id))
+            .ok_or_else(|| not_found(collection, id))
     }
 
     async fn replace(
@@ -83,9 +73,9 @@ impl DocumentStore for MemoryStore {
             .documents
             .get_mut(collection)
             .and_then(|c| c.get_mut(id))
-            .ok_or_else(|| missing(collection, id))?;
+            .ok_or_else(|| not_found(collection, id))?;
         if doc.revision != expected_revision {
-            return Err(stale(id, expected_revision, doc.revision));
+            return Err(stale_revision(id, expected_revision, doc.revision));
         }
         doc.revision += 1;
         doc.body = body;
@@ -104,10 +94,10 @@ impl DocumentStore for MemoryStore {
         let docs = &mut state.tenant(tenant).documents;
         let coll = docs
             .get_mut(collection)
-            .ok_or_else(|| missing(collection, id))?;
-        let doc = coll.get(id).ok_or_else(|| missing(collection, id))?;
+            .ok_or_else(|| not_found(collection, id))?;
+        let doc = coll.get(id).ok_or_else(|| not_found(collection, id))?;
         if let Some(expected) = expected_revision.filter(|e| *e != doc.revision) {
-            return Err(stale(id, expected, doc.revision));
+            return Err(stale_revision(id, expected, doc.revision));
         }
         coll.remove(id);
         if coll.is_empty() {

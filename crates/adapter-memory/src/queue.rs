@@ -15,13 +15,6 @@ use storage_ports::{
 use crate::state::{Job, JobState, State};
 use crate::MemoryStore;
 
-fn stale(lease: &Lease) -> Error {
-    Error::conflict(format!(
-        "lease {} of job {} is no longer current (the job was leased again, acknowledged or is dead)",
-        lease.token, lease.job_id
-    ))
-}
-
 /// Whether a job can be delivered at `now`.
 fn is_ready(job: &Job, now: Timestamp) -> bool {
     match job.state {
@@ -32,12 +25,6 @@ fn is_ready(job: &Job, now: Timestamp) -> bool {
 }
 
 impl MemoryStore {
-    pub(crate) fn check_job(&self, job: &NewJob) -> Result<()> {
-        job.validate()?;
-        self.limit().check("job payload", &job.payload)?;
-        Ok(())
-    }
-
     /// Fails like [`Self::enqueue_locked`] would, without writing.
     pub(crate) fn check_enqueue_possible(
         &self,
@@ -121,10 +108,10 @@ impl MemoryStore {
             .tenant(tenant)
             .jobs
             .get_mut(&(lease.queue.clone(), lease.job_id.clone()))
-            .ok_or_else(|| stale(lease))?;
+            .ok_or_else(|| lease.stale())?;
         match job.state {
             JobState::Leased { token, .. } if token == lease.token => Ok(job),
-            _ => Err(stale(lease)),
+            _ => Err(lease.stale()),
         }
     }
 }
@@ -139,7 +126,7 @@ impl JobQueue for MemoryStore {
     ) -> Result<Vec<Result<Enqueued>>> {
         let checked: Vec<Result<NewJob>> = jobs
             .into_iter()
-            .map(|j| self.check_job(&j).map(|()| j))
+            .map(|j| self.limit().check_job(&j).map(|()| j))
             .collect();
         let out = {
             let mut state = self.lock();

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use async_trait::async_trait;
-use storage_ports::run::RUN_CURSOR;
+use storage_ports::run::{self, RUN_CURSOR};
 use storage_ports::{
     CompleteRun, Error, EventStream, NewRun, Page, Result, Run, RunEvent, RunEventKind, RunId,
     RunOutcome, RunQuery, RunStep, RunStore, TenantId,
@@ -12,41 +12,10 @@ use storage_ports::{
 use crate::state::RunRecord;
 use crate::MemoryStore;
 
-fn missing(id: &RunId) -> Error {
-    Error::not_found(format!("no run {id}"))
-}
-
-fn finished(id: &RunId) -> Error {
-    Error::conflict(format!("run {id} is finished; its log is immutable"))
-}
-
 impl MemoryStore {
-    fn check_step(&self, step: &RunStep) -> Result<()> {
-        match step {
-            RunStep::Node(n) => {
-                self.limit().check("node inputs", &n.inputs)?;
-                self.limit().check("node outputs", &n.outputs)?;
-            }
-            RunStep::Snapshot(s) => {
-                self.limit().check("variable old value", &s.old_value)?;
-                self.limit().check("variable new value", &s.new_value)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn check_complete(&self, run: &CompleteRun) -> Result<()> {
-        run.validate()?;
-        self.limit().check("run inputs", &run.run.inputs)?;
-        if let Some(o) = &run.run.output {
-            self.limit().check("run output", o)?;
-        }
-        run.steps.iter().try_for_each(|s| self.check_step(s))
-    }
-
     /// Inserts a whole run; the caller holds no lock.
     fn insert_complete(&self, tenant: &TenantId, run: CompleteRun) -> Result<()> {
-        self.check_complete(&run)?;
+        self.limit().check_run(&run)?;
         let events = run.events();
         let mut state = self.lock();
         let runs = &mut state.tenant(tenant).runs;
@@ -116,16 +85,16 @@ impl RunStore for MemoryStore {
     }
 
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
-        self.check_step(&step)?;
+        self.limit().check_step(&step)?;
         let seq = {
             let mut state = self.lock();
             let rec = state
                 .tenant(tenant)
                 .runs
                 .get_mut(run)
-                .ok_or_else(|| missing(run))?;
+                .ok_or_else(|| run::not_found(run))?;
             if rec.run.status.is_terminal() {
-                return Err(finished(run));
+                return Err(run::finished(run));
             }
             let seq = rec.events.len() as u64 + 1;
             rec.events.push(RunEvent {
@@ -150,9 +119,9 @@ impl RunStore for MemoryStore {
                 .tenant(tenant)
                 .runs
                 .get_mut(run)
-                .ok_or_else(|| missing(run))?;
+                .ok_or_else(|| run::not_found(run))?;
             if rec.run.status.is_terminal() {
-                return Err(finished(run));
+                return Err(run::finished(run));
             }
             let (status, at) = (outcome.status, outcome.ended_at);
             rec.run.apply(outcome);
@@ -193,7 +162,7 @@ impl RunStore for MemoryStore {
             .runs
             .get(run)
             .map(|r| r.run.clone())
-            .ok_or_else(|| missing(run))
+            .ok_or_else(|| run::not_found(run))
     }
 
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
@@ -202,7 +171,7 @@ impl RunStore for MemoryStore {
             .tenant(tenant)
             .runs
             .get(run)
-            .ok_or_else(|| missing(run))?;
+            .ok_or_else(|| run::not_found(run))?;
         Ok(CompleteRun {
             run: rec.run.clone(),
             steps: steps_of(&rec.events),
@@ -237,7 +206,7 @@ impl RunStore for MemoryStore {
             .tenant(tenant)
             .runs
             .get(run)
-            .ok_or_else(|| missing(run))?;
+            .ok_or_else(|| run::not_found(run))?;
         Ok(rec
             .events
             .iter()
@@ -267,7 +236,7 @@ impl RunStore for MemoryStore {
     async fn delete(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
         let removed = self.lock().tenant(tenant).runs.remove(run);
         self.notify_runs();
-        removed.map(|_| ()).ok_or_else(|| missing(run))
+        removed.map(|_| ()).ok_or_else(|| run::not_found(run))
     }
 }
 
@@ -312,7 +281,7 @@ impl Watcher {
             match read {
                 None => {
                     self.done = true;
-                    return Some((Err(missing(&self.run)), self));
+                    return Some((Err(run::not_found(&self.run)), self));
                 }
                 Some((new, terminal)) if new.is_empty() => {
                     if terminal {

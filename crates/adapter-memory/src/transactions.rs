@@ -16,7 +16,7 @@ impl Transactions for MemoryStore {
         job: NewJob,
     ) -> Result<(Run, Enqueued)> {
         self.limit().check("run inputs", &run.inputs)?;
-        self.check_job(&job)?;
+        self.limit().check_job(&job)?;
         let out = {
             let mut state = self.lock();
             // Check the job part first: nothing is written until both parts can be.

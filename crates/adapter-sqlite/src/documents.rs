@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-use storage_ports::document::DOCUMENT_CURSOR;
+use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
     Result, TenantId, Timestamp,
@@ -12,10 +12,6 @@ use storage_ports::{
 
 use crate::error::{json_column, SqlxResultExt};
 use crate::SqliteStore;
-
-fn missing(c: &CollectionName, id: &DocumentId) -> Error {
-    Error::not_found(format!("no document {id} in collection {c}"))
-}
 
 fn document(row: &SqliteRow) -> Result<Document> {
     let id: String = row.try_get("id").op("documents.decode")?;
@@ -46,10 +42,7 @@ impl SqliteStore {
         expected: u64,
     ) -> Error {
         match DocumentStore::get(self, tenant, c, id).await {
-            Ok(d) => Error::conflict(format!(
-                "document {id} is at revision {}, not the expected {expected}",
-                d.revision
-            )),
+            Ok(d) => stale_revision(id, expected, d.revision),
             Err(e) => e,
         }
     }
@@ -108,7 +101,7 @@ impl DocumentStore for SqliteStore {
             .as_ref()
             .map(document)
             .transpose()?
-            .ok_or_else(|| missing(collection, id))
+            .ok_or_else(|| not_found(collection, id))
     }
 
     async fn replace(
@@ -163,7 +156,7 @@ impl DocumentStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(match expected_revision {
                 Some(rev) => self.explain(tenant, collection, id, rev).await,
-                None => missing(collection, id),
+                None => not_found(collection, id),
             });
         }
         Ok(())

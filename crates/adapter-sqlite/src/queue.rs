@@ -22,13 +22,6 @@ use crate::SqliteStore;
 /// this process wake it at once.
 const WAIT_POLL: Duration = Duration::from_millis(250);
 
-fn stale(lease: &Lease) -> Error {
-    Error::conflict(format!(
-        "lease {} of job {} is no longer current (the job was leased again, acknowledged or is dead)",
-        lease.token, lease.job_id
-    ))
-}
-
 fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -131,7 +124,7 @@ impl SqliteStore {
             .await
             .op("queue.lease")?;
         if done.rows_affected() == 0 {
-            return Err(stale(lease));
+            return Err(lease.stale());
         }
         Ok(())
     }
@@ -148,11 +141,8 @@ impl JobQueue for SqliteStore {
         let mut tx = self.pool.begin().await.op("queue.enqueue")?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let checked = job
-                .validate()
-                .and_then(|()| self.limit.check("job payload", &job.payload));
-            out.push(match checked {
-                Ok(_) => enqueue_in(&mut tx, tenant, queue, job).await,
+            out.push(match self.limit.check_job(&job) {
+                Ok(()) => enqueue_in(&mut tx, tenant, queue, job).await,
                 Err(e) => Err(e),
             });
         }
@@ -246,7 +236,7 @@ impl JobQueue for SqliteStore {
             .await
             .op("queue.heartbeat")?;
         if done.rows_affected() == 0 {
-            return Err(stale(lease));
+            return Err(lease.stale());
         }
         Ok(Lease {
             expires_at,
@@ -269,7 +259,7 @@ impl JobQueue for SqliteStore {
             out.push(if done.rows_affected() == 1 {
                 Ok(())
             } else {
-                Err(stale(lease))
+                Err(lease.stale())
             });
         }
         tx.commit().await.op("queue.ack")?;

@@ -8,10 +8,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
-use storage_ports::run::RUN_CURSOR;
+use storage_ports::run::{self, RUN_CURSOR};
 use storage_ports::{
     CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, PageRequest, Result, Run, RunError,
     RunEvent, RunEventKind, RunId, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, TenantId,
@@ -29,10 +28,6 @@ macro_rules! run_columns {
     () => {
         "run_id, workflow_id, version, status, inputs, started_at, ended_at, output, error"
     };
-}
-
-fn missing(id: &RunId) -> Error {
-    Error::not_found(format!("no run {id}"))
 }
 
 fn to_json<T: serde::Serialize>(v: &T, what: &str) -> Result<String> {
@@ -82,7 +77,7 @@ fn event_of(row: &SqliteRow) -> Result<RunEvent> {
     })
 }
 
-pub(crate) async fn insert_event(
+async fn insert_event(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &TenantId,
     run: &RunId,
@@ -102,7 +97,7 @@ pub(crate) async fn insert_event(
     Ok(())
 }
 
-pub(crate) async fn insert_run(
+async fn insert_run(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &TenantId,
     run: &Run,
@@ -147,33 +142,7 @@ pub(crate) async fn insert_run(
 }
 
 impl SqliteStore {
-    fn check_value(&self, what: &str, v: &Value) -> Result<()> {
-        self.limit.check(what, v).map(|_| ())
-    }
-
-    fn check_step(&self, step: &RunStep) -> Result<()> {
-        match step {
-            RunStep::Node(n) => {
-                self.check_value("node inputs", &n.inputs)?;
-                self.check_value("node outputs", &n.outputs)
-            }
-            RunStep::Snapshot(s) => {
-                self.check_value("variable old value", &s.old_value)?;
-                self.check_value("variable new value", &s.new_value)
-            }
-        }
-    }
-
-    fn check_complete(&self, run: &CompleteRun) -> Result<()> {
-        run.validate()?;
-        self.check_value("run inputs", &run.run.inputs)?;
-        if let Some(o) = &run.run.output {
-            self.check_value("run output", o)?;
-        }
-        run.steps.iter().try_for_each(|s| self.check_step(s))
-    }
-
-    async fn write_complete(
+    pub(crate) async fn write_complete(
         tx: &mut Transaction<'_, Sqlite>,
         tenant: &TenantId,
         run: &CompleteRun,
@@ -213,10 +182,8 @@ impl SqliteStore {
                 .await
                 .op("runs.append")?;
                 Err(match exists {
-                    Some(_) => {
-                        Error::conflict(format!("run {run} is finished; its log is immutable"))
-                    }
-                    None => missing(run),
+                    Some(_) => run::finished(run),
+                    None => run::not_found(run),
                 })
             }
         }
@@ -226,27 +193,22 @@ impl SqliteStore {
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
-        self.check_value("run inputs", &new.inputs)?;
+        self.limit.check("run inputs", &new.inputs)?;
         let run = Run::started(new);
         let mut tx = self.pool.begin().await.op("runs.start")?;
-        insert_run(&mut tx, tenant, &run, 2).await?;
-        insert_event(
-            &mut tx,
-            tenant,
-            &run.run_id,
-            &RunEvent {
-                seq: 1,
-                at: run.started_at,
-                kind: RunEventKind::Started,
-            },
-        )
-        .await?;
+        // A run just started is a complete run with no steps: its log is the Started event.
+        let started = CompleteRun {
+            run,
+            steps: Vec::new(),
+        };
+        SqliteStore::write_complete(&mut tx, tenant, &started).await?;
+        let run = started.run;
         tx.commit().await.op("runs.start")?;
         Ok(run)
     }
 
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
-        self.check_step(&step)?;
+        self.limit.check_step(&step)?;
         let mut tx = self.pool.begin().await.op("runs.append")?;
         let seq = self.next_seq(&mut tx, tenant, run).await?;
         insert_event(
@@ -267,7 +229,7 @@ impl RunStore for SqliteStore {
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
         outcome.validate()?;
         if let Some(o) = &outcome.output {
-            self.check_value("run output", o)?;
+            self.limit.check("run output", o)?;
         }
         let mut tx = self.pool.begin().await.op("runs.finish")?;
         let seq = self.next_seq(&mut tx, tenant, run).await?;
@@ -294,7 +256,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn store_complete(&self, tenant: &TenantId, run: CompleteRun) -> Result<()> {
-        self.check_complete(&run)?;
+        self.limit.check_run(&run)?;
         let mut tx = self.pool.begin().await.op("runs.store_complete")?;
         Self::write_complete(&mut tx, tenant, &run).await?;
         tx.commit().await.op("runs.store_complete")
@@ -308,7 +270,7 @@ impl RunStore for SqliteStore {
         let mut tx = self.pool.begin().await.op("runs.store_complete_batch")?;
         let mut out = Vec::with_capacity(runs.len());
         for run in &runs {
-            if let Err(e) = self.check_complete(run) {
+            if let Err(e) = self.limit.check_run(run) {
                 out.push(Err(e));
                 continue;
             }
@@ -346,7 +308,7 @@ impl RunStore for SqliteStore {
         .as_ref()
         .map(run_of)
         .transpose()?
-        .ok_or_else(|| missing(run))
+        .ok_or_else(|| run::not_found(run))
     }
 
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
@@ -417,7 +379,7 @@ impl RunStore for SqliteStore {
                 .await
                 .op("runs.events")?;
         if exists.is_none() {
-            return Err(missing(run));
+            return Err(run::not_found(run));
         }
         let rows = sqlx::query("SELECT seq, at, kind FROM flowstore_run_events WHERE tenant = ? AND run_id = ? AND seq >= ? ORDER BY seq")
             .bind(tenant.as_str())
@@ -471,7 +433,7 @@ impl RunStore for SqliteStore {
             .await
             .op("runs.delete")?;
         if done.rows_affected() == 0 {
-            return Err(missing(run));
+            return Err(run::not_found(run));
         }
         Ok(())
     }

@@ -3,13 +3,11 @@
 
 use async_trait::async_trait;
 use storage_ports::{
-    Enqueued, NewJob, NewRun, QueueName, Result, Run, RunEvent, RunEventKind, TenantId,
-    Transactions,
+    CompleteRun, Enqueued, NewJob, NewRun, QueueName, Result, Run, TenantId, Transactions,
 };
 
 use crate::error::SqlxResultExt;
 use crate::queue::enqueue_in;
-use crate::runs::{insert_event, insert_run};
 use crate::SqliteStore;
 
 #[async_trait]
@@ -22,26 +20,20 @@ impl Transactions for SqliteStore {
         job: NewJob,
     ) -> Result<(Run, Enqueued)> {
         self.limit.check("run inputs", &run.inputs)?;
-        job.validate()?;
-        self.limit.check("job payload", &job.payload)?;
+        self.limit.check_job(&job)?;
         let run = Run::started(run);
         let mut tx = self
             .pool
             .begin()
             .await
             .op("transactions.start_run_with_job")?;
-        insert_run(&mut tx, tenant, &run, 2).await?;
-        insert_event(
-            &mut tx,
-            tenant,
-            &run.run_id,
-            &RunEvent {
-                seq: 1,
-                at: run.started_at,
-                kind: RunEventKind::Started,
-            },
-        )
-        .await?;
+        // A run just started is a complete run with no steps: its log is the Started event.
+        let started = CompleteRun {
+            run,
+            steps: Vec::new(),
+        };
+        SqliteStore::write_complete(&mut tx, tenant, &started).await?;
+        let run = started.run;
         // On error the transaction is dropped, which rolls both parts back.
         let enqueued = enqueue_in(&mut tx, tenant, queue, job).await?;
         tx.commit().await.op("transactions.start_run_with_job")?;

@@ -3,11 +3,11 @@
 //! writer also stores runs and works the queue; any error fails the writer).
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use adapter_sqlite::SqliteStore;
 use serde_json::json;
+use storage_contract::crash::{ack, run_writers, wait_for_start};
 use storage_ports::{
     Dequeue, JobQueue, NewJob, NewRun, NewWorkflowVersion, QueueName, RunId, RunStore, TenantId,
     Timestamp, WorkflowId, WorkflowStore,
@@ -21,11 +21,9 @@ const PER_WRITER: usize = 100;
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 async fn writer(dir: &str) -> TestResult {
-    let go = std::path::Path::new(dir).join("go");
-    while !go.exists() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let store = SqliteStore::open(std::path::Path::new(dir).join("shared.db")).await?;
+    let dir = std::path::Path::new(dir);
+    wait_for_start(dir);
+    let store = SqliteStore::open(dir.join("shared.db")).await?;
     let (t, wf, q) = (
         TenantId::new("acme")?,
         WorkflowId::new("shared")?,
@@ -57,7 +55,7 @@ async fn writer(dir: &str) -> TestResult {
         {
             store.ack(&t, &j.lease).await?;
         }
-        println!("acked {}", v.meta.version);
+        ack(&v.meta.version.to_string());
     }
     Ok(())
 }
@@ -71,35 +69,11 @@ async fn w4_processes_sharing_one_file_get_distinct_versions_and_no_busy_errors(
     std::fs::create_dir_all(&dir)?;
     // Create the schema once, so the writers contend on data, not on migrations.
     drop(SqliteStore::open(dir.join("shared.db")).await?);
-    let exe = std::env::current_exe()?;
-    let mut children = Vec::new();
-    for _ in 0..WRITERS {
-        children.push(
-            Command::new(&exe)
-                .args(["--exact", TEST, "--nocapture", "--test-threads", "1"])
-                .env(ROLE, &dir)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()?,
-        );
-    }
-    std::fs::write(dir.join("go"), b"")?;
-    let mut acked = Vec::new();
-    for child in children {
-        let out = child.wait_with_output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "a writer failed (an error such as SQLITE_BUSY reached it):\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        acked.extend(
-            stdout
-                .lines()
-                .filter_map(|l| l.split_once("acked "))
-                .filter_map(|(_, v)| v.trim().parse::<u32>().ok()),
-        );
-    }
+    // A writer that saw an error (such as SQLITE_BUSY) fails, and so does this.
+    let acked: Vec<u32> = run_writers(TEST, ROLE, &dir, WRITERS)?
+        .iter()
+        .filter_map(|v| v.parse().ok())
+        .collect();
     let distinct: BTreeSet<u32> = acked.iter().copied().collect();
     assert_eq!(acked.len(), WRITERS * PER_WRITER, "acknowledged writes");
     assert_eq!(

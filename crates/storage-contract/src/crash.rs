@@ -96,3 +96,64 @@ pub fn kill_rounds(
     }
     Ok(acked)
 }
+
+/// The file whose creation releases writers started by [`run_writers`].
+const START_FILE: &str = "start";
+
+/// In a writer started by [`run_writers`]: blocks until every writer has been started,
+/// so that they really contend.
+pub fn wait_for_start(dir: &Path) {
+    while !dir.join(START_FILE).exists() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Starts `writers` processes of the current test binary at once (running only
+/// `test_name`, with `role_var` set to `dir`), lets them run to the end, and returns
+/// every id they acknowledged.
+///
+/// # Errors
+/// A writer that could not be started or that failed; the error holds its output.
+pub fn run_writers(
+    test_name: &str,
+    role_var: &str,
+    dir: &Path,
+    writers: usize,
+) -> Result<Vec<String>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
+    let mut children = Vec::new();
+    for _ in 0..writers {
+        children.push(
+            Command::new(&exe)
+                .args(["--exact", test_name, "--nocapture", "--test-threads", "1"])
+                .env(role_var, dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot start a writer: {e}"))?,
+        );
+    }
+    std::fs::write(dir.join(START_FILE), b"")
+        .map_err(|e| format!("cannot release the writers: {e}"))?;
+    let mut acked = Vec::new();
+    for child in children {
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("waiting for a writer: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "a writer failed ({}):\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        // libtest may print its own text on the line of the first ack.
+        acked.extend(
+            stdout
+                .lines()
+                .filter_map(|l| l.split_once("acked ").map(|(_, id)| id.trim().to_owned())),
+        );
+    }
+    Ok(acked)
+}

@@ -130,6 +130,17 @@ pub struct Lease {
     pub expires_at: Timestamp,
 }
 
+impl Lease {
+    /// The conflict every adapter returns when this lease is no longer current (Q4).
+    #[must_use]
+    pub fn stale(&self) -> Error {
+        Error::conflict(format!(
+            "lease {} of job {} is no longer current (the job was leased again, acknowledged or is dead)",
+            self.token, self.job_id
+        ))
+    }
+}
+
 /// A dequeued job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeasedJob {

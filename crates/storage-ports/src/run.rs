@@ -352,6 +352,18 @@ impl CompleteRun {
     }
 }
 
+/// The not-found error every adapter returns for a missing run.
+#[must_use]
+pub fn not_found(run: &RunId) -> Error {
+    Error::not_found(format!("no run {run}"))
+}
+
+/// The conflict every adapter returns for an append or finish after the finish (E3).
+#[must_use]
+pub fn finished(run: &RunId) -> Error {
+    Error::conflict(format!("run {run} is finished; its log is immutable"))
+}
+
 /// A run query (E5). Empty `statuses` means any status.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunQuery {

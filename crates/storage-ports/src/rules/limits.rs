@@ -3,6 +3,8 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::queue::NewJob;
+use crate::run::{CompleteRun, RunStep};
 
 /// The default largest payload: 16 MiB of serialized JSON.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -35,6 +37,48 @@ impl PayloadLimit {
             .with_context("limit", self.0));
         }
         Ok(counter.0)
+    }
+}
+
+impl PayloadLimit {
+    /// Checks the payloads of one run step (node inputs and outputs, variable values).
+    ///
+    /// # Errors
+    /// As [`PayloadLimit::check`].
+    pub fn check_step(&self, step: &RunStep) -> Result<()> {
+        match step {
+            RunStep::Node(n) => {
+                self.check("node inputs", &n.inputs)?;
+                self.check("node outputs", &n.outputs)?;
+            }
+            RunStep::Snapshot(s) => {
+                self.check("variable old value", &s.old_value)?;
+                self.check("variable new value", &s.new_value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a whole run: its consistency ([`CompleteRun::validate`]) and every payload.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the inconsistency or the oversized payload.
+    pub fn check_run(&self, run: &CompleteRun) -> Result<()> {
+        run.validate()?;
+        self.check("run inputs", &run.run.inputs)?;
+        if let Some(o) = &run.run.output {
+            self.check("run output", o)?;
+        }
+        run.steps.iter().try_for_each(|s| self.check_step(s))
+    }
+
+    /// Checks a job: its fields ([`NewJob::validate`]) and its payload.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the field or stating size and limit.
+    pub fn check_job(&self, job: &NewJob) -> Result<()> {
+        job.validate()?;
+        self.check("job payload", &job.payload).map(|_| ())
     }
 }
 
