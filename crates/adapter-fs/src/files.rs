@@ -18,6 +18,26 @@ pub(crate) fn io_error(what: &str, path: &Path, e: &std::io::Error) -> Error {
     err.with_context("path", path.display())
 }
 
+/// The error for a file that exists but cannot be trusted (W10): names the path and why.
+pub(crate) fn corrupt(path: &Path, why: &str) -> Error {
+    Error::corrupt(format!("{} is damaged: {why}", path.display()))
+        .with_context("path", path.display())
+}
+
+/// Reads `path` as JSON of type `T`: `NotFound` as such, anything unparsable `CorruptData`.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = fs::read(path).map_err(|e| io_error("reading", path, &e))?;
+    serde_json::from_slice(&bytes).map_err(|e| corrupt(path, &e.to_string()))
+}
+
+/// Serializes `value` as pretty JSON followed by a newline.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    let mut out = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::invalid_input(format!("cannot serialize: {e}")))?;
+    out.push(b'\n');
+    Ok(out)
+}
+
 /// Creates `dir` and its parents, private to the user (0700 on Unix).
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     let mut b = fs::DirBuilder::new();

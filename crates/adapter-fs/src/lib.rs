@@ -17,13 +17,20 @@
 //! YAML goes through `serde-saphyr`: `serde_yaml` is deprecated and unmaintained, and
 //! serde-saphyr is pure Rust, maintained, and panic-free on bad input.
 //!
-//! Documents are files too: `<root>/<tenant>/documents/<collection>/<id>.json`. Runs
-//! and metrics as files come next; until then those ports, like credentials, the
-//! queue and transactions, answer `Unsupported`.
+//! The other concerns a person may want to read are files too:
+//! - documents: `<root>/<tenant>/documents/<collection>/<id>.json`;
+//! - run logs: `<root>/<tenant>/runs/<run>/` with `run.json` and `steps.jsonl`;
+//! - metrics: `<root>/<tenant>/metrics/<workflow>/` with one record per run, the
+//!   folded aggregate and the patterns.
+//!
+//! The queue, credentials and transactions answer `Unsupported`: a queue of files
+//! would be a poor database, and secrets never go into files.
 
 mod documents;
 mod files;
+mod metrics;
 mod operations;
+mod runs;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +56,7 @@ impl FsStore {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         files::create_private_dir(&root)?;
+        runs::sweep_staging(&root);
         Ok(Self {
             root: Arc::new(root),
             limit: PayloadLimit::default(),
@@ -68,24 +76,29 @@ impl FsStore {
         &self.root
     }
 
-    /// What this adapter offers today: workflows.
+    /// What this adapter offers: workflows, runs (watched by polling), metrics and
+    /// documents.
     #[must_use]
     pub fn capabilities() -> Capabilities {
         let mut c = Capabilities::none(BACKEND);
         c.workflows = true;
+        c.runs = true;
+        c.run_watch = true;
+        c.metrics = true;
         c.documents = true;
         c
     }
 
-    /// Every port: workflows from files, the others `Unsupported`.
+    /// Every port: files where [`FsStore::capabilities`] says so, the others
+    /// `Unsupported`.
     #[must_use]
     pub fn store_set(&self) -> StoreSet {
         let me = Arc::new(self.clone());
         let no = Arc::new(UnsupportedStore::new(BACKEND));
         StoreSet {
             workflows: me.clone(),
-            runs: no.clone(),
-            metrics: no.clone(),
+            runs: me.clone(),
+            metrics: me.clone(),
             credentials: no.clone(),
             queue: no.clone(),
             documents: me.clone(),

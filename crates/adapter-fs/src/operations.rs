@@ -45,6 +45,13 @@ impl Operations for FsStore {
                     stats.documents += Self::document_ids(&c.path())?.len() as u64;
                 }
             }
+            let runs = s.run_heads(&t)?;
+            stats.runs = runs.len() as u64;
+            stats.run_events = runs.iter().map(|h| s.event_count(&t, h)).sum();
+            for d in s.metric_workflows(&t)? {
+                stats.metric_records += Self::metric_records(&d)?.len() as u64;
+                stats.patterns += Self::read_patterns(&d)?.len() as u64;
+            }
             let dir = s.workflows_dir(&t);
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 return Ok(stats);

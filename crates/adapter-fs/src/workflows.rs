@@ -10,7 +10,9 @@ use storage_ports::{
     VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
-use crate::files::{create_private_dir, io_error, lock_exclusive, remove_durable, write_atomic};
+use crate::files::{
+    corrupt, create_private_dir, io_error, lock_exclusive, remove_durable, write_atomic,
+};
 use crate::FsStore;
 
 const CURSOR: &str = "workflows";
@@ -155,11 +157,6 @@ impl FsStore {
         write_atomic(&dir.join(format!("v{v}.yaml")), yaml.as_bytes())?;
         Ok(stored)
     }
-}
-
-fn corrupt(path: &Path, why: &str) -> Error {
-    Error::corrupt(format!("{} is damaged: {why}", path.display()))
-        .with_context("path", path.display())
 }
 
 #[async_trait]

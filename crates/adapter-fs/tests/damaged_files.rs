@@ -122,3 +122,109 @@ async fn files_are_readable_yaml_in_private_directories() -> TestResult {
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
+
+/// W10 for run logs and metrics: a damaged run head is skipped by queries and reported
+/// when read; a damaged step line is reported with its line number; a damaged metrics
+/// aggregate is rebuilt from the records, so summaries stay right.
+#[tokio::test]
+async fn w10_damaged_run_and_metric_files_are_reported_or_repaired() -> TestResult {
+    use storage_ports::{
+        NewRun, RunId, RunMetric, RunQuery, RunStatus, RunStep, Timestamp, VariableSnapshot,
+    };
+    let root = temp_root("w10-runs");
+    let set = FsStore::open(&root)?.store_set();
+    let t = TenantId::new("acme")?;
+    let wf = WorkflowId::new("etl")?;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let id = RunId::new(format!("run-{i}"))?;
+        set.runs
+            .start(
+                &t,
+                NewRun {
+                    run_id: id.clone(),
+                    workflow_id: wf.clone(),
+                    version: 1,
+                    inputs: json!({"i": i}),
+                    started_at: Timestamp::now(),
+                },
+            )
+            .await?;
+        set.runs
+            .append(
+                &t,
+                &id,
+                RunStep::Snapshot(VariableSnapshot {
+                    name: "x".into(),
+                    old_value: json!(null),
+                    new_value: json!(i),
+                    at: Timestamp::now(),
+                }),
+            )
+            .await?;
+        ids.push(id);
+    }
+    std::fs::write(root.join("acme/runs/run-0/run.json"), "{not json")?;
+    std::fs::write(root.join("acme/runs/run-1/steps.jsonl"), "{\"type\":\n")?;
+
+    let page = set
+        .runs
+        .query(
+            &t,
+            RunQuery {
+                limit: 10,
+                ..RunQuery::default()
+            },
+        )
+        .await?;
+    let listed: Vec<&str> = page.items.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(
+        listed,
+        ["run-2", "run-1"],
+        "the damaged head must be skipped"
+    );
+    let e = set
+        .runs
+        .get(&t, &ids[0])
+        .await
+        .err()
+        .ok_or("damaged head read")?;
+    assert_eq!(e.kind(), ErrorKind::CorruptData);
+    assert!(e.to_string().contains("run.json"), "{e}");
+    let e = set
+        .runs
+        .get_complete(&t, &ids[1])
+        .await
+        .err()
+        .ok_or("damaged steps read")?;
+    assert_eq!(e.kind(), ErrorKind::CorruptData);
+    assert!(
+        e.to_string().contains("steps.jsonl") && e.to_string().contains("line 1"),
+        "{e}"
+    );
+
+    for (i, id) in ids.iter().enumerate() {
+        set.metrics
+            .record(
+                &t,
+                RunMetric {
+                    run_id: id.clone(),
+                    workflow_id: wf.clone(),
+                    version: 1,
+                    status: RunStatus::Succeeded,
+                    duration_ms: 10.0 * (i as f64 + 1.0),
+                    finished_at: Timestamp::now(),
+                    values: Default::default(),
+                },
+            )
+            .await?;
+    }
+    std::fs::write(root.join("acme/metrics/etl/aggregate.json"), "garbage")?;
+    let summary = set.metrics.summary(&t, &wf, None).await?;
+    assert_eq!(
+        summary.runs, 3,
+        "the aggregate must be rebuilt from the records"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}

@@ -83,19 +83,11 @@ impl MetricsStore for MemoryStore {
     ) -> Result<Option<Baseline>> {
         let mut state = self.lock();
         let m = &state.tenant(tenant).metrics;
-        let mut points: Vec<_> = m
-            .records
-            .values()
-            .filter(|r| r.workflow_id == *workflow)
-            .filter_map(|r| {
-                r.values
-                    .get(name)
-                    .map(|v| ((r.finished_at, r.run_id.clone()), *v))
-            })
-            .collect();
-        points.sort_by(|a, b| a.0.cmp(&b.0));
-        let recent: Vec<f64> = points.iter().rev().take(last_n).map(|p| p.1).collect();
-        Ok(Baseline::of(&recent))
+        Ok(Baseline::of_latest(
+            m.records.values().filter(|r| r.workflow_id == *workflow),
+            name,
+            last_n,
+        ))
     }
 
     async fn upsert_pattern(

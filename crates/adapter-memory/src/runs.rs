@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use async_trait::async_trait;
-use storage_ports::run::{self, RUN_CURSOR};
+use storage_ports::run;
 use storage_ports::{
     CompleteRun, Error, EventStream, NewRun, Page, Result, Run, RunEvent, RunEventKind, RunId,
     RunOutcome, RunQuery, RunStep, RunStore, TenantId,
@@ -179,25 +179,8 @@ impl RunStore for MemoryStore {
     }
 
     async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {
-        let after = query.after()?;
-        let limit = query.limit.clamp(1, storage_ports::PageRequest::MAX_LIMIT);
         let mut state = self.lock();
-        let mut matching: Vec<&Run> = state
-            .tenant(tenant)
-            .runs
-            .values()
-            .map(|r| &r.run)
-            .filter(|r| query.matches(r))
-            .filter(|r| after.as_ref().is_none_or(|a| RunQuery::key(r) < *a))
-            .collect();
-        matching.sort_by(|a, b| RunQuery::key(b).cmp(&RunQuery::key(a)));
-        let candidates = matching.into_iter().take(limit + 1).cloned().collect();
-        Ok(Page::from_candidates(
-            RUN_CURSOR,
-            candidates,
-            limit,
-            RunQuery::key,
-        ))
+        query.page_of(state.tenant(tenant).runs.values().map(|r| &r.run))
     }
 
     async fn events(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
+use storage_ports::rules::poll_watch::poll_watch;
 use storage_ports::run::{self, RUN_CURSOR};
 use storage_ports::{
     CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, PageRequest, Result, Run, RunError,
@@ -394,35 +395,13 @@ impl RunStore for SqliteStore {
 
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
         RunStore::events(self, tenant, run, u64::MAX).await?;
-        let state = (
+        Ok(poll_watch(
             self.clone(),
             tenant.clone(),
             run.clone(),
-            from_seq.max(1),
-            std::collections::VecDeque::new(),
-            false,
-        );
-        Ok(Box::pin(futures_util::stream::unfold(
-            state,
-            |(store, t, r, mut next, mut buf, mut done)| async move {
-                loop {
-                    if let Some(e) = buf.pop_front() {
-                        let e: RunEvent = e;
-                        next = e.seq + 1;
-                        done = matches!(e.kind, RunEventKind::Finished { .. });
-                        return Some((Ok(e), (store, t, r, next, buf, done)));
-                    }
-                    if done {
-                        return None;
-                    }
-                    match RunStore::events(&store, &t, &r, next).await {
-                        Ok(new) if new.is_empty() => tokio::time::sleep(WATCH_POLL).await,
-                        Ok(new) => buf.extend(new),
-                        Err(e) => return Some((Err(e), (store, t, r, next, buf, true))),
-                    }
-                }
-            },
-        )))
+            from_seq,
+            || tokio::time::sleep(WATCH_POLL),
+        ))
     }
 
     async fn delete(&self, tenant: &TenantId, run: &RunId) -> Result<()> {

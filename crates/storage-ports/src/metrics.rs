@@ -261,6 +261,23 @@ impl Baseline {
         })
     }
 
+    /// The baseline of the `last_n` values of `name` recorded in `records`, latest by
+    /// finish time (ties by run id), for adapters that scan their records.
+    #[must_use]
+    pub fn of_latest<'a>(
+        records: impl IntoIterator<Item = &'a RunMetric>,
+        name: &MetricName,
+        last_n: usize,
+    ) -> Option<Self> {
+        let mut points: Vec<_> = records
+            .into_iter()
+            .filter_map(|r| r.values.get(name).map(|v| ((r.finished_at, &r.run_id), *v)))
+            .collect();
+        points.sort_by(|a, b| a.0.cmp(&b.0));
+        let recent: Vec<f64> = points.iter().rev().take(last_n).map(|p| p.1).collect();
+        Self::of(&recent)
+    }
+
     /// `value / median`: above 1 means worse than usual for costs and durations.
     #[must_use]
     pub fn ratio(&self, value: f64) -> Option<f64> {

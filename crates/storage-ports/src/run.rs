@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RunId, TenantId, WorkflowId};
-use crate::rules::cursor::{Cursor, Page};
+use crate::rules::cursor::{Cursor, Page, PageRequest};
 use crate::rules::retention::{PruneReport, RetentionPolicy, RunArchive};
 use crate::time::Timestamp;
 
@@ -417,6 +417,29 @@ impl RunQuery {
     #[must_use]
     pub fn key(run: &Run) -> RunSortKey {
         (run.started_at.as_micros(), run.run_id.as_str().to_owned())
+    }
+
+    /// This query's page out of `runs`, for adapters that filter in memory (memory, fs):
+    /// filters, the cursor, newest-first order and the limit, in one place.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a foreign cursor.
+    pub fn page_of<'a>(&self, runs: impl IntoIterator<Item = &'a Run>) -> Result<Page<Run>> {
+        let after = self.after()?;
+        let limit = self.limit.clamp(1, PageRequest::MAX_LIMIT);
+        let mut matching: Vec<&Run> = runs
+            .into_iter()
+            .filter(|r| self.matches(r))
+            .filter(|r| after.as_ref().is_none_or(|a| Self::key(r) < *a))
+            .collect();
+        matching.sort_by(|a, b| Self::key(b).cmp(&Self::key(a)));
+        let candidates = matching.into_iter().take(limit + 1).cloned().collect();
+        Ok(Page::from_candidates(
+            RUN_CURSOR,
+            candidates,
+            limit,
+            Self::key,
+        ))
     }
 }
 

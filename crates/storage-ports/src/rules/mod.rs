@@ -6,6 +6,7 @@ pub mod content_hash;
 pub mod cursor;
 pub mod hex;
 pub mod limits;
+pub mod poll_watch;
 pub mod retention;
 pub mod sketch;
 pub mod versioning;

@@ -1,0 +1,394 @@
+//! Run logs as files (E1-E11).
+//!
+//! One directory per run, `<root>/<tenant>/runs/<run>/`:
+//! - `run.json`: the head (status, inputs, output, error), replaced atomically on finish;
+//! - `steps.jsonl`: one step per line, appended and fsynced before an append returns.
+//!
+//! The event log is derived from the two ([`CompleteRun::events`]), so it cannot
+//! disagree with the steps. A run appears whole or not at all: it is staged in
+//! `<root>/<tenant>/.staging/` and renamed into place; a delete renames it away before
+//! removing it. Appends and finishes of one run hold `<run>/.lock`, so they are ordered
+//! across processes. A crash in the middle of an append leaves a line without its
+//! newline: it was never acknowledged, readers ignore it and the next append cuts it.
+//!
+//! Queries read every head of the tenant: files suit development and small hosts; the
+//! SQLite and Postgres adapters answer E5 from an index.
+
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind as IoKind, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use storage_ports::rules::poll_watch::poll_watch;
+use storage_ports::run;
+use storage_ports::{
+    CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, Result, Run, RunEvent, RunId,
+    RunOutcome, RunQuery, RunStep, RunStore, TenantId,
+};
+
+use crate::files::{
+    corrupt, create_private_dir, io_error, lock_exclusive, read_json, sync_dir, to_json,
+    write_atomic,
+};
+use crate::FsStore;
+
+const HEAD: &str = "run.json";
+const STEPS: &str = "steps.jsonl";
+const LOCK: &str = ".lock";
+
+/// How often a watcher looks for new steps; files have no notifications.
+const WATCH_POLL: Duration = Duration::from_millis(50);
+
+impl FsStore {
+    pub(crate) fn runs_dir(&self, tenant: &TenantId) -> PathBuf {
+        self.root.join(tenant.as_str()).join("runs")
+    }
+
+    /// Where runs are assembled before they appear, and removed after they vanish.
+    /// Beside `runs/`, on the same file system, so renames are atomic.
+    pub(crate) fn staging_dir(&self, tenant: &TenantId) -> PathBuf {
+        self.root.join(tenant.as_str()).join(".staging")
+    }
+
+    fn run_dir(&self, tenant: &TenantId, id: &RunId) -> PathBuf {
+        self.runs_dir(tenant).join(id.as_str())
+    }
+
+    /// Reads and checks a run's head.
+    pub(crate) fn read_head(dir: &Path, id: &RunId) -> Result<Run> {
+        let path = dir.join(HEAD);
+        let head: Run = read_json(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => run::not_found(id),
+            _ => e,
+        })?;
+        if head.run_id != *id {
+            return Err(corrupt(&path, &format!("it holds run {}", head.run_id)));
+        }
+        Ok(head)
+    }
+
+    /// Reads a run's steps. A last line without its newline is an append cut short by a
+    /// crash, never acknowledged: it is ignored.
+    fn read_steps(dir: &Path) -> Result<Vec<RunStep>> {
+        let path = dir.join(STEPS);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("reading", &path, &e)),
+        };
+        let complete = bytes
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(&bytes[..0], |i| &bytes[..=i]);
+        complete
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .enumerate()
+            .map(|(i, line)| {
+                serde_json::from_slice(line)
+                    .map_err(|e| corrupt(&path, &format!("line {}: {e}", i + 1)))
+            })
+            .collect()
+    }
+
+    fn read_complete(dir: &Path, id: &RunId) -> Result<CompleteRun> {
+        let run = Self::read_head(dir, id)?;
+        let steps = Self::read_steps(dir)?;
+        Ok(CompleteRun { run, steps })
+    }
+
+    /// Makes `complete` appear whole under `runs/`, or fails with `Conflict` if the id
+    /// is taken.
+    fn create_run(&self, tenant: &TenantId, complete: &CompleteRun) -> Result<()> {
+        let id = &complete.run.run_id;
+        let runs = self.runs_dir(tenant);
+        let target = runs.join(id.as_str());
+        if target.exists() {
+            return Err(already_exists(id));
+        }
+        let staging = self.staging_dir(tenant);
+        create_private_dir(&staging)?;
+        create_private_dir(&runs)?;
+        let tmp = staging.join(format!("run-{}", uuid::Uuid::new_v4().simple()));
+        let staged = (|| {
+            create_private_dir(&tmp)?;
+            write_new(&tmp.join(HEAD), &to_json(&complete.run)?)?;
+            let mut lines = Vec::new();
+            for step in &complete.steps {
+                lines.extend(step_line(step)?);
+            }
+            write_new(&tmp.join(STEPS), &lines)?;
+            sync_dir(&tmp)
+        })();
+        if let Err(e) = staged {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        // rename(2) refuses to replace a non-empty directory, so two creators of one id
+        // cannot both win.
+        if let Err(e) = fs::rename(&tmp, &target) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(match e.kind() {
+                IoKind::DirectoryNotEmpty | IoKind::AlreadyExists => already_exists(id),
+                _ => io_error("creating run", &target, &e),
+            });
+        }
+        sync_dir(&runs)
+    }
+
+    /// Locks a run for a change and reads its head.
+    fn lock_run(&self, tenant: &TenantId, id: &RunId) -> Result<(fs::File, PathBuf, Run)> {
+        let dir = self.run_dir(tenant, id);
+        if !dir.is_dir() {
+            return Err(run::not_found(id));
+        }
+        let lock = lock_exclusive(&dir.join(LOCK)).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => run::not_found(id),
+            _ => e,
+        })?;
+        // Read under the lock: a delete may have moved the directory meanwhile.
+        let head = Self::read_head(&dir, id)?;
+        Ok((lock, dir, head))
+    }
+
+    fn append_blocking(&self, tenant: &TenantId, id: &RunId, step: &RunStep) -> Result<u64> {
+        let (_lock, dir, head) = self.lock_run(tenant, id)?;
+        if head.status.is_terminal() {
+            return Err(run::finished(id));
+        }
+        let path = dir.join(STEPS);
+        let line = step_line(step)?;
+        let append = || -> std::io::Result<u64> {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            if keep != bytes.len() {
+                f.set_len(keep as u64)?;
+            }
+            let steps = bytes[..keep].iter().filter(|b| **b == b'\n').count() as u64;
+            f.seek(SeekFrom::Start(keep as u64))?;
+            f.write_all(&line)?;
+            f.sync_data()?;
+            // Event 1 is `Started`; step n is event n + 1.
+            Ok(steps + 2)
+        };
+        append().map_err(|e| io_error("appending to", &path, &e))
+    }
+
+    fn finish_blocking(&self, tenant: &TenantId, id: &RunId, outcome: RunOutcome) -> Result<Run> {
+        let (_lock, dir, mut head) = self.lock_run(tenant, id)?;
+        if head.status.is_terminal() {
+            return Err(run::finished(id));
+        }
+        head.apply(outcome);
+        write_atomic(&dir.join(HEAD), &to_json(&head)?)?;
+        Ok(head)
+    }
+
+    fn delete_blocking(&self, tenant: &TenantId, id: &RunId) -> Result<()> {
+        let (lock, dir, _) = self.lock_run(tenant, id)?;
+        let staging = self.staging_dir(tenant);
+        create_private_dir(&staging)?;
+        let trash = staging.join(format!("deleted-{}", uuid::Uuid::new_v4().simple()));
+        fs::rename(&dir, &trash).map_err(|e| io_error("deleting run", &dir, &e))?;
+        sync_dir(&self.runs_dir(tenant))?;
+        drop(lock);
+        if let Err(e) = fs::remove_dir_all(&trash) {
+            tracing::warn!(path = %trash.display(), error = %e, "could not remove a deleted run's files");
+        }
+        Ok(())
+    }
+
+    /// How many events a run's log holds (for stats); a damaged run counts none.
+    pub(crate) fn event_count(&self, tenant: &TenantId, head: &Run) -> u64 {
+        let steps = Self::read_steps(&self.run_dir(tenant, &head.run_id)).map_or(0, |s| s.len());
+        1 + steps as u64 + u64::from(head.status.is_terminal())
+    }
+
+    /// Every readable run head of a tenant; damaged ones are logged and skipped (W10).
+    pub(crate) fn run_heads(&self, tenant: &TenantId) -> Result<Vec<Run>> {
+        let dir = self.runs_dir(tenant);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("listing", &dir, &e)),
+        };
+        let mut out = Vec::new();
+        for id in entries
+            .filter_map(std::result::Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| RunId::new(n).ok())
+        {
+            match Self::read_head(&dir.join(id.as_str()), &id) {
+                Ok(head) => out.push(head),
+                Err(e) if e.kind() == ErrorKind::CorruptData => {
+                    tracing::warn!(error = %e, "skipping a damaged run");
+                }
+                // Deleted between listing and reading.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How old a staged or deleted run directory must be before `open` removes it: older
+/// than any creation or delete still in flight in another process.
+const STAGING_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes what crashed creators and deleters left in `<tenant>/.staging/`. Best
+/// effort: a failure is logged, never fatal.
+pub(crate) fn sweep_staging(root: &Path) {
+    let Ok(tenants) = fs::read_dir(root) else {
+        return;
+    };
+    for tenant in tenants.filter_map(std::result::Result::ok) {
+        let Ok(entries) = fs::read_dir(tenant.path().join(".staging")) else {
+            continue;
+        };
+        for e in entries.filter_map(std::result::Result::ok) {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STAGING_MAX_AGE);
+            if old {
+                if let Err(err) = fs::remove_dir_all(e.path()) {
+                    tracing::warn!(path = %e.path().display(), error = %err, "could not remove leftover staging files");
+                }
+            }
+        }
+    }
+}
+
+fn already_exists(id: &RunId) -> Error {
+    Error::conflict(format!("run {id} already exists"))
+}
+
+fn step_line(step: &RunStep) -> Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(step)
+        .map_err(|e| Error::invalid_input(format!("cannot serialize the step: {e}")))?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// Writes a new file and flushes it; the caller syncs the directory.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let write = || -> std::io::Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| io_error("writing", path, &e))
+}
+
+#[async_trait]
+impl RunStore for FsStore {
+    async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
+        self.limit.check("run inputs", &new.inputs)?;
+        let t = tenant.clone();
+        self.blocking(move |s| {
+            let complete = CompleteRun {
+                run: Run::started(new),
+                steps: Vec::new(),
+            };
+            s.create_run(&t, &complete)?;
+            Ok(complete.run)
+        })
+        .await
+    }
+
+    async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
+        self.limit.check_step(&step)?;
+        let (t, r) = (tenant.clone(), run.clone());
+        self.blocking(move |s| s.append_blocking(&t, &r, &step))
+            .await
+    }
+
+    async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
+        outcome.validate()?;
+        if let Some(o) = &outcome.output {
+            self.limit.check("run output", o)?;
+        }
+        let (t, r) = (tenant.clone(), run.clone());
+        self.blocking(move |s| s.finish_blocking(&t, &r, outcome))
+            .await
+    }
+
+    async fn store_complete(&self, tenant: &TenantId, run: CompleteRun) -> Result<()> {
+        self.limit.check_run(&run)?;
+        let t = tenant.clone();
+        self.blocking(move |s| s.create_run(&t, &run)).await
+    }
+
+    async fn store_complete_batch(
+        &self,
+        tenant: &TenantId,
+        runs: Vec<CompleteRun>,
+    ) -> Result<Vec<Result<()>>> {
+        let t = tenant.clone();
+        self.blocking(move |s| {
+            Ok(runs
+                .iter()
+                .map(|r| {
+                    s.limit.check_run(r)?;
+                    s.create_run(&t, r)
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn get(&self, tenant: &TenantId, run: &RunId) -> Result<Run> {
+        let (t, r) = (tenant.clone(), run.clone());
+        self.blocking(move |s| Self::read_head(&s.run_dir(&t, &r), &r))
+            .await
+    }
+
+    async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
+        let (t, r) = (tenant.clone(), run.clone());
+        self.blocking(move |s| Self::read_complete(&s.run_dir(&t, &r), &r))
+            .await
+    }
+
+    async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {
+        query.after()?;
+        let t = tenant.clone();
+        self.blocking(move |s| query.page_of(&s.run_heads(&t)?))
+            .await
+    }
+
+    async fn events(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {
+        let complete = self.get_complete(tenant, run).await?;
+        Ok(complete
+            .events()
+            .into_iter()
+            .filter(|e| e.seq >= from_seq)
+            .collect())
+    }
+
+    async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
+        self.get(tenant, run).await?;
+        Ok(poll_watch(
+            self.clone(),
+            tenant.clone(),
+            run.clone(),
+            from_seq,
+            || tokio::time::sleep(WATCH_POLL),
+        ))
+    }
+
+    async fn delete(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
+        let (t, r) = (tenant.clone(), run.clone());
+        self.blocking(move |s| s.delete_blocking(&t, &r)).await
+    }
+}
