@@ -1,21 +1,31 @@
-//! Development tasks: `cargo xtask test` (the README's test command), `cargo xtask deps`.
+//! Development tasks: `cargo xtask test` (the README's test command), `cargo xtask
+//! services`, `cargo xtask deps`.
+
+mod services;
 
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
+use crate::services::Services;
+
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test   check the dependency rules, then run every test of the workspace
-  deps   check the dependency rules only (storage-ports has no I/O crates; adapters
-         depend on no crate of ours but storage-ports)";
+  test      check the dependency rules, start throwaway PostgreSQL and Redis servers
+            (installing Debian's packages when missing and running as root), run every
+            test of the workspace against them, stop them
+  services  start the same servers, print their environment variables, and keep them
+            until Enter is pressed (for running single tests by hand)
+  deps      check the dependency rules only (storage-ports has no I/O crates; adapters
+            depend on no crate of ours but storage-ports)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => check_deps().and_then(|()| test(&args[1..])),
         Some("deps") => check_deps(),
+        Some("services") => services(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -43,12 +53,38 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Runs every test of the workspace. Extra arguments go to `cargo test`.
+/// Runs every test of the workspace against fresh servers. Extra arguments go to
+/// `cargo test`. The servers stop when this returns, whatever the outcome.
 fn test(extra: &[String]) -> Result<()> {
-    run(cargo()
+    // Build first, so that the servers do not idle through a cold compile.
+    run(cargo().args(["test", "--workspace", "--all-targets", "--no-run"]))?;
+    let services = Services::start()?;
+    let with_env = |cmd: &mut Command| {
+        for (k, v) in services.env() {
+            cmd.env(k, v);
+        }
+    };
+    let mut tests = cargo();
+    tests
         .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
-        .args(extra))?;
-    run(cargo().args(["test", "--workspace", "--doc"]))
+        .args(extra);
+    with_env(&mut tests);
+    let mut docs = cargo();
+    docs.args(["test", "--workspace", "--doc"]);
+    with_env(&mut docs);
+    run(&mut tests).and_then(|()| run(&mut docs))
+}
+
+/// Starts the servers and keeps them until Enter is pressed.
+fn services() -> Result<()> {
+    let services = Services::start()?;
+    for (k, v) in services.env() {
+        println!("export {k}='{v}'");
+    }
+    eprintln!("xtask: servers running; press Enter to stop them");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(())
 }
 
 /// The normal (non-dev) dependencies of `package`, one name per line, all depths.

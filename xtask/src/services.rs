@@ -1,0 +1,286 @@
+//! Throwaway PostgreSQL and Redis servers for the tests: installed from Debian when
+//! missing (as root), started on free loopback ports in a temp directory, stopped when
+//! dropped, tests failed or not.
+//!
+//! Tests find them through environment variables:
+//! - `FLOWSTORE_TEST_POSTGRES_URL`, `FLOWSTORE_TEST_POSTGRES_RESTART` (a script that
+//!   restarts the server the way a crash would: immediate shutdown, then start);
+//! - `FLOWSTORE_TEST_REDIS_URL`, `FLOWSTORE_TEST_REDIS_RESTART`.
+//!
+//! A variable already set is respected: point the tests at your own server with it.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub const POSTGRES_URL: &str = "FLOWSTORE_TEST_POSTGRES_URL";
+pub const POSTGRES_RESTART: &str = "FLOWSTORE_TEST_POSTGRES_RESTART";
+pub const REDIS_URL: &str = "FLOWSTORE_TEST_REDIS_URL";
+pub const REDIS_RESTART: &str = "FLOWSTORE_TEST_REDIS_RESTART";
+
+/// Running servers; dropping it stops them and removes their files.
+pub struct Services {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    stops: Vec<(String, Command)>,
+}
+
+impl Services {
+    /// Starts what the environment does not already provide.
+    ///
+    /// # Errors
+    /// A package that cannot be installed, or a server that does not start; the error
+    /// says what to run by hand.
+    pub fn start() -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("flowstore-services-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut me = Self {
+            dir,
+            env: Vec::new(),
+            stops: Vec::new(),
+        };
+        if std::env::var_os(POSTGRES_URL).is_none() {
+            me.start_postgres()?;
+        }
+        if std::env::var_os(REDIS_URL).is_none() {
+            me.start_redis()?;
+        }
+        Ok(me)
+    }
+
+    /// The variables to give the tests.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    fn start_postgres(&mut self) -> Result<()> {
+        let bin = postgres_bin()?;
+        let data = self.dir.join("postgres");
+        fs::create_dir_all(&data)?;
+        let root = is_root();
+        if root {
+            // initdb refuses to run as root; the cluster belongs to `postgres`.
+            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&self.dir))?;
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755))?;
+        }
+        let as_owner = |program: &Path| -> Command {
+            if root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(program);
+                c.current_dir("/");
+                c
+            } else {
+                Command::new(program)
+            }
+        };
+        run(as_owner(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+            .args(["--no-sync"])
+            .stdout(std::process::Stdio::null()))?;
+        let port = free_port()?;
+        // fsync=off: the tests kill the server process, never the machine, so the OS
+        // cache keeps what was written; synchronous_commit stays on, so an
+        // acknowledged commit has reached the WAL before the client hears of it.
+        let opts = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=300",
+            data.display()
+        );
+        let log = data.join("server.log");
+        let pg_ctl = bin.join("pg_ctl");
+        let started = Instant::now();
+        run(as_owner(&pg_ctl)
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-o", &opts, "start"])
+            .stdout(std::process::Stdio::null()))
+        .with_context(|| format!("starting PostgreSQL; its log is {}", log.display()))?;
+        let restart = self.dir.join("restart-postgres.sh");
+        let runuser = if root { "runuser -u postgres -- " } else { "" };
+        write_script(
+            &restart,
+            &format!(
+                "cd / && {runuser}'{ctl}' -D '{d}' -w -m immediate stop >/dev/null && {runuser}'{ctl}' -D '{d}' -l '{l}' -w -o '{opts}' start >/dev/null\n",
+                ctl = pg_ctl.display(),
+                d = data.display(),
+                l = log.display(),
+            ),
+        )?;
+        let mut stop = as_owner(&pg_ctl);
+        stop.arg("-D")
+            .arg(&data)
+            .args(["-w", "-m", "fast", "stop"])
+            .stdout(std::process::Stdio::null());
+        self.stops.push(("PostgreSQL".into(), stop));
+        self.env.push((
+            POSTGRES_URL.into(),
+            format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        ));
+        self.env
+            .push((POSTGRES_RESTART.into(), restart.display().to_string()));
+        eprintln!(
+            "xtask: PostgreSQL ({}) on 127.0.0.1:{port}, started in {:.1}s",
+            bin.display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    fn start_redis(&mut self) -> Result<()> {
+        let server = which("redis-server").or_else(|_| {
+            install(&["redis-server", "redis-tools"])?;
+            which("redis-server")
+        })?;
+        let data = self.dir.join("redis");
+        fs::create_dir_all(&data)?;
+        let port = free_port()?;
+        let args = format!(
+            "--port {port} --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec --dir '{d}' --daemonize yes --pidfile '{d}/redis.pid' --logfile '{d}/redis.log'",
+            d = data.display()
+        );
+        let start = format!("'{}' {args}", server.display());
+        run(Command::new("sh").args(["-c", &start]))?;
+        let url = format!("redis://127.0.0.1:{port}");
+        wait_for_redis(port)?;
+        // SHUTDOWN writes the append-only file; the restart starts from it.
+        let restart = self.dir.join("restart-redis.sh");
+        let cli = which("redis-cli")?;
+        write_script(
+            &restart,
+            &format!(
+                "'{cli}' -p {port} shutdown >/dev/null 2>&1; while '{cli}' -p {port} ping >/dev/null 2>&1; do sleep 0.05; done; {start}\nfor i in $(seq 100); do '{cli}' -p {port} ping >/dev/null 2>&1 && exit 0; sleep 0.05; done; exit 1\n",
+                cli = cli.display()
+            ),
+        )?;
+        let mut stop = Command::new(&cli);
+        stop.args(["-p", &port.to_string(), "shutdown", "nosave"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        self.stops.push(("Redis".into(), stop));
+        self.env.push((REDIS_URL.into(), url));
+        self.env
+            .push((REDIS_RESTART.into(), restart.display().to_string()));
+        eprintln!("xtask: Redis on 127.0.0.1:{port}");
+        Ok(())
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for (name, cmd) in &mut self.stops {
+            match cmd.status() {
+                Ok(s) if s.success() => {}
+                other => eprintln!("xtask: stopping {name} did not succeed: {other:?}"),
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Installs Debian packages when running as root; otherwise says what to run.
+fn install(packages: &[&str]) -> Result<()> {
+    if !is_root() {
+        bail!(
+            "the tests need {packages:?}; install them with: sudo apt-get install -y --no-install-recommends {}",
+            packages.join(" ")
+        );
+    }
+    eprintln!("xtask: installing {packages:?}");
+    let apt = || {
+        let mut c = Command::new("apt-get");
+        c.args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null());
+        c
+    };
+    if run(&mut apt()).is_ok() {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(&mut apt())
+}
+
+/// The newest installed PostgreSQL's binaries, installing Debian's when none is.
+fn postgres_bin() -> Result<PathBuf> {
+    let newest = || -> Option<PathBuf> {
+        let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(std::result::Result::ok)
+            .filter_map(|e| {
+                let major = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").exists().then_some((major, bin))
+            })
+            .collect();
+        found.sort();
+        found.pop().map(|f| f.1)
+    };
+    if let Some(b) = newest() {
+        return Ok(b);
+    }
+    install(&["postgresql"])?;
+    newest().context("PostgreSQL was installed but no /usr/lib/postgresql/<major>/bin/initdb exists")
+}
+
+fn which(program: &str) -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{program} is not installed"))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_redis(port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("Redis did not accept connections on port {port} within 10 s")
+}
+
+fn write_script(path: &Path, body: &str) -> Result<()> {
+    fs::write(path, format!("#!/bin/sh\nset -e\n{body}"))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let out = cmd
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
