@@ -66,7 +66,9 @@ impl Services {
         let root = is_root();
         if root {
             // initdb refuses to run as root; the cluster belongs to `postgres`.
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&self.dir))?;
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&self.dir))?;
             fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755))?;
         }
         let as_owner = |program: &Path| -> Command {
@@ -82,7 +84,14 @@ impl Services {
         run(as_owner(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ])
             .args(["--no-sync"])
             .stdout(std::process::Stdio::null()))?;
         let port = free_port()?;
@@ -236,7 +245,8 @@ fn postgres_bin() -> Result<PathBuf> {
         return Ok(b);
     }
     install(&["postgresql"])?;
-    newest().context("PostgreSQL was installed but no /usr/lib/postgresql/<major>/bin/initdb exists")
+    newest()
+        .context("PostgreSQL was installed but no /usr/lib/postgresql/<major>/bin/initdb exists")
 }
 
 fn which(program: &str) -> Result<PathBuf> {

@@ -1,0 +1,237 @@
+//! Documents in PostgreSQL (D1, D2). Replace and delete are conditional on the
+//! revision in the statement itself (compare-and-set). Filters are pre-selected by
+//! JSONB containment, which a GIN index serves, then checked exactly here, so that
+//! every backend compares JSON values the same way.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::Row;
+use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
+use storage_ports::{
+    CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
+    Result, TenantId, Timestamp,
+};
+
+use crate::error::{big, stored_id, SqlxResultExt};
+use crate::runs::json_text;
+use crate::PostgresStore;
+
+/// Rows read per round trip while filtering a listing.
+const CHUNK: i64 = 500;
+
+fn document(row: &PgRow) -> Result<Document> {
+    let revision: i64 = row.try_get("revision").op("documents.decode")?;
+    let Json(body) = row.try_get("body").op("documents.decode")?;
+    Ok(Document {
+        id: stored_id(row.try_get("id").op("documents.decode")?, "document id")?,
+        revision: u64::try_from(revision)
+            .map_err(|_| Error::corrupt(format!("stored revision {revision} is negative")))?,
+        body,
+        updated_at: Timestamp::from_micros(row.try_get("updated_at").op("documents.decode")?),
+    })
+}
+
+impl PostgresStore {
+    /// Why a conditional write touched no row: missing, or at another revision.
+    async fn explain(
+        &self,
+        tenant: &TenantId,
+        c: &CollectionName,
+        id: &DocumentId,
+        expected: u64,
+    ) -> Error {
+        match DocumentStore::get(self, tenant, c, id).await {
+            Ok(d) => stale_revision(id, expected, d.revision),
+            Err(e) => e,
+        }
+    }
+}
+
+#[async_trait]
+impl DocumentStore for PostgresStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: Option<DocumentId>,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit.check("document", &body)?;
+        let doc = Document {
+            id: id.unwrap_or_else(DocumentId::generate),
+            revision: 1,
+            body,
+            updated_at: Timestamp::now(),
+        };
+        let done = sqlx::query("INSERT INTO flowstore_documents (tenant, collection, id, revision, body, updated_at) VALUES ($1, $2, $3, 1, $4::jsonb, $5) ON CONFLICT DO NOTHING")
+            .bind(tenant.as_str())
+            .bind(collection.as_str())
+            .bind(doc.id.as_str())
+            .bind(json_text(&doc.body, "document")?)
+            .bind(doc.updated_at.as_micros())
+            .execute(&self.pool)
+            .await
+            .op("documents.create")?;
+        if done.rows_affected() == 0 {
+            return Err(Error::conflict(format!(
+                "document {} already exists in collection {collection}",
+                doc.id
+            )));
+        }
+        Ok(doc)
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+    ) -> Result<Document> {
+        sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = $1 AND collection = $2 AND id = $3")
+            .bind(tenant.as_str())
+            .bind(collection.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .op("documents.get")?
+            .as_ref()
+            .map(document)
+            .transpose()?
+            .ok_or_else(|| not_found(collection, id))
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: u64,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit.check("document", &body)?;
+        let now = Timestamp::now();
+        let done = sqlx::query("UPDATE flowstore_documents SET revision = revision + 1, body = $1::jsonb, updated_at = $2 WHERE tenant = $3 AND collection = $4 AND id = $5 AND revision = $6")
+            .bind(json_text(&body, "document")?)
+            .bind(now.as_micros())
+            .bind(tenant.as_str())
+            .bind(collection.as_str())
+            .bind(id.as_str())
+            .bind(big(expected_revision))
+            .execute(&self.pool)
+            .await
+            .op("documents.replace")?;
+        if done.rows_affected() == 0 {
+            return Err(self
+                .explain(tenant, collection, id, expected_revision)
+                .await);
+        }
+        Ok(Document {
+            id: id.clone(),
+            revision: expected_revision + 1,
+            body,
+            updated_at: now,
+        })
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: Option<u64>,
+    ) -> Result<()> {
+        let done = sqlx::query("DELETE FROM flowstore_documents WHERE tenant = $1 AND collection = $2 AND id = $3 AND ($4::int8 IS NULL OR revision = $4)")
+            .bind(tenant.as_str())
+            .bind(collection.as_str())
+            .bind(id.as_str())
+            .bind(expected_revision.map(big))
+            .execute(&self.pool)
+            .await
+            .op("documents.delete")?;
+        if done.rows_affected() == 0 {
+            return Err(match expected_revision {
+                Some(rev) => self.explain(tenant, collection, id, rev).await,
+                None => not_found(collection, id),
+            });
+        }
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Document>> {
+        let mut after: Option<DocumentId> = page
+            .cursor
+            .as_ref()
+            .map(|c| c.decode(DOCUMENT_CURSOR))
+            .transpose()?;
+        let limit = page.effective_limit();
+        // Containment is looser than equality (arrays, nested objects, 1 vs 1.0), so
+        // it only narrows the rows; `filter.matches` decides.
+        let contains: Value = filter
+            .equals
+            .iter()
+            .map(|(f, v)| (f.clone(), v.clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        let Ok(contains) = json_text(&contains, "filter") else {
+            // A filter PostgreSQL cannot hold (NUL) matches nothing it stores.
+            return Ok(Page::from_candidates(
+                DOCUMENT_CURSOR,
+                Vec::new(),
+                limit,
+                |d: &Document| d.id.clone(),
+            ));
+        };
+        let mut candidates = Vec::new();
+        loop {
+            let rows = sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = $1 AND collection = $2 AND id > $3 AND body @> $4::jsonb ORDER BY id LIMIT $5")
+                .bind(tenant.as_str())
+                .bind(collection.as_str())
+                .bind(after.as_ref().map_or("", DocumentId::as_str))
+                .bind(&contains)
+                .bind(CHUNK)
+                .fetch_all(&self.pool)
+                .await
+                .op("documents.list")?;
+            let exhausted = rows.len() < CHUNK as usize;
+            for row in &rows {
+                let d = document(row)?;
+                after = Some(d.id.clone());
+                if filter.matches(&d.body) {
+                    candidates.push(d);
+                    if candidates.len() > limit {
+                        break;
+                    }
+                }
+            }
+            if exhausted || candidates.len() > limit {
+                break;
+            }
+        }
+        Ok(Page::from_candidates(
+            DOCUMENT_CURSOR,
+            candidates,
+            limit,
+            |d| d.id.clone(),
+        ))
+    }
+
+    async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT DISTINCT collection FROM flowstore_documents WHERE tenant = $1 ORDER BY collection")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .op("documents.collections")?;
+        names
+            .into_iter()
+            .map(|n| stored_id(n, "collection name"))
+            .collect()
+    }
+}

@@ -1,0 +1,171 @@
+//! # adapter-postgres
+//!
+//! flowstore on PostgreSQL, for several engine nodes sharing one database: workflow
+//! versions, run logs, metrics, documents, the job queue and T1 transactions (see
+//! [`PostgresStore::capabilities`]). Credentials never go into a database.
+//!
+//! - Schema from `migrations/postgres/` through `sqlx::migrate!` (which holds an
+//!   advisory lock, so nodes starting together apply it once); a database written by a
+//!   newer schema is refused (O3).
+//! - Payloads are JSONB; timestamps BIGINT microseconds (exact, N3); every table has
+//!   the tenant first in its primary key and every query filters on it.
+//! - The queue dequeues with `FOR UPDATE SKIP LOCKED`, fences leases with tokens from
+//!   a sequence, and wakes waiters with `LISTEN/NOTIFY` (a trigger notifies when a job
+//!   becomes ready, whichever node wrote it).
+//! - Batches are single statements over arrays (`UNNEST`), so a batch costs one round
+//!   trip, not one per item.
+//! - Errors carry kinds: lost connections, serialization failures and deadlocks are
+//!   retryable (`Unavailable`), unique violations are conflicts.
+
+mod documents;
+mod error;
+mod listener;
+mod metrics;
+mod operations;
+mod queue;
+mod runs;
+mod transactions;
+mod workflows;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use storage_ports::{Capabilities, PayloadLimit, Result, StoreSet, UnsupportedStore};
+
+pub use crate::error::map_sqlx_error;
+
+/// Backend name reported in capabilities, health and errors.
+pub const BACKEND: &str = "postgres";
+
+/// The migrations this build knows, embedded at compile time.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Pool settings; the defaults suit one engine node.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Most connections this node opens (default 16).
+    pub max_connections: u32,
+    /// How long a call waits for a free connection before `Unavailable` (default 10 s).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The PostgreSQL store. Clones share the pool and the notification listener.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    limit: PayloadLimit,
+    /// The URL without its password, for health and errors.
+    shown: Arc<str>,
+    /// Bumped on every `flowstore_queue` notification; waiters re-check on it (Q9).
+    queue_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    _listener: Arc<listener::Listener>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`), applies
+    /// migrations, and starts listening for queue notifications.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a malformed URL or a database written by a newer flowstore;
+    /// `Unavailable` when the server cannot be reached.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
+        let shown: Arc<str> = redact(url).into();
+        let connect = PgConnectOptions::from_str(url).map_err(|e| {
+            storage_ports::Error::invalid_input(format!("{shown} is not a PostgreSQL URL: {e}"))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| map_sqlx_error(&e, "postgres.connect").with_context("url", &shown))?;
+        let queue_changed = Arc::new(tokio::sync::watch::Sender::new(0));
+        let listener = listener::Listener::start(pool.clone(), queue_changed.clone()).await?;
+        let store = Self {
+            pool,
+            limit: PayloadLimit::default(),
+            shown,
+            queue_changed,
+            _listener: Arc::new(listener),
+        };
+        store.apply_migrations().await?;
+        Ok(store)
+    }
+
+    /// Sets the payload limit (N4).
+    #[must_use]
+    pub fn with_payload_limit(mut self, limit: PayloadLimit) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The connection pool, for tests and tools that read the tables directly.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// What this adapter offers.
+    #[must_use]
+    pub fn capabilities() -> Capabilities {
+        let mut c = Capabilities::all(BACKEND);
+        c.credentials = false;
+        c
+    }
+
+    /// Every port: PostgreSQL for all but credentials, which answer `Unsupported`.
+    #[must_use]
+    pub fn store_set(&self) -> StoreSet {
+        let me = Arc::new(self.clone());
+        StoreSet {
+            workflows: me.clone(),
+            runs: me.clone(),
+            metrics: me.clone(),
+            credentials: Arc::new(UnsupportedStore::new(BACKEND)),
+            queue: me.clone(),
+            documents: me.clone(),
+            transactions: me.clone(),
+            operations: me,
+        }
+    }
+}
+
+/// `url` with its password replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://app:s3cret@db:5432/flow"),
+            "postgres://app:***@db:5432/flow"
+        );
+        assert_eq!(
+            super::redact("postgres://app@db/flow"),
+            "postgres://app@db/flow"
+        );
+    }
+}

@@ -1,0 +1,545 @@
+//! The job queue in PostgreSQL (Q1-Q10).
+//!
+//! - Dequeue is one statement: it marks jobs whose lease expired on their last
+//!   attempt dead, picks the best ready jobs (and those whose lease expired) with
+//!   `FOR UPDATE SKIP LOCKED`, so concurrent workers never wait for each other nor
+//!   take the same job, and leases them with a fresh fencing token from a sequence.
+//! - Enqueue and ack of a batch are one statement each, over arrays.
+//! - Waiters wake on `LISTEN flowstore_queue` (see `listener.rs`), and re-check every
+//!   second in case a notification was lost with a connection.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::types::Json;
+use sqlx::Row;
+use storage_ports::{
+    Backoff, DeadJob, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
+    JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+};
+
+use crate::error::{big, small, stored_id, SqlxResultExt};
+use crate::runs::json_text;
+use crate::PostgresStore;
+
+/// How often a waiter re-checks even without a notification.
+const WAIT_POLL: Duration = Duration::from_secs(1);
+
+/// Enqueues checked jobs in one statement (shared with T1). Results are in order.
+pub(crate) async fn enqueue_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    queue: &QueueName,
+    jobs: Vec<NewJob>,
+) -> Result<Vec<Result<Enqueued>>> {
+    let now = Timestamp::now();
+    // Within the batch, the first job with a deduplication key wins (Q8).
+    let mut first_with_key: HashMap<String, usize> = HashMap::new();
+    let mut ids = Vec::with_capacity(jobs.len());
+    let (mut payload, mut priority, mut run_at, mut max_attempts, mut backoff, mut dedup) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut sent_ids: Vec<String> = Vec::new();
+    let mut pending: Vec<Option<Result<Enqueued>>> = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let id = job.id.clone().unwrap_or_else(JobId::generate);
+        ids.push(id.clone());
+        if let Some(k) = &job.dedup_key {
+            if let Some(&first) = first_with_key.get(k) {
+                pending.push(Some(Ok(Enqueued {
+                    job_id: ids[first].clone(),
+                    deduplicated: true,
+                })));
+                continue;
+            }
+            first_with_key.insert(k.clone(), i);
+        }
+        let texts = json_text(&job.payload, "job payload")
+            .and_then(|p| Ok((p, json_text(&job.backoff, "backoff")?)));
+        match texts {
+            Ok((p, b)) => {
+                sent_ids.push(id.as_str().to_owned());
+                payload.push(p);
+                priority.push(job.priority);
+                run_at.push(job.run_at.unwrap_or(now).as_micros());
+                max_attempts.push(i64::from(job.max_attempts));
+                backoff.push(b);
+                dedup.push(job.dedup_key.clone());
+                pending.push(None);
+            }
+            Err(e) => pending.push(Some(Err(e))),
+        }
+    }
+    if sent_ids.is_empty() {
+        return Ok(pending.into_iter().flatten().collect());
+    }
+    let keys: Vec<String> = first_with_key.keys().cloned().collect();
+    let rows = sqlx::query(
+        "WITH existing AS ( \
+           SELECT dedup_key, job_id FROM flowstore_jobs \
+           WHERE tenant = $1 AND queue = $2 AND dedup_key = ANY($10::text[]) AND state <> 'dead'), \
+         ins AS ( \
+           INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at) \
+           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, j.run_at, j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', $11 \
+           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::int8[], $7::int8[], $8::text[], $9::text[]) \
+             WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, ord) \
+           WHERE j.dedup_key IS NULL OR j.dedup_key NOT IN (SELECT dedup_key FROM existing) \
+           ORDER BY j.ord \
+           ON CONFLICT DO NOTHING RETURNING job_id) \
+         SELECT job_id, NULL::text AS dedup_key FROM ins \
+         UNION ALL SELECT job_id, dedup_key FROM existing",
+    )
+    .bind(tenant.as_str())
+    .bind(queue.as_str())
+    .bind(&sent_ids)
+    .bind(payload)
+    .bind(priority)
+    .bind(run_at)
+    .bind(max_attempts)
+    .bind(backoff)
+    .bind(&dedup)
+    .bind(&keys)
+    .bind(now.as_micros())
+    .fetch_all(&mut *conn)
+    .await
+    .op("queue.enqueue")?;
+    let mut inserted = HashSet::new();
+    let mut existing: HashMap<String, String> = HashMap::new();
+    for r in &rows {
+        let id: String = r.try_get("job_id").op("queue.decode")?;
+        match r
+            .try_get::<Option<String>, _>("dedup_key")
+            .op("queue.decode")?
+        {
+            Some(k) => {
+                existing.insert(k, id);
+            }
+            None => {
+                inserted.insert(id);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(pending.len());
+    let mut sent = 0;
+    for (i, p) in pending.into_iter().enumerate() {
+        if let Some(done) = p {
+            out.push(done);
+            continue;
+        }
+        let key = dedup[sent].clone();
+        sent += 1;
+        let id = &ids[i];
+        if inserted.contains(id.as_str()) {
+            out.push(Ok(Enqueued {
+                job_id: id.clone(),
+                deduplicated: false,
+            }));
+            continue;
+        }
+        let holder = match (&key, key.as_ref().and_then(|k| existing.get(k))) {
+            (_, Some(other)) => Some(other.clone()),
+            // Not inserted and not seen as a duplicate: either the id is taken, or a
+            // concurrent enqueue took the key after our snapshot.
+            (Some(k), None) => live_job_with_key(&mut *conn, tenant, queue, k).await?,
+            (None, None) => None,
+        };
+        out.push(match holder {
+            Some(other) => Ok(Enqueued {
+                job_id: stored_id(other, "job id")?,
+                deduplicated: true,
+            }),
+            None => Err(Error::conflict(format!(
+                "job {id} already exists in queue {queue}"
+            ))),
+        });
+    }
+    Ok(out)
+}
+
+async fn live_job_with_key(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    queue: &QueueName,
+    key: &str,
+) -> Result<Option<String>> {
+    sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND dedup_key = $3 AND state <> 'dead'")
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+        .op("queue.enqueue")
+}
+
+fn leased_of(
+    row: &PgRow,
+    queue: &QueueName,
+    expires_at: Timestamp,
+) -> Result<(LeasedJob, (i64, i64))> {
+    let token: i64 = row.try_get("token").op("queue.decode")?;
+    let Json(payload): Json<Value> = row.try_get("payload").op("queue.decode")?;
+    let order = (
+        row.try_get::<i64, _>("run_at").op("queue.decode")?,
+        row.try_get::<i64, _>("seq").op("queue.decode")?,
+    );
+    Ok((
+        LeasedJob {
+            lease: Lease {
+                queue: queue.clone(),
+                job_id: stored_id(row.try_get("job_id").op("queue.decode")?, "job id")?,
+                token: u64::try_from(token).unwrap_or(0),
+                expires_at,
+            },
+            payload,
+            priority: row.try_get("priority").op("queue.decode")?,
+            attempt: small(row.try_get("attempts").op("queue.decode")?, "attempts")?,
+            max_attempts: small(
+                row.try_get("max_attempts").op("queue.decode")?,
+                "max attempts",
+            )?,
+            enqueued_at: Timestamp::from_micros(row.try_get("enqueued_at").op("queue.decode")?),
+        },
+        order,
+    ))
+}
+
+#[async_trait]
+impl JobQueue for PostgresStore {
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Result<Enqueued>>> {
+        let mut checked = Vec::with_capacity(jobs.len());
+        let mut refused: Vec<Option<Error>> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match self.limit.check_job(&job) {
+                Ok(()) => {
+                    checked.push(job);
+                    refused.push(None);
+                }
+                Err(e) => refused.push(Some(e)),
+            }
+        }
+        let mut conn = self.pool.acquire().await.op("queue.enqueue")?;
+        let mut done = enqueue_in(&mut conn, tenant, queue, checked)
+            .await?
+            .into_iter();
+        Ok(refused
+            .into_iter()
+            .map(|r| match r {
+                Some(e) => Err(e),
+                None => done
+                    .next()
+                    .unwrap_or_else(|| Err(Error::backend("an enqueued job got no result"))),
+            })
+            .collect())
+    }
+
+    async fn dequeue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        req: Dequeue,
+    ) -> Result<Vec<LeasedJob>> {
+        req.validate()?;
+        let now = Timestamp::now();
+        let expires_at = now.plus(req.lease_for);
+        let rows = sqlx::query(
+            "WITH dead AS ( \
+               UPDATE flowstore_jobs SET state = 'dead', died_at = $3, token = NULL, lease_expires = NULL, \
+                 last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
+               WHERE tenant = $1 AND queue = $2 AND state = 'leased' AND lease_expires <= $3 AND attempts >= max_attempts), \
+             ready AS ( \
+               SELECT job_id, priority, run_at, seq FROM flowstore_jobs \
+               WHERE tenant = $1 AND queue = $2 AND state = 'ready' AND run_at <= $3 \
+               ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             expired AS ( \
+               SELECT job_id, priority, run_at, seq FROM flowstore_jobs \
+               WHERE tenant = $1 AND queue = $2 AND state = 'leased' AND lease_expires <= $3 AND attempts < max_attempts \
+               ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             picked AS ( \
+               SELECT job_id FROM (SELECT * FROM ready UNION ALL SELECT * FROM expired) c \
+               ORDER BY priority DESC, run_at, seq LIMIT $4) \
+             UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
+               lease_expires = $5, attempts = j.attempts + 1 \
+             FROM picked WHERE j.tenant = $1 AND j.queue = $2 AND j.job_id = picked.job_id \
+             RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq",
+        )
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(now.as_micros())
+        .bind(big(req.max as u64))
+        .bind(expires_at.as_micros())
+        .fetch_all(&self.pool)
+        .await
+        .op("queue.dequeue")?;
+        let mut out = rows
+            .iter()
+            .map(|r| leased_of(r, queue, expires_at))
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING has no order: deliver best first, as picked.
+        out.sort_by(|a, b| b.0.priority.cmp(&a.0.priority).then(a.1.cmp(&b.1)));
+        Ok(out.into_iter().map(|(j, _)| j).collect())
+    }
+
+    async fn heartbeat(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        extend_by: Duration,
+    ) -> Result<Lease> {
+        let expires_at = Timestamp::now().plus(extend_by);
+        let done = sqlx::query("UPDATE flowstore_jobs SET lease_expires = $1 WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5")
+            .bind(expires_at.as_micros())
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(big(lease.token))
+            .execute(&self.pool)
+            .await
+            .op("queue.heartbeat")?;
+        if done.rows_affected() == 0 {
+            return Err(lease.stale());
+        }
+        Ok(Lease {
+            expires_at,
+            ..lease.clone()
+        })
+    }
+
+    async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let queues: Vec<&str> = leases.iter().map(|l| l.queue.as_str()).collect();
+        let ids: Vec<&str> = leases.iter().map(|l| l.job_id.as_str()).collect();
+        let tokens: Vec<i64> = leases.iter().map(|l| big(l.token)).collect();
+        let rows = sqlx::query("DELETE FROM flowstore_jobs j USING UNNEST($2::text[], $3::text[], $4::int8[]) AS a(queue, job_id, token) \
+             WHERE j.tenant = $1 AND j.queue = a.queue AND j.job_id = a.job_id AND j.state = 'leased' AND j.token = a.token \
+             RETURNING j.token")
+            .bind(tenant.as_str())
+            .bind(queues)
+            .bind(ids)
+            .bind(tokens)
+            .fetch_all(&self.pool)
+            .await
+            .op("queue.ack")?;
+        // Tokens are unique store-wide, so the token alone names the acknowledged lease.
+        let acked: HashSet<i64> = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("token").op("queue.decode"))
+            .collect::<Result<_>>()?;
+        Ok(leases
+            .iter()
+            .map(|l| {
+                if acked.contains(&big(l.token)) {
+                    Ok(())
+                } else {
+                    Err(l.stale())
+                }
+            })
+            .collect())
+    }
+
+    async fn fail(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        failure: JobFailure,
+    ) -> Result<FailOutcome> {
+        let now = Timestamp::now();
+        let mut tx = self.pool.begin().await.op("queue.fail")?;
+        let row = sqlx::query("SELECT attempts, max_attempts, backoff FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'leased' AND token = $4 FOR UPDATE")
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(big(lease.token))
+            .fetch_optional(&mut *tx)
+            .await
+            .op("queue.fail")?
+            .ok_or_else(|| lease.stale())?;
+        let attempts = small(row.try_get("attempts").op("queue.decode")?, "attempts")?;
+        let max = small(
+            row.try_get("max_attempts").op("queue.decode")?,
+            "max attempts",
+        )?;
+        let Json(backoff): Json<Backoff> = row.try_get("backoff").op("queue.decode")?;
+        let outcome = if failure.retry && attempts < max {
+            FailOutcome::Retrying {
+                at: now.plus(backoff.delay_after(attempts)),
+            }
+        } else {
+            FailOutcome::Dead
+        };
+        let (state, run_at, died_at) = match outcome {
+            FailOutcome::Retrying { at } => ("ready", Some(at.as_micros()), None),
+            FailOutcome::Dead => ("dead", None, Some(now.as_micros())),
+        };
+        sqlx::query("UPDATE flowstore_jobs SET state = $1, run_at = COALESCE($2, run_at), died_at = $3, last_error = $4, token = NULL, lease_expires = NULL WHERE tenant = $5 AND queue = $6 AND job_id = $7")
+            .bind(state)
+            .bind(run_at)
+            .bind(died_at)
+            .bind(&failure.error)
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .op("queue.fail")?;
+        tx.commit().await.op("queue.fail")?;
+        Ok(outcome)
+    }
+
+    async fn dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        limit: usize,
+    ) -> Result<Vec<DeadJob>> {
+        let rows = sqlx::query("SELECT job_id, payload, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND state = 'dead' ORDER BY died_at, job_id LIMIT $3")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(big(limit as u64))
+            .fetch_all(&self.pool)
+            .await
+            .op("queue.dead")?;
+        rows.iter()
+            .map(|r| {
+                let Json(payload) = r.try_get("payload").op("queue.decode")?;
+                Ok(DeadJob {
+                    job_id: stored_id(r.try_get("job_id").op("queue.decode")?, "job id")?,
+                    payload,
+                    attempts: small(r.try_get("attempts").op("queue.decode")?, "attempts")?,
+                    last_error: r
+                        .try_get::<Option<String>, _>("last_error")
+                        .op("queue.decode")?
+                        .unwrap_or_default(),
+                    died_at: Timestamp::from_micros(
+                        r.try_get::<Option<i64>, _>("died_at")
+                            .op("queue.decode")?
+                            .unwrap_or(0),
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
+        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = $1, token = NULL, lease_expires = NULL, died_at = NULL WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'dead'")
+            .bind(Timestamp::now().as_micros())
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(job.as_str())
+            .execute(&self.pool)
+            .await
+            .op("queue.requeue")?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "no dead job {job} in queue {queue}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn stats(&self, tenant: &TenantId, queue: &QueueName) -> Result<QueueStats> {
+        let row = sqlx::query(
+            "SELECT \
+               COUNT(*) FILTER (WHERE state = 'dead') AS dead, \
+               COUNT(*) FILTER (WHERE state = 'leased' AND lease_expires > $1) AS running, \
+               COUNT(*) FILTER (WHERE state = 'ready' AND run_at > $1) AS scheduled, \
+               COUNT(*) FILTER (WHERE (state = 'ready' AND run_at <= $1) OR (state = 'leased' AND lease_expires <= $1)) AS pending \
+             FROM flowstore_jobs WHERE tenant = $2 AND queue = $3",
+        )
+        .bind(Timestamp::now().as_micros())
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .op("queue.stats")?;
+        let n = |c: &str| -> Result<u64> {
+            Ok(u64::try_from(row.try_get::<i64, _>(c).op("queue.stats")?).unwrap_or(0))
+        };
+        Ok(QueueStats {
+            pending: n("pending")?,
+            scheduled: n("scheduled")?,
+            running: n("running")?,
+            dead: n("dead")?,
+        })
+    }
+
+    async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.queue_changed.subscribe();
+        loop {
+            changes.borrow_and_update();
+            let now = Timestamp::now();
+            // The earliest time a job becomes ready (now or later), if any.
+            let next: Option<i64> = sqlx::query_scalar(
+                "SELECT LEAST( \
+                   (SELECT MIN(run_at) FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND state = 'ready'), \
+                   (SELECT MIN(lease_expires) FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND state = 'leased'))",
+            )
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .op("queue.wait")?;
+            if next.is_some_and(|t| t <= now.as_micros()) {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            let due =
+                next.map(|t| tokio::time::Instant::now() + Timestamp::from_micros(t).since(now));
+            let wake = [
+                Some(deadline),
+                due,
+                Some(tokio::time::Instant::now() + WAIT_POLL),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(deadline);
+            let _ = tokio::time::timeout_at(wake, changes.changed()).await;
+        }
+    }
+
+    async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
+        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key FROM flowstore_jobs WHERE tenant = $1 AND state <> 'dead' ORDER BY queue, seq")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .op("queue.export")?;
+        rows.iter()
+            .map(|r| {
+                let Json(payload) = r.try_get("payload").op("queue.decode")?;
+                let Json(backoff) = r.try_get("backoff").op("queue.decode")?;
+                Ok(ExportedJob {
+                    queue: stored_id(r.try_get("queue").op("queue.decode")?, "queue name")?,
+                    job: NewJob {
+                        id: Some(stored_id(
+                            r.try_get("job_id").op("queue.decode")?,
+                            "job id",
+                        )?),
+                        payload,
+                        priority: r.try_get("priority").op("queue.decode")?,
+                        run_at: Some(Timestamp::from_micros(
+                            r.try_get("run_at").op("queue.decode")?,
+                        )),
+                        max_attempts: small(
+                            r.try_get("max_attempts").op("queue.decode")?,
+                            "max attempts",
+                        )?,
+                        backoff,
+                        dedup_key: r.try_get("dedup_key").op("queue.decode")?,
+                    },
+                })
+            })
+            .collect()
+    }
+}
