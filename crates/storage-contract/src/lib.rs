@@ -30,6 +30,7 @@ mod names;
 mod operations;
 mod queue;
 mod runs;
+pub mod scale;
 mod transactions;
 mod workflows;
 
