@@ -130,7 +130,12 @@ fn check_deps() -> Result<()> {
     if !bad.is_empty() {
         bail!("storage-ports must not depend on I/O crates, but depends on {bad:?}");
     }
-    let adapters = ["adapter-memory", "adapter-fs", "adapter-sqlite"];
+    let adapters = [
+        "adapter-memory",
+        "adapter-fs",
+        "adapter-sqlite",
+        "adapter-postgres",
+    ];
     for a in adapters {
         let direct = dependency_names(a, Some(1))?;
         let ours: Vec<&String> = direct

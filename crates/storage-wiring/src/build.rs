@@ -49,6 +49,18 @@ pub enum WiringError {
         /// Why.
         source: storage_ports::Error,
     },
+    /// A setting the backend needs is missing.
+    #[error("{concern}.{key} is required for the {backend} backend (or set {env})")]
+    MissingSetting {
+        /// The concern.
+        concern: Concern,
+        /// The missing key.
+        key: &'static str,
+        /// The backend.
+        backend: &'static str,
+        /// The environment variable that can set it.
+        env: String,
+    },
     /// The backend is not compiled into this build.
     #[error("{concern} is configured with the {backend} backend, which this build does not include; enable the cargo feature `{backend}` of storage-wiring")]
     NotCompiled {
@@ -221,6 +233,32 @@ async fn open(
                     backend: "sqlite",
                     source,
                 })
+        }
+        #[cfg(feature = "postgres")]
+        BackendKind::Postgres => {
+            let url = b
+                .url
+                .as_deref()
+                .ok_or_else(|| WiringError::MissingSetting {
+                    concern,
+                    key: "url",
+                    backend: "postgres",
+                    env: format!("FLOWSTORE_{}__URL", concern.key().to_uppercase()),
+                })?;
+            adapter_postgres::PostgresStore::connect(
+                url,
+                adapter_postgres::PostgresOptions::default(),
+            )
+            .await
+            .map(|s| {
+                s.with_payload_limit(storage_ports::PayloadLimit(payload_limit))
+                    .store_set()
+            })
+            .map_err(|source| WiringError::Open {
+                concern,
+                backend: "postgres",
+                source,
+            })
         }
         other => Err(WiringError::NotCompiled {
             concern,
