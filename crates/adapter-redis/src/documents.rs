@@ -1,0 +1,290 @@
+//! Documents in Redis (D1, D2): a hash per document (`rev`, `body`, `at`) and a lex
+//! index per collection for keyset-paged listings. Create, replace and delete are
+//! scripts that check the revision in the same step as they write (compare-and-set).
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use redis::Script;
+use serde_json::Value;
+use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
+use storage_ports::{
+    CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
+    Result, TenantId, Timestamp,
+};
+
+use crate::error::{decode, encode, stored_id, RedisResultExt};
+use crate::keys::Keys;
+use crate::RedisStore;
+
+/// Index entries read per round trip while a listing filters.
+const CHUNK: usize = 200;
+
+/// KEYS: document, collection index, collections. ARGV: id, body, at, collection.
+/// Returns 1, or 0 when the id exists.
+static CREATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'rev', 1, 'body', ARGV[2], 'at', ARGV[3])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('ZADD', KEYS[3], 0, ARGV[4])
+return 1
+",
+    )
+});
+
+/// KEYS: document. ARGV: expected revision, body, at. Returns the new revision, -1
+/// (missing) or the stored revision negated minus 2 (stale).
+static REPLACE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local rev = redis.call('HGET', KEYS[1], 'rev')
+if not rev then return -1 end
+if rev ~= ARGV[1] then return -2 - tonumber(rev) end
+redis.call('HSET', KEYS[1], 'rev', tonumber(rev) + 1, 'body', ARGV[2], 'at', ARGV[3])
+return tonumber(rev) + 1
+",
+    )
+});
+
+/// KEYS: document, collection index, collections. ARGV: expected revision (empty:
+/// any), id, collection. Returns 1, -1 (missing) or -2 - stored revision (stale).
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local rev = redis.call('HGET', KEYS[1], 'rev')
+if not rev then return -1 end
+if ARGV[1] ~= '' and rev ~= ARGV[1] then return -2 - tonumber(rev) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[3]) end
+return 1
+",
+    )
+});
+
+fn document_of(id: DocumentId, fields: &[Option<String>]) -> Result<Option<Document>> {
+    let [Some(rev), Some(body), Some(at)] = fields else {
+        return Ok(None);
+    };
+    Ok(Some(Document {
+        id,
+        revision: rev
+            .parse()
+            .map_err(|_| Error::corrupt(format!("stored revision {rev:?} is not a number")))?,
+        body: decode(body, "document")?,
+        updated_at: Timestamp::from_micros(
+            at.parse()
+                .map_err(|_| Error::corrupt(format!("stored time {at:?} is not a number")))?,
+        ),
+    }))
+}
+
+/// Turns a script's code into the caller's error.
+fn refused(code: i64, collection: &CollectionName, id: &DocumentId, expected: u64) -> Error {
+    if code == -1 {
+        not_found(collection, id)
+    } else {
+        stale_revision(id, expected, u64::try_from(-2 - code).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl DocumentStore for RedisStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: Option<DocumentId>,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit.check("document", &body)?;
+        let doc = Document {
+            id: id.unwrap_or_else(DocumentId::generate),
+            revision: 1,
+            body,
+            updated_at: Timestamp::now(),
+        };
+        let keys = Keys::of(tenant);
+        let done: i64 = CREATE
+            .key(keys.document(collection, doc.id.as_str()))
+            .key(keys.collection(collection))
+            .key(keys.collections())
+            .arg(doc.id.as_str())
+            .arg(encode(&doc.body, "document")?)
+            .arg(doc.updated_at.as_micros())
+            .arg(collection.as_str())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("documents.create")?;
+        if done == 0 {
+            return Err(Error::conflict(format!(
+                "document {} already exists in collection {collection}",
+                doc.id
+            )));
+        }
+        Ok(doc)
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+    ) -> Result<Document> {
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(Keys::of(tenant).document(collection, id.as_str()))
+            .arg(&["rev", "body", "at"])
+            .query_async(&mut self.conn())
+            .await
+            .op("documents.get")?;
+        document_of(id.clone(), &fields)?.ok_or_else(|| not_found(collection, id))
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: u64,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit.check("document", &body)?;
+        let now = Timestamp::now();
+        let code: i64 = REPLACE
+            .key(Keys::of(tenant).document(collection, id.as_str()))
+            .arg(expected_revision)
+            .arg(encode(&body, "document")?)
+            .arg(now.as_micros())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("documents.replace")?;
+        if code < 0 {
+            return Err(refused(code, collection, id, expected_revision));
+        }
+        Ok(Document {
+            id: id.clone(),
+            revision: u64::try_from(code).unwrap_or(0),
+            body,
+            updated_at: now,
+        })
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: Option<u64>,
+    ) -> Result<()> {
+        let keys = Keys::of(tenant);
+        let code: i64 = DELETE
+            .key(keys.document(collection, id.as_str()))
+            .key(keys.collection(collection))
+            .key(keys.collections())
+            .arg(expected_revision.map_or_else(String::new, |r| r.to_string()))
+            .arg(id.as_str())
+            .arg(collection.as_str())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("documents.delete")?;
+        if code < 0 {
+            return Err(refused(
+                code,
+                collection,
+                id,
+                expected_revision.unwrap_or(0),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        filter: &DocumentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Document>> {
+        let mut after: Option<DocumentId> = page
+            .cursor
+            .as_ref()
+            .map(|c| c.decode(DOCUMENT_CURSOR))
+            .transpose()?;
+        let limit = page.effective_limit();
+        let keys = Keys::of(tenant);
+        let mut candidates = Vec::new();
+        loop {
+            let start = after
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(keys.collection(collection))
+                .arg(start)
+                .arg("+")
+                .arg("BYLEX")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(CHUNK)
+                .query_async(&mut self.conn())
+                .await
+                .op("documents.list")?;
+            let exhausted = ids.len() < CHUNK;
+            let ids: Vec<DocumentId> = ids
+                .into_iter()
+                .map(|i| stored_id(i, "document id"))
+                .collect::<Result<_>>()?;
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HMGET")
+                    .arg(keys.document(collection, id.as_str()))
+                    .arg(&["rev", "body", "at"]);
+            }
+            let rows: Vec<Vec<Option<String>>> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(&mut self.conn())
+                    .await
+                    .op("documents.list")?
+            };
+            for (id, fields) in ids.into_iter().zip(rows) {
+                after = Some(id.clone());
+                // Deleted between the index read and this one: skip.
+                let Some(d) = document_of(id, &fields)? else {
+                    continue;
+                };
+                if filter.matches(&d.body) {
+                    candidates.push(d);
+                    if candidates.len() > limit {
+                        break;
+                    }
+                }
+            }
+            if exhausted || candidates.len() > limit {
+                break;
+            }
+        }
+        Ok(Page::from_candidates(
+            DOCUMENT_CURSOR,
+            candidates,
+            limit,
+            |d| d.id.clone(),
+        ))
+    }
+
+    async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {
+        let names: Vec<String> = redis::cmd("ZRANGE")
+            .arg(Keys::of(tenant).collections())
+            .arg("-")
+            .arg("+")
+            .arg("BYLEX")
+            .query_async(&mut self.conn())
+            .await
+            .op("documents.collections")?;
+        names
+            .into_iter()
+            .map(|n| stored_id(n, "collection name"))
+            .collect()
+    }
+}

@@ -1,0 +1,61 @@
+//! Redis errors mapped to kinds: dropped connections, timeouts, a server loading its
+//! data or busy with a script are retryable (`Unavailable`); the rest are backend
+//! errors. Scripts never raise errors for expected outcomes: they return codes the
+//! adapter turns into `NotFound` or `Conflict`.
+
+use redis::{ErrorKind as RedisKind, RedisError, RetryMethod};
+use storage_ports::Error;
+
+/// Maps a Redis error raised by `operation`.
+#[must_use]
+pub fn map_redis_error(e: &RedisError, operation: &'static str) -> Error {
+    let retryable = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.retry_method(),
+            RetryMethod::Reconnect | RetryMethod::RetryImmediately | RetryMethod::WaitAndRetry
+        )
+        || e.code()
+            .is_some_and(|c| matches!(c, "BUSY" | "LOADING" | "MASTERDOWN" | "TRYAGAIN"));
+    let err = if retryable {
+        Error::unavailable(format!("Redis is unavailable: {e}"))
+    } else if e.kind() == RedisKind::UnexpectedReturnType || e.kind() == RedisKind::Parse {
+        Error::corrupt(format!("Redis returned what flowstore did not store: {e}"))
+    } else {
+        Error::backend(format!("redis: {e}"))
+    };
+    err.with_operation(operation)
+}
+
+/// `?`-friendly mapping with the operation name.
+pub(crate) trait RedisResultExt<T> {
+    fn op(self, operation: &'static str) -> Result<T, Error>;
+}
+
+impl<T> RedisResultExt<T> for Result<T, RedisError> {
+    fn op(self, operation: &'static str) -> Result<T, Error> {
+        self.map_err(|e| map_redis_error(&e, operation))
+    }
+}
+
+/// Parses stored JSON.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Error> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::corrupt(format!("stored {what} cannot be read: {e}")))
+}
+
+/// Serializes for storage.
+pub(crate) fn encode<T: serde::Serialize>(v: &T, what: &str) -> Result<String, Error> {
+    serde_json::to_string(v)
+        .map_err(|e| Error::invalid_input(format!("{what} cannot be stored: {e}")))
+}
+
+/// A stored id that must pass its validation.
+pub(crate) fn stored_id<T: TryFrom<String, Error = Error>>(
+    s: String,
+    what: &str,
+) -> Result<T, Error> {
+    T::try_from(s).map_err(|e| Error::corrupt(format!("stored {what}: {e}")))
+}

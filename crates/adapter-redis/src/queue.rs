@@ -1,0 +1,653 @@
+//! The job queue in Redis (Q1-Q10).
+//!
+//! Per queue (`flowstore:{t}:q:<queue>:`): a hash per job, and sorted sets by state:
+//! `ready` (score 0, members ordered by a fixed-width key of priority, run-at time and
+//! enqueue order, then the id), `sched` (delayed jobs by run-at time), `leased` (by
+//! lease expiry) and `dead` (by time of death), plus `dedup` (key -> job). Every
+//! change is one script, so it is atomic: dequeue rescues expired leases, promotes due
+//! jobs and leases the best ready ones with fresh fencing tokens (Q4) in one step.
+//! Enqueue and ack of a batch are one script call each (Q10).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::Script;
+use storage_ports::{
+    Backoff, DeadJob, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
+    JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+};
+
+use crate::error::{decode, encode, stored_id, RedisResultExt};
+use crate::keys::Keys;
+use crate::RedisStore;
+
+/// How often a waiter looks again; Redis has no notification a waiter could share
+/// without a connection of its own.
+const WAIT_POLL: Duration = Duration::from_millis(50);
+
+/// The first 29 characters of a job's ready-order key: inverted priority (10 digits,
+/// so higher priorities sort first) and run-at time (19 digits). The script appends
+/// the enqueue sequence (19 digits), `|` and the id.
+fn order_prefix(priority: i32, run_at: Timestamp) -> String {
+    let inverted = i64::from(i32::MAX) - i64::from(priority);
+    format!("{inverted:010}{:019}", run_at.as_micros().max(0))
+}
+
+/// ARGV: queue prefix, counters, queue set, queue name, now, count, then per job: id,
+/// payload, priority, run_at, max attempts, backoff, dedup key ('' = none), order
+/// prefix. Returns per job {code, id}: 1 stored, 2 deduplicated onto id, 0 id taken.
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local Q, C, QS, qname, now, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+redis.call('SADD', QS, qname)
+local out = {}
+local i = 7
+for j = 1, n do
+  local id, payload, prio, run_at, max, backoff, dedup, op = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7]
+  i = i + 8
+  local key = Q .. 'job:' .. id
+  local holder = false
+  if dedup ~= '' then
+    local other = redis.call('HGET', Q .. 'dedup', dedup)
+    if other then
+      local st = redis.call('HGET', Q .. 'job:' .. other, 'state')
+      if st and st ~= 'dead' then holder = other end
+    end
+  end
+  if holder then
+    out[j] = {2, holder}
+  elseif redis.call('EXISTS', key) == 1 then
+    out[j] = {0, id}
+  else
+    local seq = redis.call('HINCRBY', C, 'seq', 1)
+    local order = op .. string.format('%019d', seq) .. '|' .. id
+    redis.call('HSET', key, 'payload', payload, 'priority', prio, 'run_at', run_at, 'max', max,
+      'backoff', backoff, 'dedup', dedup, 'attempts', 0, 'state', 'ready', 'enq', now, 'order', order)
+    if dedup ~= '' then redis.call('HSET', Q .. 'dedup', dedup, id) end
+    if tonumber(run_at) <= now then
+      redis.call('ZADD', Q .. 'ready', 0, order)
+    else
+      redis.call('ZADD', Q .. 'sched', run_at, id)
+    end
+    out[j] = {1, id}
+  end
+end
+return out
+",
+    )
+});
+
+/// ARGV: queue prefix, counters, now, max, lease expiry. Returns per leased job
+/// {id, payload, priority, attempt, max attempts, enqueued at, token}.
+static DEQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local Q, C, now, max, exp = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'leased', '-inf', now)) do
+  local key = Q .. 'job:' .. id
+  redis.call('ZREM', Q .. 'leased', id)
+  local f = redis.call('HMGET', key, 'attempts', 'max', 'order')
+  redis.call('HDEL', key, 'token', 'exp')
+  if tonumber(f[1]) >= tonumber(f[2]) then
+    redis.call('HSET', key, 'state', 'dead', 'died', now, 'err', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
+    redis.call('ZADD', Q .. 'dead', now, id)
+  else
+    redis.call('HSET', key, 'state', 'ready')
+    redis.call('ZADD', Q .. 'ready', 0, f[3])
+  end
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'sched', '-inf', now)) do
+  redis.call('ZREM', Q .. 'sched', id)
+  redis.call('ZADD', Q .. 'ready', 0, redis.call('HGET', Q .. 'job:' .. id, 'order'))
+end
+local out = {}
+for i, member in ipairs(redis.call('ZRANGE', Q .. 'ready', 0, max - 1)) do
+  redis.call('ZREM', Q .. 'ready', member)
+  local id = string.sub(member, 50)
+  local key = Q .. 'job:' .. id
+  local token = redis.call('HINCRBY', C, 'token', 1)
+  local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+  redis.call('HSET', key, 'state', 'leased', 'token', token, 'exp', exp)
+  redis.call('ZADD', Q .. 'leased', exp, id)
+  local f = redis.call('HMGET', key, 'payload', 'priority', 'max', 'enq')
+  out[i] = {id, f[1], f[2], attempt, f[3], f[4], token}
+end
+return out
+",
+    )
+});
+
+/// ARGV: queue prefix, id, token, new expiry. Returns 1, or 0 (stale lease).
+static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local key = ARGV[1] .. 'job:' .. ARGV[2]
+local f = redis.call('HMGET', key, 'state', 'token')
+if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
+redis.call('HSET', key, 'exp', ARGV[4])
+redis.call('ZADD', ARGV[1] .. 'leased', ARGV[4], ARGV[2])
+return 1
+",
+    )
+});
+
+/// ARGV: tenant prefix, count, then (queue, id, token) per lease. Returns 1 (acked) or
+/// 0 (stale) per lease.
+static ACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local P, n = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for j = 1, n do
+  local a = 3 + (j - 1) * 3
+  local Q = P .. 'q:' .. ARGV[a] .. ':'
+  local id = ARGV[a + 1]
+  local key = Q .. 'job:' .. id
+  local f = redis.call('HMGET', key, 'state', 'token', 'dedup')
+  if f[1] == 'leased' and f[2] == ARGV[a + 2] then
+    redis.call('DEL', key)
+    redis.call('ZREM', Q .. 'leased', id)
+    if f[3] and f[3] ~= '' and redis.call('HGET', Q .. 'dedup', f[3]) == id then
+      redis.call('HDEL', Q .. 'dedup', f[3])
+    end
+    out[j] = 1
+  else
+    out[j] = 0
+  end
+end
+return out
+",
+    )
+});
+
+/// ARGV: queue prefix, id, token, mode (retry | dead), time (run-at or death), error,
+/// order prefix, now. Returns 1, or 0 (stale lease).
+static FAIL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local Q, id = ARGV[1], ARGV[2]
+local key = Q .. 'job:' .. id
+local f = redis.call('HMGET', key, 'state', 'token', 'order')
+if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
+redis.call('ZREM', Q .. 'leased', id)
+redis.call('HDEL', key, 'token', 'exp')
+redis.call('HSET', key, 'err', ARGV[6])
+if ARGV[4] == 'retry' then
+  local order = ARGV[7] .. string.sub(f[3], 30)
+  redis.call('HSET', key, 'state', 'ready', 'run_at', ARGV[5], 'order', order)
+  if tonumber(ARGV[5]) <= tonumber(ARGV[8]) then
+    redis.call('ZADD', Q .. 'ready', 0, order)
+  else
+    redis.call('ZADD', Q .. 'sched', ARGV[5], id)
+  end
+else
+  redis.call('HSET', key, 'state', 'dead', 'died', ARGV[5])
+  redis.call('ZADD', Q .. 'dead', ARGV[5], id)
+end
+return 1
+",
+    )
+});
+
+/// ARGV: queue prefix, id, now, order prefix. Returns 1, or 0 (no such dead job).
+static REQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local Q, id = ARGV[1], ARGV[2]
+if redis.call('ZREM', Q .. 'dead', id) == 0 then return 0 end
+local key = Q .. 'job:' .. id
+local order = ARGV[4] .. string.sub(redis.call('HGET', key, 'order'), 30)
+redis.call('HSET', key, 'state', 'ready', 'attempts', 0, 'run_at', ARGV[3], 'order', order)
+redis.call('HDEL', key, 'died')
+local dedup = redis.call('HGET', key, 'dedup')
+if dedup and dedup ~= '' then redis.call('HSET', Q .. 'dedup', dedup, id) end
+redis.call('ZADD', Q .. 'ready', 0, order)
+return 1
+",
+    )
+});
+
+/// ARGV: queue prefix, now. Returns {ready, due, scheduled, expired, running, dead}.
+static STATS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local Q, now = ARGV[1], ARGV[2]
+return {
+  redis.call('ZCARD', Q .. 'ready'),
+  redis.call('ZCOUNT', Q .. 'sched', '-inf', now),
+  redis.call('ZCOUNT', Q .. 'sched', '(' .. now, '+inf'),
+  redis.call('ZCOUNT', Q .. 'leased', '-inf', now),
+  redis.call('ZCOUNT', Q .. 'leased', '(' .. now, '+inf'),
+  redis.call('ZCARD', Q .. 'dead')
+}
+",
+    )
+});
+
+/// ARGV: queue prefix. Returns the earliest time a job is ready: 0 when one is now,
+/// else the first run-at or lease expiry, or -1 when there is nothing.
+static NEXT_READY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local Q = ARGV[1]
+if redis.call('ZCARD', Q .. 'ready') > 0 then return 0 end
+local best = -1
+for _, set in ipairs({'sched', 'leased'}) do
+  local first = redis.call('ZRANGE', Q .. set, 0, 0, 'WITHSCORES')
+  if first[2] then
+    local t = tonumber(first[2])
+    if best < 0 or t < best then best = t end
+  end
+end
+return best
+",
+    )
+});
+
+fn num<T: std::str::FromStr>(v: Option<&String>, what: &str) -> Result<T> {
+    v.and_then(|s| s.parse().ok()).ok_or_else(|| {
+        Error::corrupt(format!(
+            "stored job field {what} is missing or not a number"
+        ))
+    })
+}
+
+#[async_trait]
+impl JobQueue for RedisStore {
+    async fn enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Result<Enqueued>>> {
+        let keys = Keys::of(tenant);
+        let now = Timestamp::now();
+        let mut out: Vec<Option<Result<Enqueued>>> = Vec::with_capacity(jobs.len());
+        let mut args: Vec<String> = Vec::new();
+        let mut sent = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let checked = self.limit.check_job(job).and_then(|()| {
+                let id = job.id.clone().unwrap_or_else(JobId::generate);
+                let run_at = job.run_at.unwrap_or(now);
+                Ok(vec![
+                    id.as_str().to_owned(),
+                    encode(&job.payload, "job payload")?,
+                    job.priority.to_string(),
+                    run_at.as_micros().to_string(),
+                    job.max_attempts.to_string(),
+                    encode(&job.backoff, "backoff")?,
+                    job.dedup_key.clone().unwrap_or_default(),
+                    order_prefix(job.priority, run_at),
+                ])
+            });
+            match checked {
+                Ok(fields) => {
+                    args.extend(fields);
+                    sent.push(i);
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        if !sent.is_empty() {
+            let replies: Vec<(i64, String)> = ENQUEUE
+                .prepare_invoke()
+                .arg(keys.queue(queue))
+                .arg(keys.counters())
+                .arg(keys.queues())
+                .arg(queue.as_str())
+                .arg(now.as_micros())
+                .arg(sent.len())
+                .arg(args)
+                .invoke_async(&mut self.conn())
+                .await
+                .op("queue.enqueue")?;
+            for (i, (code, id)) in sent.into_iter().zip(replies) {
+                let job_id: JobId = stored_id(id, "job id")?;
+                out[i] = Some(match code {
+                    0 => Err(Error::conflict(format!(
+                        "job {job_id} already exists in queue {queue}"
+                    ))),
+                    c => Ok(Enqueued {
+                        job_id,
+                        deduplicated: c == 2,
+                    }),
+                });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::backend("a job got no result"))))
+            .collect())
+    }
+
+    async fn dequeue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        req: Dequeue,
+    ) -> Result<Vec<LeasedJob>> {
+        req.validate()?;
+        let keys = Keys::of(tenant);
+        let now = Timestamp::now();
+        let expires_at = now.plus(req.lease_for);
+        let rows: Vec<(String, String, i32, u32, u32, i64, u64)> = DEQUEUE
+            .prepare_invoke()
+            .arg(keys.queue(queue))
+            .arg(keys.counters())
+            .arg(now.as_micros())
+            .arg(req.max)
+            .arg(expires_at.as_micros())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.dequeue")?;
+        rows.into_iter()
+            .map(
+                |(id, payload, priority, attempt, max_attempts, enq, token)| {
+                    Ok(LeasedJob {
+                        lease: Lease {
+                            queue: queue.clone(),
+                            job_id: stored_id(id, "job id")?,
+                            token,
+                            expires_at,
+                        },
+                        payload: decode(&payload, "job payload")?,
+                        priority,
+                        attempt,
+                        max_attempts,
+                        enqueued_at: Timestamp::from_micros(enq),
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn heartbeat(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        extend_by: Duration,
+    ) -> Result<Lease> {
+        let expires_at = Timestamp::now().plus(extend_by);
+        let done: i64 = HEARTBEAT
+            .prepare_invoke()
+            .arg(Keys::of(tenant).queue(&lease.queue))
+            .arg(lease.job_id.as_str())
+            .arg(lease.token)
+            .arg(expires_at.as_micros())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.heartbeat")?;
+        if done == 0 {
+            return Err(lease.stale());
+        }
+        Ok(Lease {
+            expires_at,
+            ..lease.clone()
+        })
+    }
+
+    async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut call = ACK.prepare_invoke();
+        call.arg(Keys::of(tenant).prefix()).arg(leases.len());
+        for l in leases {
+            call.arg(l.queue.as_str())
+                .arg(l.job_id.as_str())
+                .arg(l.token);
+        }
+        let done: Vec<i64> = call.invoke_async(&mut self.conn()).await.op("queue.ack")?;
+        Ok(leases
+            .iter()
+            .zip(done.into_iter().chain(std::iter::repeat(0)))
+            .map(|(l, d)| if d == 1 { Ok(()) } else { Err(l.stale()) })
+            .collect())
+    }
+
+    async fn fail(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        failure: JobFailure,
+    ) -> Result<FailOutcome> {
+        let now = Timestamp::now();
+        let qkey = Keys::of(tenant).queue(&lease.queue);
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(format!("{qkey}job:{}", lease.job_id))
+            .arg(&["state", "token", "attempts", "max", "backoff", "priority"])
+            .query_async(&mut self.conn())
+            .await
+            .op("queue.fail")?;
+        let get = |i: usize| fields.get(i).and_then(Option::as_ref);
+        if get(0).map(String::as_str) != Some("leased") || get(1) != Some(&lease.token.to_string())
+        {
+            return Err(lease.stale());
+        }
+        let attempts: u32 = num(get(2), "attempts")?;
+        let max: u32 = num(get(3), "max")?;
+        let priority: i32 = num(get(5), "priority")?;
+        let backoff: Backoff = decode(get(4).map_or("", String::as_str), "backoff")?;
+        let outcome = if failure.retry && attempts < max {
+            FailOutcome::Retrying {
+                at: now.plus(backoff.delay_after(attempts)),
+            }
+        } else {
+            FailOutcome::Dead
+        };
+        let (mode, at) = match outcome {
+            FailOutcome::Retrying { at } => ("retry", at),
+            FailOutcome::Dead => ("dead", now),
+        };
+        let done: i64 = FAIL
+            .prepare_invoke()
+            .arg(&qkey)
+            .arg(lease.job_id.as_str())
+            .arg(lease.token)
+            .arg(mode)
+            .arg(at.as_micros())
+            .arg(&failure.error)
+            .arg(order_prefix(priority, at))
+            .arg(now.as_micros())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.fail")?;
+        if done == 0 {
+            return Err(lease.stale());
+        }
+        Ok(outcome)
+    }
+
+    async fn dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        limit: usize,
+    ) -> Result<Vec<DeadJob>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let qkey = Keys::of(tenant).queue(queue);
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(format!("{qkey}dead"))
+            .arg(0)
+            .arg(limit - 1)
+            .query_async(&mut self.conn())
+            .await
+            .op("queue.dead")?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(format!("{qkey}job:{id}"))
+                .arg(&["payload", "attempts", "err", "died"]);
+        }
+        let rows: Vec<Vec<Option<String>>> =
+            pipe.query_async(&mut self.conn()).await.op("queue.dead")?;
+        ids.into_iter()
+            .zip(rows)
+            .map(|(id, f)| {
+                let get = |i: usize| f.get(i).and_then(Option::as_ref);
+                Ok(DeadJob {
+                    job_id: stored_id(id, "job id")?,
+                    payload: decode(get(0).map_or("", String::as_str), "job payload")?,
+                    attempts: num(get(1), "attempts")?,
+                    last_error: get(2).cloned().unwrap_or_default(),
+                    died_at: Timestamp::from_micros(num(get(3), "died")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
+        let qkey = Keys::of(tenant).queue(queue);
+        let priority: Option<i32> = redis::cmd("HGET")
+            .arg(format!("{qkey}job:{job}"))
+            .arg("priority")
+            .query_async(&mut self.conn())
+            .await
+            .op("queue.requeue")?;
+        let now = Timestamp::now();
+        let done: i64 = REQUEUE
+            .prepare_invoke()
+            .arg(&qkey)
+            .arg(job.as_str())
+            .arg(now.as_micros())
+            .arg(order_prefix(priority.unwrap_or(0), now))
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.requeue")?;
+        if done == 0 {
+            return Err(Error::not_found(format!(
+                "no dead job {job} in queue {queue}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn stats(&self, tenant: &TenantId, queue: &QueueName) -> Result<QueueStats> {
+        let c: Vec<u64> = STATS
+            .prepare_invoke()
+            .arg(Keys::of(tenant).queue(queue))
+            .arg(Timestamp::now().as_micros())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.stats")?;
+        let at = |i: usize| c.get(i).copied().unwrap_or(0);
+        Ok(QueueStats {
+            pending: at(0) + at(1) + at(3),
+            scheduled: at(2),
+            running: at(4),
+            dead: at(5),
+        })
+    }
+
+    async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let qkey = Keys::of(tenant).queue(queue);
+        loop {
+            let next: i64 = NEXT_READY
+                .prepare_invoke()
+                .arg(&qkey)
+                .invoke_async(&mut self.conn())
+                .await
+                .op("queue.wait")?;
+            let now = Timestamp::now().as_micros();
+            if next >= 0 && next <= now {
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            let due =
+                (next > 0).then(|| Duration::from_micros(u64::try_from(next - now).unwrap_or(0)));
+            let pause = [Some(WAIT_POLL), Some(left), due]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(WAIT_POLL);
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
+        let keys = Keys::of(tenant);
+        let queues: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys.queues())
+            .query_async(&mut self.conn())
+            .await
+            .op("queue.export")?;
+        let mut out: Vec<(String, String, ExportedJob)> = Vec::new();
+        for qname in queues {
+            let queue: QueueName = stored_id(qname, "queue name")?;
+            let qkey = keys.queue(&queue);
+            let (ready, sched, leased): (Vec<String>, Vec<String>, Vec<String>) = redis::pipe()
+                .cmd("ZRANGE")
+                .arg(format!("{qkey}ready"))
+                .arg(0)
+                .arg(-1)
+                .cmd("ZRANGE")
+                .arg(format!("{qkey}sched"))
+                .arg(0)
+                .arg(-1)
+                .cmd("ZRANGE")
+                .arg(format!("{qkey}leased"))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut self.conn())
+                .await
+                .op("queue.export")?;
+            let ids: Vec<String> = ready
+                .iter()
+                .map(|m| m.get(49..).unwrap_or_default().to_owned())
+                .chain(sched)
+                .chain(leased)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HGETALL").arg(format!("{qkey}job:{id}"));
+            }
+            let rows: Vec<HashMap<String, String>> = pipe
+                .query_async(&mut self.conn())
+                .await
+                .op("queue.export")?;
+            for (id, f) in ids.into_iter().zip(rows) {
+                if f.is_empty() {
+                    continue;
+                }
+                let order = f.get("order").cloned().unwrap_or_default();
+                let job = NewJob {
+                    id: Some(stored_id(id, "job id")?),
+                    payload: decode(f.get("payload").map_or("", String::as_str), "job payload")?,
+                    priority: num(f.get("priority"), "priority")?,
+                    run_at: Some(Timestamp::from_micros(num(f.get("run_at"), "run_at")?)),
+                    max_attempts: num(f.get("max"), "max")?,
+                    backoff: decode(f.get("backoff").map_or("", String::as_str), "backoff")?,
+                    dedup_key: f.get("dedup").filter(|d| !d.is_empty()).cloned(),
+                };
+                // Enqueue order is the sequence inside the order key.
+                let seq = order.get(29..48).unwrap_or_default().to_owned();
+                out.push((
+                    queue.as_str().to_owned(),
+                    seq,
+                    ExportedJob {
+                        queue: queue.clone(),
+                        job,
+                    },
+                ));
+            }
+        }
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(out.into_iter().map(|(_, _, j)| j).collect())
+    }
+}

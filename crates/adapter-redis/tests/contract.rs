@@ -1,0 +1,22 @@
+//! The shared contract suite against a real Redis server.
+//!
+//! The server comes from `FLOWSTORE_TEST_REDIS_URL`, which `cargo xtask test` sets
+//! after starting a throwaway server. Without it, every test fails and says so.
+
+use adapter_redis::RedisStore;
+
+fn main() -> std::process::ExitCode {
+    let url = std::env::var("FLOWSTORE_TEST_REDIS_URL").ok();
+    storage_contract::run("redis", move || {
+        let url = url.clone();
+        async move {
+            let url = url.ok_or_else(|| {
+                "FLOWSTORE_TEST_REDIS_URL is not set: run `cargo xtask test`, or start a server with `cargo xtask services` and export what it prints".to_owned()
+            })?;
+            RedisStore::connect(&url)
+                .await
+                .map(|s| s.store_set())
+                .map_err(|e| e.to_string())
+        }
+    })
+}
