@@ -72,7 +72,9 @@ fn test(extra: &[String]) -> Result<()> {
     let mut docs = cargo();
     docs.args(["test", "--workspace", "--doc"]);
     with_env(&mut docs);
-    run(&mut tests).and_then(|()| run(&mut docs))
+    run(&mut tests)
+        .and_then(|()| run(&mut docs))
+        .and_then(|()| services.check_redis_keys())
 }
 
 /// Starts the servers and keeps them until Enter is pressed.
@@ -135,6 +137,7 @@ fn check_deps() -> Result<()> {
         "adapter-fs",
         "adapter-sqlite",
         "adapter-postgres",
+        "adapter-redis",
     ];
     for a in adapters {
         let direct = dependency_names(a, Some(1))?;

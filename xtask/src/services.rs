@@ -28,6 +28,8 @@ pub struct Services {
     dir: PathBuf,
     env: Vec<(String, String)>,
     stops: Vec<(String, Command)>,
+    /// The port of the Redis server started here, for the key-space check.
+    redis_port: Option<u16>,
 }
 
 impl Services {
@@ -44,6 +46,7 @@ impl Services {
             dir,
             env: Vec::new(),
             stops: Vec::new(),
+            redis_port: None,
         };
         if std::env::var_os(POSTGRES_URL).is_none() {
             me.start_postgres()?;
@@ -176,9 +179,57 @@ impl Services {
             .stderr(std::process::Stdio::null());
         self.stops.push(("Redis".into(), stop));
         self.env.push((REDIS_URL.into(), url));
+        self.redis_port = Some(port);
         self.env
             .push((REDIS_RESTART.into(), restart.display().to_string()));
         eprintln!("xtask: Redis on 127.0.0.1:{port}");
+        Ok(())
+    }
+}
+
+impl Services {
+    /// After the suite: every key on the Redis server started here is tenant-prefixed
+    /// (`flowstore:{<tenant>}:`), read with `redis-cli --scan` as an operator would.
+    ///
+    /// # Errors
+    /// A key outside any tenant, or `redis-cli` failing.
+    pub fn check_redis_keys(&self) -> Result<()> {
+        let Some(port) = self.redis_port else {
+            return Ok(());
+        };
+        let out = Command::new(which("redis-cli")?)
+            .args(["-p", &port.to_string(), "--scan"])
+            .output()
+            .context("running redis-cli --scan")?;
+        if !out.status.success() {
+            bail!(
+                "redis-cli --scan failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let tenant_ok = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        };
+        let bad: Vec<&str> = text
+            .lines()
+            .filter(|k| {
+                !k.strip_prefix("flowstore:{")
+                    .and_then(|r| r.split_once("}:"))
+                    .is_some_and(|(t, _)| tenant_ok(t))
+            })
+            .take(10)
+            .collect();
+        if !bad.is_empty() {
+            bail!("keys outside any tenant on the Redis server after the suite: {bad:?}");
+        }
+        eprintln!(
+            "xtask: redis-cli --scan after the suite: {} keys, all tenant-prefixed",
+            text.lines().count()
+        );
         Ok(())
     }
 }

@@ -260,6 +260,29 @@ async fn open(
                 source,
             })
         }
+        #[cfg(feature = "redis")]
+        BackendKind::Redis => {
+            let url = b
+                .url
+                .as_deref()
+                .ok_or_else(|| WiringError::MissingSetting {
+                    concern,
+                    key: "url",
+                    backend: "redis",
+                    env: format!("FLOWSTORE_{}__URL", concern.key().to_uppercase()),
+                })?;
+            adapter_redis::RedisStore::connect(url)
+                .await
+                .map(|s| {
+                    s.with_payload_limit(storage_ports::PayloadLimit(payload_limit))
+                        .store_set()
+                })
+                .map_err(|source| WiringError::Open {
+                    concern,
+                    backend: "redis",
+                    source,
+                })
+        }
         other => Err(WiringError::NotCompiled {
             concern,
             backend: other.as_str(),

@@ -26,14 +26,33 @@ async fn tenant_views_are_isolated_and_share_one_store() -> Result<(), Box<dyn s
 #[tokio::test]
 async fn a_backend_not_compiled_in_is_a_clear_error() {
     let mut config = StorageConfig::memory();
-    let set = config.apply_env([("FLOWSTORE_RUNS__TYPE".to_owned(), "postgres".to_owned())]);
+    let set = config.apply_env([(
+        "FLOWSTORE_CREDENTIALS__TYPE".to_owned(),
+        "keyring".to_owned(),
+    )]);
     assert!(set.is_ok());
     match Storage::build(&config).await {
         Err(e @ WiringError::NotCompiled { .. }) => assert!(
-            e.to_string()
-                .contains("enable the cargo feature `postgres`"),
+            e.to_string().contains("enable the cargo feature `keyring`"),
             "{e}"
         ),
         other => panic!("expected NotCompiled, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_server_backend_without_url_names_the_key_and_variable() {
+    let mut config = StorageConfig::memory();
+    let set = config.apply_env([("FLOWSTORE_RUNS__TYPE".to_owned(), "postgres".to_owned())]);
+    assert!(set.is_ok());
+    match Storage::build(&config).await {
+        Err(e @ WiringError::MissingSetting { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("runs.url") && text.contains("FLOWSTORE_RUNS__URL"),
+                "{text}"
+            );
+        }
+        other => panic!("expected MissingSetting, got {other:?}"),
     }
 }
