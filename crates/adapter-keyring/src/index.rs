@@ -38,7 +38,11 @@ pub(crate) fn read(store: &CredentialStore, tenant: &TenantId) -> Result<BTreeSe
 }
 
 /// Replaces the index.
-pub(crate) fn write(store: &CredentialStore, tenant: &TenantId, keys: &BTreeSet<String>) -> Result<()> {
+pub(crate) fn write(
+    store: &CredentialStore,
+    tenant: &TenantId,
+    keys: &BTreeSet<String>,
+) -> Result<()> {
     let text = serde_json::to_string(keys).map_err(|e| {
         storage_ports::Error::backend(format!("cannot serialize the credential index: {e}"))
     })?;

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use keyring_core::{CredentialPersistence, CredentialStore, Error as KeyringError};
 use storage_ports::{
-    Capabilities, CredentialKey, Error, Health, Operations, Result, SchemaStatus,
-    Secret, StoreSet, StoreStats, TenantId, UnsupportedStore,
+    Capabilities, CredentialKey, Error, Health, Operations, Result, SchemaStatus, Secret, StoreSet,
+    StoreStats, TenantId, UnsupportedStore,
 };
 use tokio::sync::OnceCell;
 
@@ -84,8 +84,9 @@ impl std::fmt::Debug for KeyringStore {
 /// Opens one store and checks that it answers.
 fn open_one(choice: KeyringChoice) -> std::result::Result<Opened, String> {
     let store: Arc<CredentialStore> = match choice {
-        KeyringChoice::SecretService => zbus_secret_service_keyring_store::Store::new()
-            .map_err(|e| e.to_string())?,
+        KeyringChoice::SecretService => {
+            zbus_secret_service_keyring_store::Store::new().map_err(|e| e.to_string())?
+        }
         KeyringChoice::Keyutils => {
             linux_keyutils_keyring_store::Store::new().map_err(|e| e.to_string())?
         }
@@ -98,7 +99,7 @@ fn open_one(choice: KeyringChoice) -> std::result::Result<Opened, String> {
             .search(&HashMap::from([("service", "flowstore:probe")]))
             .map(|_| ()),
         _ => store
-            .build("flowstore:probe", "probe", None)
+            .build("flowstore:probe", &probe_user(), None)
             .and_then(|e| e.set_password("probe").and_then(|()| e.delete_credential())),
     };
     probe.map_err(|e| e.to_string())?;
@@ -106,6 +107,16 @@ fn open_one(choice: KeyringChoice) -> std::result::Result<Opened, String> {
         store,
         picked: choice,
     })
+}
+
+/// A probe entry name no other opener uses at the same time.
+fn probe_user() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("probe-{}-{n}-{nanos}", std::process::id())
 }
 
 fn open_choice(choice: KeyringChoice) -> Result<Opened> {
@@ -117,7 +128,10 @@ fn open_choice(choice: KeyringChoice) -> Result<Opened> {
     for c in tried {
         match open_one(c) {
             Ok(o) => {
-                tracing::info!(store = c.as_str(), "credentials: using the OS keyring store");
+                tracing::info!(
+                    store = c.as_str(),
+                    "credentials: using the OS keyring store"
+                );
                 return Ok(o);
             }
             Err(why) => failures.push(format!("{}: {why}", c.as_str())),
@@ -301,13 +315,13 @@ impl storage_ports::CredentialStore for KeyringStore {
 
     async fn get(&self, tenant: &TenantId, key: &CredentialKey) -> Result<Secret> {
         let (t, k) = (tenant.clone(), key.clone());
-        self.blocking(move |store, _| {
-            match index::entry(store, &t, k.as_str())?.get_password() {
+        self.blocking(
+            move |store, _| match index::entry(store, &t, k.as_str())?.get_password() {
                 Ok(v) => Ok(Secret::new(v)),
                 Err(KeyringError::NoEntry) => Err(no_credential(&k)),
                 Err(e) => Err(map_keyring_error(&e, "credentials.get")),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -360,7 +374,10 @@ impl Operations for KeyringStore {
                 backend: BACKEND.into(),
                 ok: true,
                 detail: match o.picked {
-                    KeyringChoice::Keyutils => "kernel keyutils session keyring answers (its keys do not survive a reboot)".into(),
+                    KeyringChoice::Keyutils => {
+                        "kernel keyutils session keyring answers (its keys do not survive a reboot)"
+                            .into()
+                    }
                     _ => "Secret Service answers".into(),
                 },
             },
