@@ -138,6 +138,7 @@ fn check_deps() -> Result<()> {
         "adapter-sqlite",
         "adapter-postgres",
         "adapter-redis",
+        "adapter-keyring",
     ];
     for a in adapters {
         let direct = dependency_names(a, Some(1))?;

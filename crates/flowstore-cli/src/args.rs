@@ -10,7 +10,7 @@ pub struct Args {
 }
 
 /// Switches that take no value.
-const SWITCHES: [&str; 2] = ["--json", "--dry-run"];
+const SWITCHES: [&str; 3] = ["--json", "--dry-run", "--reveal"];
 
 impl Args {
     /// Splits `raw` into positionals and flags.
@@ -42,6 +42,11 @@ impl Args {
             .get(i)
             .map(String::as_str)
             .ok_or_else(|| format!("missing <{name}>"))
+    }
+
+    /// How many positionals were given.
+    pub fn positional_count(&self) -> usize {
+        self.positional.len()
     }
 
     /// A flag's value.

@@ -38,9 +38,9 @@ impl From<String> for Failure {
     }
 }
 
-type Out = Result<(), Failure>;
+pub(crate) type Out = Result<(), Failure>;
 
-fn emit<T: Serialize>(args: &Args, value: &T, table: impl FnOnce() -> String) {
+pub(crate) fn emit<T: Serialize>(args: &Args, value: &T, table: impl FnOnce() -> String) {
     let text = if args.switch("--json") {
         serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     } else {
@@ -53,7 +53,7 @@ fn emit<T: Serialize>(args: &Args, value: &T, table: impl FnOnce() -> String) {
     );
 }
 
-fn tenant(args: &Args) -> Result<TenantId, Failure> {
+pub(crate) fn tenant(args: &Args) -> Result<TenantId, Failure> {
     Ok(TenantId::new(args.flag("--tenant").unwrap_or("default"))?)
 }
 

@@ -7,6 +7,7 @@
 
 mod args;
 mod commands;
+mod credentials;
 mod demo;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ commands:
   queue stats <queue> | dead <queue> [--limit N] | requeue <queue> <job>
   metrics summary <workflow> [--version N]
   metrics series <workflow> <name> [--hours H] [--bucket-minutes M]
+  credentials set <key>           value from standard input, or typed at a hidden prompt
+  credentials get <key> [--reveal] | list | delete <key>
   stats                           what the tenant holds, per concern
   health                          check every configured backend
   help                            show this text
@@ -34,9 +37,9 @@ options: --tenant T (default: default), --json for scripts.
 exit codes: 0 ok, 1 failure, 2 invalid input, 3 not found.
 
 configuration: --config FILE (YAML), else FLOWSTORE_CONFIG, else the embedded default
-(workflows as files in ./flowstore-data/<tenant>/workflows; the other concerns in memory until
-the SQLite adapter lands); FLOWSTORE_<CONCERN>__TYPE|URL|PATH override it
-(see docs/configuration.md).";
+(workflows as files in ./flowstore-data/<tenant>/workflows, runs, metrics, the queue and
+documents in ./flowstore-data/flowstore.db, credentials in the OS keyring);
+FLOWSTORE_<CONCERN>__TYPE|URL|PATH|STORE override it (see docs/configuration.md).";
 
 /// Exit codes: 0 ok, 1 failure, 2 invalid input (usage).
 fn main() -> ExitCode {
@@ -94,7 +97,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             rt.block_on(demo::run(&storage, &opts))?;
             Ok(ExitCode::SUCCESS)
         }
-        "workflow" | "runs" | "queue" | "metrics" | "stats" => {
+        "workflow" | "runs" | "queue" | "metrics" | "credentials" | "stats" => {
             let storage = rt.block_on(Storage::build(&config))?;
             let rest = &args[1..];
             let r = rt.block_on(async {
@@ -103,6 +106,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                     "runs" => commands::runs(&storage, rest).await,
                     "queue" => commands::queue(&storage, rest).await,
                     "metrics" => commands::metrics(&storage, rest).await,
+                    "credentials" => credentials::credentials(&storage, rest).await,
                     _ => commands::stats(&storage, rest).await,
                 }
             });

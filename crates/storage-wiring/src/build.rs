@@ -283,6 +283,22 @@ async fn open(
                     source,
                 })
         }
+        #[cfg(feature = "keyring")]
+        BackendKind::Keyring => {
+            let value = b.store.as_deref().unwrap_or("auto");
+            let choice = adapter_keyring::KeyringChoice::parse(value).map_err(|_| {
+                WiringError::InvalidValue {
+                    key: format!("{}.store", concern.key()),
+                    value: value.to_owned(),
+                    allowed: adapter_keyring::KeyringChoice::ALLOWED.to_owned(),
+                }
+            })?;
+            // Opened when first used: a host that never touches credentials needs no
+            // keyring, and one that does gets an error naming the stores tried.
+            Ok(adapter_keyring::KeyringStore::lazy(choice).store_set())
+        }
+        // Reachable when a backend's feature is off.
+        #[allow(unreachable_patterns)]
         other => Err(WiringError::NotCompiled {
             concern,
             backend: other.as_str(),

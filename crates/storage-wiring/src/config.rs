@@ -128,6 +128,9 @@ pub struct BackendConfig {
     /// Directory or file (fs, sqlite).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// Which OS store (keyring): `secret-service`, `keyutils` or `auto` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 impl BackendConfig {
@@ -138,6 +141,7 @@ impl BackendConfig {
             kind,
             url: None,
             path: None,
+            store: None,
         }
     }
 }
@@ -148,6 +152,7 @@ impl fmt::Debug for BackendConfig {
             .field("kind", &self.kind)
             .field("url", &self.url.as_ref().map(|_| "[redacted]"))
             .field("path", &self.path)
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -188,19 +193,21 @@ fn default_limit() -> usize {
 impl Default for StorageConfig {
     /// The embedded default: workflow definitions as files under
     /// `./flowstore-data/<tenant>/workflows`; runs, metrics, the queue and documents in
-    /// `./flowstore-data/flowstore.db`; credentials in memory until adapter-keyring
-    /// lands (they are never written to a file or database).
+    /// `./flowstore-data/flowstore.db`; credentials in the OS keyring (whichever store
+    /// answers, opened when first used: never written to a file or database).
     fn default() -> Self {
         let mut c = Self::memory();
         c.workflows = BackendConfig {
-            kind: BackendKind::Fs,
-            url: None,
             path: Some(default_data_dir()),
+            ..BackendConfig::of(BackendKind::Fs)
         };
         let db = BackendConfig {
-            kind: BackendKind::Sqlite,
-            url: None,
             path: Some(default_data_dir().join("flowstore.db")),
+            ..BackendConfig::of(BackendKind::Sqlite)
+        };
+        c.credentials = BackendConfig {
+            store: Some("auto".into()),
+            ..BackendConfig::of(BackendKind::Keyring)
         };
         c.runs = db.clone();
         c.metrics = db.clone();
@@ -298,10 +305,11 @@ impl StorageConfig {
                 "TYPE" => b.kind = BackendKind::parse(&name, &value)?,
                 "URL" => b.url = Some(value),
                 "PATH" => b.path = Some(PathBuf::from(value)),
+                "STORE" => b.store = Some(value),
                 _ => {
                     return Err(WiringError::UnknownKey {
                         key: name.clone(),
-                        allowed: "TYPE, URL, PATH".into(),
+                        allowed: "TYPE, URL, PATH, STORE".into(),
                     })
                 }
             }

@@ -24,19 +24,29 @@ async fn tenant_views_are_isolated_and_share_one_store() -> Result<(), Box<dyn s
 }
 
 #[tokio::test]
-async fn a_backend_not_compiled_in_is_a_clear_error() {
+async fn an_unknown_keyring_store_names_the_key_and_the_choices() {
     let mut config = StorageConfig::memory();
-    let set = config.apply_env([(
-        "FLOWSTORE_CREDENTIALS__TYPE".to_owned(),
-        "keyring".to_owned(),
-    )]);
+    let set = config.apply_env([
+        (
+            "FLOWSTORE_CREDENTIALS__TYPE".to_owned(),
+            "keyring".to_owned(),
+        ),
+        (
+            "FLOWSTORE_CREDENTIALS__STORE".to_owned(),
+            "wallet".to_owned(),
+        ),
+    ]);
     assert!(set.is_ok());
     match Storage::build(&config).await {
-        Err(e @ WiringError::NotCompiled { .. }) => assert!(
-            e.to_string().contains("enable the cargo feature `keyring`"),
-            "{e}"
-        ),
-        other => panic!("expected NotCompiled, got {other:?}"),
+        Err(e @ WiringError::InvalidValue { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("credentials.store")
+                    && text.contains("secret-service, keyutils, auto"),
+                "{text}"
+            );
+        }
+        other => panic!("expected InvalidValue, got {other:?}"),
     }
 }
 
