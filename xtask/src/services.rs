@@ -5,7 +5,10 @@
 //! Tests find them through environment variables:
 //! - `FLOWSTORE_TEST_POSTGRES_URL`, `FLOWSTORE_TEST_POSTGRES_RESTART` (a script that
 //!   restarts the server the way a crash would: immediate shutdown, then start);
-//! - `FLOWSTORE_TEST_REDIS_URL`, `FLOWSTORE_TEST_REDIS_RESTART`.
+//! - `FLOWSTORE_TEST_REDIS_URL`, `FLOWSTORE_TEST_REDIS_RESTART`;
+//! - `DBUS_SESSION_BUS_ADDRESS`: a private D-Bus session bus with an unlocked
+//!   gnome-keyring answering as the Secret Service (its data in the temp directory,
+//!   never the user's keyring).
 //!
 //! A variable already set is respected: point the tests at your own server with it.
 
@@ -22,12 +25,15 @@ pub const POSTGRES_URL: &str = "FLOWSTORE_TEST_POSTGRES_URL";
 pub const POSTGRES_RESTART: &str = "FLOWSTORE_TEST_POSTGRES_RESTART";
 pub const REDIS_URL: &str = "FLOWSTORE_TEST_REDIS_URL";
 pub const REDIS_RESTART: &str = "FLOWSTORE_TEST_REDIS_RESTART";
+pub const DBUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
 
 /// Running servers; dropping it stops them and removes their files.
 pub struct Services {
     dir: PathBuf,
     env: Vec<(String, String)>,
     stops: Vec<(String, Command)>,
+    /// Processes started here and killed on drop (the bus and the keyring daemon).
+    children: Vec<(String, std::process::Child)>,
     /// The port of the Redis server started here, for the key-space check.
     redis_port: Option<u16>,
 }
@@ -46,6 +52,7 @@ impl Services {
             dir,
             env: Vec::new(),
             stops: Vec::new(),
+            children: Vec::new(),
             redis_port: None,
         };
         if std::env::var_os(POSTGRES_URL).is_none() {
@@ -54,6 +61,8 @@ impl Services {
         if std::env::var_os(REDIS_URL).is_none() {
             me.start_redis()?;
         }
+        // Always a private bus: the tests must never write into the user's keyring.
+        me.start_keyring()?;
         Ok(me)
     }
 
@@ -236,6 +245,11 @@ impl Services {
 
 impl Drop for Services {
     fn drop(&mut self) {
+        for (name, child) in &mut self.children {
+            if let Err(e) = child.kill().and_then(|()| child.wait().map(|_| ())) {
+                eprintln!("xtask: stopping {name}: {e}");
+            }
+        }
         for (name, cmd) in &mut self.stops {
             match cmd.status() {
                 Ok(s) if s.success() => {}
@@ -243,6 +257,109 @@ impl Drop for Services {
             }
         }
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Services {
+    /// A private D-Bus session bus and an unlocked gnome-keyring on it, with the
+    /// keyring's files in the temp directory; also makes sure `keyctl` exists for the
+    /// keyutils tests.
+    fn start_keyring(&mut self) -> Result<()> {
+        let need = [
+            ("gnome-keyring-daemon", "gnome-keyring"),
+            ("dbus-daemon", "dbus"),
+            ("secret-tool", "libsecret-tools"),
+            ("keyctl", "keyutils"),
+        ];
+        let missing: Vec<&str> = need
+            .iter()
+            .filter(|(bin, _)| which(bin).is_err())
+            .map(|(_, pkg)| *pkg)
+            .collect();
+        if !missing.is_empty() {
+            install(&missing)?;
+        }
+        let home = self.dir.join("keyring-home");
+        let runtime = self.dir.join("keyring-run");
+        for d in [&home, &runtime] {
+            fs::create_dir_all(d)?;
+            fs::set_permissions(d, fs::Permissions::from_mode(0o700))?;
+        }
+        let mut bus = Command::new(which("dbus-daemon")?)
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting dbus-daemon")?;
+        let address = {
+            use std::io::BufRead;
+            let out = bus.stdout.take().context("dbus-daemon has no stdout")?;
+            let mut line = String::new();
+            std::io::BufReader::new(out).read_line(&mut line)?;
+            line.trim().to_owned()
+        };
+        self.children.push(("D-Bus".into(), bus));
+        if address.is_empty() {
+            bail!("dbus-daemon did not print its address");
+        }
+        let mut daemon = Command::new(which("gnome-keyring-daemon")?)
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env(DBUS_ADDRESS, &address)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting gnome-keyring-daemon")?;
+        {
+            use std::io::Write;
+            // The password of the throwaway login keyring, then end of input.
+            let mut stdin = daemon
+                .stdin
+                .take()
+                .context("gnome-keyring-daemon has no stdin")?;
+            stdin.write_all(b"flowstore-test")?;
+        }
+        self.children.push(("gnome-keyring".into(), daemon));
+        // Ready when a store and a clear through the Secret Service succeed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stored = Command::new(which("secret-tool")?)
+                .args([
+                    "store",
+                    "--label=flowstore probe",
+                    "service",
+                    "flowstore-probe",
+                ])
+                .env(DBUS_ADDRESS, &address)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    if let Some(mut i) = c.stdin.take() {
+                        i.write_all(b"probe")?;
+                    }
+                    c.wait()
+                });
+            if stored.is_ok_and(|s| s.success()) {
+                let _ = Command::new(which("secret-tool")?)
+                    .args(["clear", "service", "flowstore-probe"])
+                    .env(DBUS_ADDRESS, &address)
+                    .status();
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("gnome-keyring did not answer on the private D-Bus session within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.env.push((DBUS_ADDRESS.into(), address));
+        eprintln!("xtask: D-Bus session with an unlocked gnome-keyring (Secret Service)");
+        Ok(())
     }
 }
 
