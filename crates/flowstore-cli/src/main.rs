@@ -33,7 +33,8 @@ commands:
   health                          check every configured backend
   help                            show this text
 
-options: --tenant T (default: default), --json for scripts.
+options: --tenant T (default: default), --json for scripts; FLOWSTORE_LOG=debug|trace for
+diagnostics on standard error.
 exit codes: 0 ok, 1 failure, 2 invalid input, 3 not found.
 
 configuration: --config FILE (YAML), else FLOWSTORE_CONFIG, else the embedded default
@@ -41,8 +42,27 @@ configuration: --config FILE (YAML), else FLOWSTORE_CONFIG, else the embedded de
 documents in ./flowstore-data/flowstore.db, credentials in the OS keyring);
 FLOWSTORE_<CONCERN>__TYPE|URL|PATH|STORE override it (see docs/configuration.md).";
 
+/// Diagnostics on standard error at the level `FLOWSTORE_LOG` names (error, warn,
+/// info, debug, trace, off; default warn). Adapters log ids, sizes and paths, never a
+/// payload or a secret value (the leak test checks this at `trace`).
+fn init_logging() {
+    let level = match std::env::var("FLOWSTORE_LOG").as_deref() {
+        Ok("off") => return,
+        Ok("error") => tracing::Level::ERROR,
+        Ok("info") => tracing::Level::INFO,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::WARN,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Exit codes: 0 ok, 1 failure, 2 invalid input (usage).
 fn main() -> ExitCode {
+    init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(code) => code,
