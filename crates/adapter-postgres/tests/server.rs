@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use adapter_postgres::{PostgresOptions, PostgresStore};
 use serde_json::json;
-use storage_ports::{CompleteRun, NewRun, Run, RunId, RunStore, TenantId, Timestamp, WorkflowId};
+use storage_ports::{
+    CollectionName, CompleteRun, Dequeue, DocumentId, DocumentStore, JobId, JobQueue, NewJob,
+    NewRun, NewWorkflowVersion, QueueName, Run, RunId, RunStore, TenantId, Timestamp, WorkflowId,
+    WorkflowStore,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -73,18 +77,46 @@ async fn q7_ten_thousand_jobs_eight_workers() -> TestResult {
     Ok(())
 }
 
-/// E10/Q8/D2 across tenants on one server: identical ids in two tenants never meet.
+/// Isolation (W9, E10, Q8, D2) on one server: identical ids in two tenants, in every
+/// port, never meet.
 #[tokio::test]
 async fn identical_ids_in_two_tenants_stay_apart() -> TestResult {
     let s = store().await?;
     let (a, b) = (tenant()?, tenant()?);
-    s.store_complete(&a, complete("same", 1)?).await?;
-    s.store_complete(&b, complete("same", 2)?).await?;
+    let (wf, q, c) = (
+        WorkflowId::new("same")?,
+        QueueName::new("same")?,
+        CollectionName::new("same")?,
+    );
+    for (t, i) in [(&a, 1_u64), (&b, 2)] {
+        s.put(t, NewWorkflowVersion::next(wf.clone(), json!({"i": i})))
+            .await?;
+        s.store_complete(t, complete("same", i)?).await?;
+        s.enqueue(t, &q, NewJob::new(json!(i)).with_id(JobId::new("same")?))
+            .await?;
+        s.create(t, &c, Some(DocumentId::new("same")?), json!({"i": i}))
+            .await?;
+    }
     let id = RunId::new("same")?;
-    assert_eq!(s.get(&a, &id).await?.inputs, json!({"i": 1}));
-    assert_eq!(s.get(&b, &id).await?.inputs, json!({"i": 2}));
-    s.delete(&a, &id).await?;
-    assert_eq!(s.get(&b, &id).await?.inputs, json!({"i": 2}));
+    assert_eq!(RunStore::get(&s, &a, &id).await?.inputs, json!({"i": 1}));
+    assert_eq!(RunStore::get(&s, &b, &id).await?.inputs, json!({"i": 2}));
+    assert_eq!(
+        WorkflowStore::get(&s, &b, &wf, 1).await?.definition,
+        json!({"i": 2})
+    );
+    let jobs = s
+        .dequeue(&a, &q, Dequeue::batch(10, Duration::from_secs(30)))
+        .await?;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].payload, json!(1));
+    assert_eq!(
+        DocumentStore::get(&s, &b, &c, &DocumentId::new("same")?)
+            .await?
+            .body,
+        json!({"i": 2})
+    );
+    RunStore::delete(&s, &a, &id).await?;
+    assert_eq!(RunStore::get(&s, &b, &id).await?.inputs, json!({"i": 2}));
     Ok(())
 }
 
