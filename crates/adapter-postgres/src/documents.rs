@@ -8,7 +8,8 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::Row;
-use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
+use storage_ports::document::{not_found, stale_revision};
+use storage_ports::rules::filtered_listing::{list_filtered, Chunk};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
     Result, TenantId, Timestamp,
@@ -166,12 +167,6 @@ impl DocumentStore for PostgresStore {
         filter: &DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<Document>> {
-        let mut after: Option<DocumentId> = page
-            .cursor
-            .as_ref()
-            .map(|c| c.decode(DOCUMENT_CURSOR))
-            .transpose()?;
-        let limit = page.effective_limit();
         // Containment is looser than equality (arrays, nested objects, 1 vs 1.0), so
         // it only narrows the rows; `filter.matches` decides.
         let contains: Value = filter
@@ -182,45 +177,35 @@ impl DocumentStore for PostgresStore {
             .into();
         let Ok(contains) = json_text(&contains, "filter") else {
             // A filter PostgreSQL cannot hold (NUL) matches nothing it stores.
-            return Ok(Page::from_candidates(
-                DOCUMENT_CURSOR,
-                Vec::new(),
-                limit,
-                |d: &Document| d.id.clone(),
-            ));
+            return list_filtered(filter, &page, |_| async {
+                Ok(Chunk {
+                    documents: Vec::new(),
+                    next_after: None,
+                })
+            })
+            .await;
         };
-        let mut candidates = Vec::new();
-        loop {
+        let contains = &contains;
+        list_filtered(filter, &page, |after| async move {
             let rows = sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = $1 AND collection = $2 AND id > $3 AND body @> $4::jsonb ORDER BY id LIMIT $5")
                 .bind(tenant.as_str())
                 .bind(collection.as_str())
-                .bind(after.as_ref().map_or("", DocumentId::as_str))
-                .bind(&contains)
+                .bind(after.as_ref().map_or("", DocumentId::as_str).to_owned())
+                .bind(contains)
                 .bind(CHUNK)
                 .fetch_all(&self.pool)
                 .await
                 .op("documents.list")?;
-            let exhausted = rows.len() < CHUNK as usize;
-            for row in &rows {
-                let d = document(row)?;
-                after = Some(d.id.clone());
-                if filter.matches(&d.body) {
-                    candidates.push(d);
-                    if candidates.len() > limit {
-                        break;
-                    }
-                }
-            }
-            if exhausted || candidates.len() > limit {
-                break;
-            }
-        }
-        Ok(Page::from_candidates(
-            DOCUMENT_CURSOR,
-            candidates,
-            limit,
-            |d| d.id.clone(),
-        ))
+            let documents = rows.iter().map(document).collect::<Result<Vec<_>>>()?;
+            let next_after = (rows.len() as i64 == CHUNK)
+                .then(|| documents.last().map(|d| d.id.clone()))
+                .flatten();
+            Ok(Chunk {
+                documents,
+                next_after,
+            })
+        })
+        .await
     }
 
     async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {

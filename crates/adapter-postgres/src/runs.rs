@@ -378,15 +378,8 @@ impl RunStore for PostgresStore {
 
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
         let head = RunStore::get(self, tenant, run).await?;
-        let steps = RunStore::events(self, tenant, run, 1)
-            .await?
-            .into_iter()
-            .filter_map(|e| match e.kind {
-                RunEventKind::Step(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        Ok(CompleteRun { run: head, steps })
+        let log = RunStore::events(self, tenant, run, 1).await?;
+        Ok(CompleteRun::from_log(head, log))
     }
 
     async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {

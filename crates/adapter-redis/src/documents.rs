@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use redis::Script;
 use serde_json::Value;
-use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
+use storage_ports::document::{not_found, stale_revision};
+use storage_ports::rules::filtered_listing::{list_filtered, Chunk};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
     Result, TenantId, Timestamp,
@@ -207,15 +208,9 @@ impl DocumentStore for RedisStore {
         filter: &DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<Document>> {
-        let mut after: Option<DocumentId> = page
-            .cursor
-            .as_ref()
-            .map(|c| c.decode(DOCUMENT_CURSOR))
-            .transpose()?;
-        let limit = page.effective_limit();
         let keys = Keys::of(tenant);
-        let mut candidates = Vec::new();
-        loop {
+        let keys = &keys;
+        list_filtered(filter, &page, |after| async move {
             let start = after
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |a| format!("({a}"));
@@ -230,11 +225,11 @@ impl DocumentStore for RedisStore {
                 .query_async(&mut self.conn())
                 .await
                 .op("documents.list")?;
-            let exhausted = ids.len() < CHUNK;
             let ids: Vec<DocumentId> = ids
                 .into_iter()
                 .map(|i| stored_id(i, "document id"))
                 .collect::<Result<_>>()?;
+            let next_after = (ids.len() == CHUNK).then(|| ids.last().cloned()).flatten();
             let mut pipe = redis::pipe();
             for id in &ids {
                 pipe.cmd("HMGET")
@@ -248,29 +243,17 @@ impl DocumentStore for RedisStore {
                     .await
                     .op("documents.list")?
             };
+            let mut documents = Vec::with_capacity(ids.len());
             for (id, fields) in ids.into_iter().zip(rows) {
-                after = Some(id.clone());
-                // Deleted between the index read and this one: skip.
-                let Some(d) = document_of(id, &fields)? else {
-                    continue;
-                };
-                if filter.matches(&d.body) {
-                    candidates.push(d);
-                    if candidates.len() > limit {
-                        break;
-                    }
-                }
+                // Deleted between the index read and this one: skipped.
+                documents.extend(document_of(id, &fields)?);
             }
-            if exhausted || candidates.len() > limit {
-                break;
-            }
-        }
-        Ok(Page::from_candidates(
-            DOCUMENT_CURSOR,
-            candidates,
-            limit,
-            |d| d.id.clone(),
-        ))
+            Ok(Chunk {
+                documents,
+                next_after,
+            })
+        })
+        .await
     }
 
     async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {

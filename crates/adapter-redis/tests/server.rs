@@ -8,41 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_redis::RedisStore;
-use serde_json::json;
-use storage_ports::{
-    CollectionName, CompleteRun, DocumentId, DocumentStore, JobQueue, NewJob, NewRun,
-    NewWorkflowVersion, QueueName, Run, RunId, RunStore, TenantId, Timestamp, WorkflowId,
-    WorkflowStore,
-};
+use storage_contract::servers::{fresh_tenant, identical_ids_stay_apart, server_env};
+use storage_ports::TenantId;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn url() -> Result<String, String> {
-    std::env::var("FLOWSTORE_TEST_REDIS_URL").map_err(|_| {
-        "FLOWSTORE_TEST_REDIS_URL is not set: run `cargo xtask test`, or start a server with `cargo xtask services` and export what it prints".to_owned()
-    })
-}
-
-fn tenant() -> Result<TenantId, storage_ports::Error> {
-    TenantId::new(format!("t{}", RunId::generate()))
-}
-
-fn complete(id: &str, i: u64) -> Result<CompleteRun, storage_ports::Error> {
-    let mut run = Run::started(NewRun {
-        run_id: RunId::new(id)?,
-        workflow_id: WorkflowId::new("iso")?,
-        version: 1,
-        inputs: json!({"i": i}),
-        started_at: Timestamp::now(),
-    });
-    run.apply(storage_ports::RunOutcome::succeeded(
-        json!(i),
-        Timestamp::now(),
-    ));
-    Ok(CompleteRun {
-        run,
-        steps: Vec::new(),
-    })
+    server_env("FLOWSTORE_TEST_REDIS_URL")
 }
 
 /// Q7 at scale: 8 workers, 10,000 jobs, 2 s leases, one lease in 500 held past its
@@ -52,7 +24,7 @@ async fn q7_ten_thousand_jobs_eight_workers() -> TestResult {
     let s = RedisStore::connect(&url()?).await?;
     let report = storage_contract::scale::q7_at_scale(
         Arc::new(s),
-        tenant()?,
+        fresh_tenant()?,
         10_000,
         8,
         Duration::from_secs(2),
@@ -74,49 +46,9 @@ async fn q7_ten_thousand_jobs_eight_workers() -> TestResult {
 #[tokio::test]
 async fn identical_ids_in_two_tenants_stay_apart_and_every_key_is_tenant_prefixed() -> TestResult {
     let s = RedisStore::connect(&url()?).await?;
-    let (a, b) = (tenant()?, tenant()?);
-    let (wf, q, c) = (
-        WorkflowId::new("same")?,
-        QueueName::new("same")?,
-        CollectionName::new("same")?,
-    );
-    for (t, i) in [(&a, 1_u64), (&b, 2)] {
-        s.put(t, NewWorkflowVersion::next(wf.clone(), json!({"i": i})))
-            .await?;
-        s.store_complete(t, complete("same", i)?).await?;
-        s.enqueue(
-            t,
-            &q,
-            NewJob::new(json!(i)).with_id(storage_ports::JobId::new("same")?),
-        )
-        .await?;
-        s.create(t, &c, Some(DocumentId::new("same")?), json!({"i": i}))
-            .await?;
-    }
-    let id = RunId::new("same")?;
-    assert_eq!(RunStore::get(&s, &a, &id).await?.inputs, json!({"i": 1}));
-    assert_eq!(RunStore::get(&s, &b, &id).await?.inputs, json!({"i": 2}));
-    assert_eq!(
-        WorkflowStore::get(&s, &b, &wf, 1).await?.definition,
-        json!({"i": 2})
-    );
-    let jobs = s
-        .dequeue(
-            &a,
-            &q,
-            storage_ports::Dequeue::batch(10, Duration::from_secs(30)),
-        )
-        .await?;
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].payload, json!(1));
-    assert_eq!(
-        DocumentStore::get(&s, &b, &c, &DocumentId::new("same")?)
-            .await?
-            .body,
-        json!({"i": 2})
-    );
-    RunStore::delete(&s, &a, &id).await?;
-    assert_eq!(RunStore::get(&s, &b, &id).await?.inputs, json!({"i": 2}));
+    identical_ids_stay_apart(&s.store_set())
+        .await
+        .map_err(|f| f.0)?;
 
     let client = redis::Client::open(url()?)?;
     let mut conn = client.get_multiplexed_async_connection().await?;

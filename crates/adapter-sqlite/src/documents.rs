@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
+use storage_ports::document::{not_found, stale_revision};
+use storage_ports::rules::filtered_listing::{list_filtered, Chunk};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
     Result, TenantId, Timestamp,
@@ -169,44 +170,26 @@ impl DocumentStore for SqliteStore {
         filter: &DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<Document>> {
-        let mut after: Option<DocumentId> = page
-            .cursor
-            .as_ref()
-            .map(|c| c.decode(DOCUMENT_CURSOR))
-            .transpose()?;
-        let limit = page.effective_limit();
-        // Filters are JSON equality, checked here so that every JSON value compares
-        // exactly as on other backends; rows are read in id order, in chunks.
-        let mut candidates = Vec::new();
-        loop {
-            let rows = sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id > ? ORDER BY id LIMIT 500")
+        const CHUNK: i64 = 500;
+        list_filtered(filter, &page, |after| async move {
+            let rows = sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id > ? ORDER BY id LIMIT ?")
                 .bind(tenant.as_str())
                 .bind(collection.as_str())
-                .bind(after.as_ref().map_or("", DocumentId::as_str))
+                .bind(after.as_ref().map_or("", DocumentId::as_str).to_owned())
+                .bind(CHUNK)
                 .fetch_all(&self.pool)
                 .await
                 .op("documents.list")?;
-            let exhausted = rows.len() < 500;
-            for row in &rows {
-                let d = document(row)?;
-                after = Some(d.id.clone());
-                if filter.matches(&d.body) {
-                    candidates.push(d);
-                    if candidates.len() > limit {
-                        break;
-                    }
-                }
-            }
-            if exhausted || candidates.len() > limit {
-                break;
-            }
-        }
-        Ok(Page::from_candidates(
-            DOCUMENT_CURSOR,
-            candidates,
-            limit,
-            |d| d.id.clone(),
-        ))
+            let documents = rows.iter().map(document).collect::<Result<Vec<_>>>()?;
+            let next_after = (rows.len() as i64 == CHUNK)
+                .then(|| documents.last().map(|d| d.id.clone()))
+                .flatten();
+            Ok(Chunk {
+                documents,
+                next_after,
+            })
+        })
+        .await
     }
 
     async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {

@@ -31,6 +31,7 @@ mod operations;
 mod queue;
 mod runs;
 pub mod scale;
+pub mod servers;
 mod transactions;
 mod workflows;
 

@@ -337,6 +337,20 @@ impl CompleteRun {
         out
     }
 
+    /// A whole run from its head and its event log, for adapters that keep the log
+    /// and read the steps back from it (the log and the steps cannot disagree).
+    #[must_use]
+    pub fn from_log(run: Run, events: Vec<RunEvent>) -> Self {
+        let steps = events
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                RunEventKind::Step(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        Self { run, steps }
+    }
+
     /// Checks the head is consistent (terminal runs have an end time).
     ///
     /// # Errors

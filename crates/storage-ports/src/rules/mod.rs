@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod backoff;
 pub mod content_hash;
 pub mod cursor;
+pub mod filtered_listing;
 pub mod hex;
 pub mod limits;
 pub mod poll_watch;
