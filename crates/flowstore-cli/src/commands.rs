@@ -176,7 +176,8 @@ pub async fn workflow(storage: &Storage, raw: &[String]) -> Out {
 pub async fn runs(storage: &Storage, raw: &[String]) -> Out {
     let args = Args::parse(raw)?;
     let view = storage.tenant(tenant(&args)?);
-    match args.arg(0, "query|show|events|delete")? {
+    match args.arg(0, "query|show|events|delete|import")? {
+        "import" => return crate::prune::import(storage, &args).await,
         "query" => {
             let mut q = RunQuery {
                 limit: args.number("--limit")?.unwrap_or(50),

@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod credentials;
 mod demo;
+mod prune;
 
 use std::process::ExitCode;
 
@@ -23,7 +24,9 @@ commands:
   workflow get <id> [--version N] | versions <id> | lineage <id> [--version N]
   workflow list | delete <id> --version N
   runs query [--workflow W] [--version N] [--status failed,...] [--since-hours H] [--limit N]
-  runs show <run> | events <run> [--from SEQ] | delete <run>
+  runs show <run> | events <run> [--from SEQ] | delete <run> | import <file[.gz]>
+  prune [--older-than-days D] [--keep-newest N] [--keep-failed-days D] [--dry-run]
+        [--archive DIR]            delete old runs (archived first as .jsonl.gz with --archive)
   queue stats <queue> | dead <queue> [--limit N] | requeue <queue> <job>
   metrics summary <workflow> [--version N]
   metrics series <workflow> <name> [--hours H] [--bucket-minutes M]
@@ -117,7 +120,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             rt.block_on(demo::run(&storage, &opts))?;
             Ok(ExitCode::SUCCESS)
         }
-        "workflow" | "runs" | "queue" | "metrics" | "credentials" | "stats" => {
+        "workflow" | "runs" | "queue" | "metrics" | "credentials" | "prune" | "stats" => {
             let storage = rt.block_on(Storage::build(&config))?;
             let rest = &args[1..];
             let r = rt.block_on(async {
@@ -127,6 +130,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                     "queue" => commands::queue(&storage, rest).await,
                     "metrics" => commands::metrics(&storage, rest).await,
                     "credentials" => credentials::credentials(&storage, rest).await,
+                    "prune" => prune::prune(&storage, rest).await,
                     _ => commands::stats(&storage, rest).await,
                 }
             });

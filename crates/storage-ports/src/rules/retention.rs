@@ -104,8 +104,17 @@ pub trait RunArchive {
     /// Writes one whole run.
     ///
     /// # Errors
-    /// The archive could not be written; the run is then not deleted.
+    /// The archive could not be written; no run is then deleted.
     fn write(&mut self, run: &CompleteRun) -> Result<()>;
+
+    /// Makes everything written durable. Called once, after the last `write` and
+    /// before the first delete, so a crash never deletes a run the archive lost.
+    ///
+    /// # Errors
+    /// The archive could not be made durable; no run is then deleted.
+    fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An archive of JSON lines, one [`CompleteRun`] per line, into any writer.
@@ -142,6 +151,12 @@ impl<W: Write> RunArchive for JsonLinesArchive<W> {
         self.written += 1;
         Ok(())
     }
+
+    fn commit(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .map_err(|e| Error::backend(format!("archive flush failed: {e}")))
+    }
 }
 
 /// What a prune did, or would do in a dry run.
@@ -159,7 +174,10 @@ pub struct PruneReport {
     pub dry_run: bool,
 }
 
-/// The generic prune: list every run head through `query`, select, archive, delete.
+/// The generic prune: list every run head through `query`, select, archive every
+/// selected run and commit the archive, then delete. A crash while archiving deletes
+/// nothing; a crash while deleting leaves a complete archive, and a rerun archives the
+/// rest again (an import skips runs already present).
 ///
 /// # Errors
 /// Backend or archive errors.
@@ -200,12 +218,15 @@ pub async fn prune_by_query<S: RunStore + ?Sized>(
     if dry_run {
         return Ok(report);
     }
-    for id in &selected {
-        if let Some(a) = archive.as_deref_mut() {
+    if let Some(a) = archive.as_deref_mut() {
+        for id in &selected {
             let run = store.get_complete(tenant, id).await?;
             a.write(&run)?;
             report.archived += 1;
         }
+        a.commit()?;
+    }
+    for id in &selected {
         store.delete(tenant, id).await?;
         report.deleted += 1;
     }
