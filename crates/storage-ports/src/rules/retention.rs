@@ -187,7 +187,7 @@ pub async fn prune_by_query<S: RunStore + ?Sized>(
     policy: &RetentionPolicy,
     now: Timestamp,
     dry_run: bool,
-    mut archive: Option<&mut (dyn RunArchive + Send)>,
+    archive: Option<&mut (dyn RunArchive + Send)>,
 ) -> Result<PruneReport> {
     let mut heads = Vec::new();
     let mut cursor = None;
@@ -218,7 +218,7 @@ pub async fn prune_by_query<S: RunStore + ?Sized>(
     if dry_run {
         return Ok(report);
     }
-    if let Some(a) = archive.as_deref_mut() {
+    if let Some(a) = archive {
         for id in &selected {
             let run = store.get_complete(tenant, id).await?;
             a.write(&run)?;
