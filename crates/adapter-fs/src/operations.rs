@@ -83,4 +83,21 @@ impl Operations for FsStore {
             "schema migrations (files carry their own format)",
         ))
     }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        let root = self.root.clone();
+        self.blocking(move |_| {
+            let entries = std::fs::read_dir(root.as_path())
+                .map_err(|e| crate::files::io_error("listing", &root, &e))?;
+            let mut out: Vec<TenantId> = entries
+                .filter_map(std::result::Result::ok)
+                .filter(|e| e.path().is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|n| TenantId::new(n).ok())
+                .collect();
+            out.sort();
+            Ok(out)
+        })
+        .await
+    }
 }

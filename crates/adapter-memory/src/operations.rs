@@ -60,4 +60,10 @@ impl Operations for MemoryStore {
             "schema migrations (nothing is persisted)",
         ))
     }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        let mut out: Vec<TenantId> = self.lock().tenants.keys().cloned().collect();
+        out.sort();
+        Ok(out)
+    }
 }

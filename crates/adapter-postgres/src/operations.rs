@@ -115,4 +115,17 @@ impl Operations for PostgresStore {
     async fn migrate(&self) -> Result<SchemaStatus> {
         self.apply_migrations().await
     }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT tenant FROM flowstore_workflow_versions UNION SELECT tenant FROM flowstore_runs UNION SELECT tenant FROM flowstore_metric_records UNION SELECT tenant FROM flowstore_patterns UNION SELECT tenant FROM flowstore_jobs UNION SELECT tenant FROM flowstore_documents ORDER BY tenant",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .op("postgres.tenants")?;
+        names
+            .into_iter()
+            .map(|n| TenantId::new(n).map_err(|e| Error::corrupt(format!("stored tenant: {e}"))))
+            .collect()
+    }
 }

@@ -77,4 +77,17 @@ pub trait Operations: Send + Sync + std::fmt::Debug {
     /// `Unsupported` without the `schema_migrations` capability; a store written by a
     /// newer schema is an `InvalidInput` error saying so.
     async fn migrate(&self) -> Result<SchemaStatus>;
+
+    /// The tenants that hold anything here, sorted: what a migration copies when it is
+    /// not told which tenants to copy.
+    ///
+    /// # Errors
+    /// `Unsupported` where the backend cannot list them without scanning what it must
+    /// never scan (Redis keys, keyrings): name the tenants instead.
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        Err(crate::Error::unsupported(
+            &self.capabilities().backend,
+            "listing tenants; name them explicitly",
+        ))
+    }
 }

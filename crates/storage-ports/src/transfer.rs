@@ -223,7 +223,27 @@ pub async fn copy_tenant(
     dst_tenant: &TenantId,
     c: Concerns,
 ) -> Result<CopyReport> {
+    copy_tenant_with_progress(src, src_tenant, dst, dst_tenant, c, &mut |_, _| {}).await
+}
+
+/// [`copy_tenant`], telling `progress(concern, records done so far)` as it goes.
+///
+/// # Errors
+/// As [`copy_tenant`].
+pub async fn copy_tenant_with_progress(
+    src: &StoreSet,
+    src_tenant: &TenantId,
+    dst: &StoreSet,
+    dst_tenant: &TenantId,
+    c: Concerns,
+    progress: &mut (dyn FnMut(&str, u64) + Send),
+) -> Result<CopyReport> {
     let mut report = CopyReport::default();
+    let mut tell = |report: &CopyReport, concern: &str| {
+        let n = report.written.get(concern).copied().unwrap_or(0)
+            + report.already_present.get(concern).copied().unwrap_or(0);
+        progress(concern, n);
+    };
     if c.workflows {
         let mut page = PageRequest::first(500);
         loop {
@@ -250,6 +270,7 @@ pub async fn copy_tenant(
                     dst.workflows.put(dst_tenant, new).await?;
                     report.count("workflows", true);
                 }
+                tell(&report, "workflows");
             }
             match p.next {
                 Some(next) => page = PageRequest::after(500, next),
@@ -279,6 +300,7 @@ pub async fn copy_tenant(
                 let written = present_or(r)?;
                 report.count("runs", written);
             }
+            tell(&report, "runs");
             match p.next {
                 Some(next) => cursor = Some(next),
                 None => break,
@@ -290,6 +312,7 @@ pub async fn copy_tenant(
             let written = dst.metrics.record(dst_tenant, rec).await?;
             report.count("metric_records", written);
         }
+        tell(&report, "metric_records");
         for pat in src.metrics.patterns(src_tenant, None).await? {
             dst.metrics.put_pattern(dst_tenant, pat).await?;
             report.count("patterns", true);
@@ -300,6 +323,7 @@ pub async fn copy_tenant(
             let written = present_or(dst.queue.enqueue(dst_tenant, &job.queue, job.job).await)?;
             report.count("jobs", written);
         }
+        tell(&report, "jobs");
     }
     if c.documents {
         for coll in src.documents.collections(src_tenant).await? {
@@ -317,6 +341,7 @@ pub async fn copy_tenant(
                     )?;
                     report.count("documents", written);
                 }
+                tell(&report, "documents");
                 match p.next {
                     Some(next) => page = PageRequest::after(500, next),
                     None => break,

@@ -106,4 +106,17 @@ impl Operations for CompositeOperations {
             "one migration for several backends; migrate each backend",
         ))
     }
+
+    /// The union over the backends that keep data (credentials name no tenants). One
+    /// backend that cannot list them makes the union unknowable: `Unsupported`.
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        let mut all = std::collections::BTreeSet::new();
+        for (ops, concerns) in &self.backends {
+            if concerns.iter().all(|c| *c == Concern::Credentials) {
+                continue;
+            }
+            all.extend(ops.tenants().await?);
+        }
+        Ok(all.into_iter().collect())
+    }
 }

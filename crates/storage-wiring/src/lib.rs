@@ -9,8 +9,10 @@
 mod build;
 mod composite;
 mod config;
+pub mod migrate;
 mod tenant_view;
 
 pub use build::{Storage, WiringError};
 pub use config::{default_data_dir, BackendConfig, BackendKind, Concern, StorageConfig};
+pub use migrate::{migrate, MigrateError, MigrationReport};
 pub use tenant_view::TenantView;
