@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod credentials;
 mod demo;
+mod migrate;
 mod prune;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ commands:
   metrics series <workflow> <name> [--hours H] [--bucket-minutes M]
   credentials set <key>           value from standard input, or typed at a hidden prompt
   credentials get <key> [--reveal] | list | delete <key>
+  migrate --from A.yaml --to B.yaml [--tenants a,b]
+                                  copy every concern to other backends, verify digests
   stats                           what the tenant holds, per concern
   health                          check every configured backend
   help                            show this text
@@ -119,6 +122,20 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             let storage = rt.block_on(Storage::build(&config))?;
             rt.block_on(demo::run(&storage, &opts))?;
             Ok(ExitCode::SUCCESS)
+        }
+        "migrate" => {
+            let r = rt.block_on(migrate::migrate(&args[1..]));
+            Ok(match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(commands::Failure::Invalid(m)) => {
+                    eprintln!("flowstore migrate: {m}");
+                    ExitCode::from(2)
+                }
+                Err(commands::Failure::NotFound(m) | commands::Failure::Other(m)) => {
+                    eprintln!("flowstore migrate: {m}");
+                    ExitCode::FAILURE
+                }
+            })
         }
         "workflow" | "runs" | "queue" | "metrics" | "credentials" | "prune" | "stats" => {
             let storage = rt.block_on(Storage::build(&config))?;
