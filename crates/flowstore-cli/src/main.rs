@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod credentials;
 mod demo;
+mod doctor;
 mod migrate;
 mod prune;
 
@@ -36,7 +37,9 @@ commands:
   migrate --from A.yaml --to B.yaml [--tenants a,b]
                                   copy every concern to other backends, verify digests
   stats                           what the tenant holds, per concern
-  health                          check every configured backend
+  health                          check every configured backend (one line)
+  doctor                          check every backend in detail: reachable, schema, what it
+                                  keeps and holds, what is wrong and how to fix it
   help                            show this text
 
 options: --tenant T (default: default), --json for scripts; FLOWSTORE_LOG=debug|trace for
@@ -137,7 +140,8 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                 }
             })
         }
-        "workflow" | "runs" | "queue" | "metrics" | "credentials" | "prune" | "stats" => {
+        "workflow" | "runs" | "queue" | "metrics" | "credentials" | "prune" | "doctor"
+        | "stats" => {
             let storage = rt.block_on(Storage::build(&config))?;
             let rest = &args[1..];
             let r = rt.block_on(async {
@@ -148,6 +152,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                     "metrics" => commands::metrics(&storage, rest).await,
                     "credentials" => credentials::credentials(&storage, rest).await,
                     "prune" => prune::prune(&storage, rest).await,
+                    "doctor" => doctor::doctor(&storage, rest).await,
                     _ => commands::stats(&storage, rest).await,
                 }
             });

@@ -95,3 +95,46 @@ fn workflow_commands_json_and_exit_codes() -> Result<(), Box<dyn std::error::Err
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// `flowstore doctor` says what is wrong in plain words and exits 1; with nothing
+/// wrong it says so and exits 0.
+#[test]
+fn doctor_names_problems_and_fixes() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!(
+        "flowstore-doctor-{}",
+        storage_ports::RunId::generate()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("good.yaml"),
+        "workflows: { type: fs, path: ./data }\nruns: { type: sqlite, path: ./data/f.db }\ncredentials: { type: memory }\n",
+    )?;
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "workflows: { type: fs, path: ./data }\nqueue: { type: fs, path: ./data }\ncredentials: { type: memory }\n",
+    )?;
+    let good = flowstore(&dir, &["--config", "good.yaml", "doctor"], None)?;
+    let text = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(
+        text.contains("schema 4 (current)") && text.contains("no problems found"),
+        "{text}"
+    );
+    assert!(
+        text.contains("for tests only"),
+        "memory must carry its caveat: {text}"
+    );
+    let bad = flowstore(&dir, &["--config", "bad.yaml", "doctor"], None)?;
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text.contains("queue is configured on fs, which does not keep queue"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -76,6 +76,7 @@ pub enum WiringError {
 pub struct Storage {
     set: StoreSet,
     backends: Vec<(Concern, BackendKind)>,
+    instances: Vec<(Vec<Concern>, Arc<dyn storage_ports::Operations>)>,
 }
 
 impl Storage {
@@ -101,10 +102,15 @@ impl Storage {
             .iter()
             .map(|c| (*c, config.backend(*c).kind))
             .collect();
+        let ops = instances
+            .iter()
+            .map(|(_, s, c)| (c.clone(), s.operations.clone()))
+            .collect();
         if let [(_, only, _)] = instances.as_slice() {
             return Ok(Self {
                 set: only.clone(),
                 backends,
+                instances: ops,
             });
         }
         let of = |c: Concern| -> &StoreSet {
@@ -139,15 +145,21 @@ impl Storage {
                 transactions,
             }),
         };
-        Ok(Self { set, backends })
+        Ok(Self {
+            set,
+            backends,
+            instances: ops,
+        })
     }
 
     /// Wraps an already built set (an outside adapter, a test).
     #[must_use]
     pub fn from_set(set: StoreSet) -> Self {
+        let ops = vec![(Concern::ALL.to_vec(), set.operations.clone())];
         Self {
             set,
             backends: Vec::new(),
+            instances: ops,
         }
     }
 
@@ -167,6 +179,14 @@ impl Storage {
     #[must_use]
     pub fn backends(&self) -> &[(Concern, BackendKind)] {
         &self.backends
+    }
+
+    /// Each distinct backend instance once, with the concerns it keeps and its own
+    /// operations port (health, schema, stats), for diagnostics such as
+    /// `flowstore doctor`.
+    #[must_use]
+    pub fn instances(&self) -> &[(Vec<Concern>, Arc<dyn storage_ports::Operations>)] {
+        &self.instances
     }
 
     /// A view of every port scoped to `tenant`.

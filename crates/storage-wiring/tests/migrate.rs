@@ -59,7 +59,7 @@ fn run(i: u64, t0: i64) -> Result<CompleteRun, storage_ports::Error> {
         inputs: json!({"i": i, "note": "héllo"}),
         started_at: at,
     });
-    run.apply(if i % 7 == 0 {
+    run.apply(if i.is_multiple_of(7) {
         RunOutcome {
             status: RunStatus::Cancelled,
             ended_at: at,
