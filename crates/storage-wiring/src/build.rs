@@ -108,7 +108,7 @@ impl Storage {
             .collect();
         if let [(_, only, _)] = instances.as_slice() {
             return Ok(Self {
-                set: only.clone(),
+                set: layered(only.clone(), config),
                 backends,
                 instances: ops,
             });
@@ -146,7 +146,7 @@ impl Storage {
             }),
         };
         Ok(Self {
-            set,
+            set: layered(set, config),
             backends,
             instances: ops,
         })
@@ -194,6 +194,18 @@ impl Storage {
     pub fn tenant(&self, tenant: TenantId) -> TenantView {
         TenantView::new(self.set.clone(), tenant)
     }
+}
+
+/// `set` behind the layers `config` switches on (or as it is).
+fn layered(set: StoreSet, config: &StorageConfig) -> StoreSet {
+    if !config.layers.any() {
+        return set;
+    }
+    let names = Concern::ALL
+        .iter()
+        .map(|c| (*c, config.backend(*c).kind.as_str().to_owned()))
+        .collect();
+    crate::layers::Layered::wrap(set, config.layers.clone(), names)
 }
 
 /// What makes two concerns share one backend instance: same kind and location.

@@ -184,6 +184,9 @@ pub struct StorageConfig {
     /// Largest payload in bytes (N4); default 16 MiB.
     #[serde(default = "default_limit")]
     pub payload_limit_bytes: usize,
+    /// Tracing and retry around every port (off by default).
+    #[serde(default)]
+    pub layers: crate::layers::LayerConfig,
 }
 
 fn default_limit() -> usize {
@@ -240,6 +243,7 @@ impl StorageConfig {
             queue: m.clone(),
             documents: m,
             payload_limit_bytes: default_limit(),
+            layers: crate::layers::LayerConfig::default(),
         }
     }
 
@@ -293,6 +297,30 @@ impl StorageConfig {
             let Some((concern, field)) = rest.split_once("__") else {
                 continue;
             };
+            if concern == "LAYERS" {
+                let on = |v: &str| match v {
+                    "true" | "on" | "1" => Ok(true),
+                    "false" | "off" | "0" => Ok(false),
+                    _ => Err(WiringError::InvalidValue {
+                        key: name.clone(),
+                        value: v.to_owned(),
+                        allowed: "true, false".into(),
+                    }),
+                };
+                match field {
+                    "TRACING" => self.layers.tracing = on(&value)?,
+                    "RETRY" => {
+                        self.layers.retry = on(&value)?.then(crate::layers::RetryPolicy::default);
+                    }
+                    _ => {
+                        return Err(WiringError::UnknownKey {
+                            key: name.clone(),
+                            allowed: "FLOWSTORE_LAYERS__TRACING, FLOWSTORE_LAYERS__RETRY".into(),
+                        })
+                    }
+                }
+                continue;
+            }
             let c = Concern::ALL
                 .into_iter()
                 .find(|c| c.key().eq_ignore_ascii_case(concern))

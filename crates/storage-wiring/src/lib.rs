@@ -9,6 +9,7 @@
 mod build;
 mod composite;
 mod config;
+pub mod layers;
 pub mod migrate;
 mod tenant_view;
 
