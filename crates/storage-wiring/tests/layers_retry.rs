@@ -23,7 +23,7 @@ struct Flaky {
 
 impl Flaky {
     fn trip(&self) -> Result<()> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             return Err(Error::unavailable("connection reset"));
         }
         Ok(())
@@ -72,7 +72,7 @@ fn layered(retry: bool) -> StoreSet {
         set,
         LayerConfig {
             tracing: false,
-            retry: retry.then(|| RetryPolicy {
+            retry: retry.then_some(RetryPolicy {
                 attempts: 3,
                 base_ms: 1,
                 max_ms: 5,
