@@ -77,6 +77,7 @@ pub struct Storage {
     set: StoreSet,
     backends: Vec<(Concern, BackendKind)>,
     instances: Vec<(Vec<Concern>, Arc<dyn storage_ports::Operations>)>,
+    retention: Option<crate::retention::RetentionConfig>,
 }
 
 impl Storage {
@@ -111,6 +112,7 @@ impl Storage {
                 set: layered(only.clone(), config),
                 backends,
                 instances: ops,
+                retention: config.retention.clone(),
             });
         }
         let of = |c: Concern| -> &StoreSet {
@@ -149,6 +151,7 @@ impl Storage {
             set: layered(set, config),
             backends,
             instances: ops,
+            retention: config.retention.clone(),
         })
     }
 
@@ -160,6 +163,7 @@ impl Storage {
             set,
             backends: Vec::new(),
             instances: ops,
+            retention: None,
         }
     }
 
@@ -187,6 +191,16 @@ impl Storage {
     #[must_use]
     pub fn instances(&self) -> &[(Vec<Concern>, Arc<dyn storage_ports::Operations>)] {
         &self.instances
+    }
+
+    /// Starts the background retention the configuration asks for (`retention:`), on
+    /// the current tokio runtime; `None` when it asks for none. Dropping the task stops
+    /// it.
+    #[must_use]
+    pub fn start_retention(&self) -> Option<crate::retention::RetentionTask> {
+        self.retention
+            .clone()
+            .map(|c| crate::retention::start(self.set.clone(), c))
     }
 
     /// A view of every port scoped to `tenant`.

@@ -187,6 +187,9 @@ pub struct StorageConfig {
     /// Tracing and retry around every port (off by default).
     #[serde(default)]
     pub layers: crate::layers::LayerConfig,
+    /// Background retention, started by [`crate::Storage::start_retention`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::retention::RetentionConfig>,
 }
 
 fn default_limit() -> usize {
@@ -244,6 +247,7 @@ impl StorageConfig {
             documents: m,
             payload_limit_bytes: default_limit(),
             layers: crate::layers::LayerConfig::default(),
+            retention: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod composite;
 mod config;
 pub mod layers;
 pub mod migrate;
+pub mod retention;
 mod tenant_view;
 
 pub use build::{Storage, WiringError};

@@ -1,0 +1,94 @@
+//! Retention in the background (E9): a task that prunes runs on an interval, started by
+//! the host from config.
+//!
+//! ```yaml
+//! retention:
+//!   every_secs: 3600
+//!   policy:
+//!     max_age: 2592000                  # seconds: 30 days
+//!     keep_newest_per_workflow: 1000
+//!     keep_failed_for: 7776000          # failed runs stay 90 days
+//!   tenants: [acme, globex]             # default: every tenant the store lists
+//! ```
+//!
+//! A round that fails for one tenant is logged and the others go on; the next round
+//! tries again. Pruned runs are not archived here: archive with `flowstore prune
+//! --archive` when they must be kept elsewhere.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use storage_ports::rules::retention::RetentionPolicy;
+use storage_ports::{StoreSet, TenantId, Timestamp};
+
+/// What the background task prunes, and how often.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Seconds between rounds (at least 1).
+    pub every_secs: u64,
+    /// What to remove.
+    pub policy: RetentionPolicy,
+    /// Which tenants; every tenant the store lists when absent.
+    #[serde(default)]
+    pub tenants: Option<Vec<TenantId>>,
+}
+
+/// The running task; dropping it stops it.
+#[derive(Debug)]
+pub struct RetentionTask {
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RetentionTask {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// One round over the tenants; returns runs deleted.
+async fn round(set: &StoreSet, config: &RetentionConfig) -> u64 {
+    let tenants = match &config.tenants {
+        Some(t) => t.clone(),
+        None => match set.operations.tenants().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: cannot list tenants; name them in retention.tenants");
+                return 0;
+            }
+        },
+    };
+    let mut deleted = 0;
+    for t in &tenants {
+        match set
+            .runs
+            .prune(t, &config.policy, Timestamp::now(), false, None)
+            .await
+        {
+            Ok(r) => {
+                deleted += r.deleted as u64;
+                if r.deleted > 0 {
+                    tracing::info!(tenant = %t, examined = r.examined, deleted = r.deleted, "retention: pruned runs");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %t, error = %e, "retention: prune failed; next round retries")
+            }
+        }
+    }
+    deleted
+}
+
+/// Starts the task on the current tokio runtime.
+pub(crate) fn start(set: StoreSet, config: RetentionConfig) -> RetentionTask {
+    let every = Duration::from_secs(config.every_secs.max(1));
+    let handle = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            round(&set, &config).await;
+        }
+    });
+    RetentionTask { handle }
+}
