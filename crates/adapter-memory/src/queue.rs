@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use storage_ports::{
-    DeadJob, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId, JobQueue,
-    Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+    DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
+    JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
 use crate::state::{Job, JobState, State};
@@ -369,7 +369,6 @@ impl JobQueue for MemoryStore {
             .tenant(tenant)
             .jobs
             .iter()
-            .filter(|(_, j)| !matches!(j.state, JobState::Dead { .. }))
             .map(|((q, _), j)| (q, j))
             .collect();
         jobs.sort_by(|a, b| (a.0, a.1.seq).cmp(&(b.0, b.1.seq)));
@@ -378,11 +377,58 @@ impl JobQueue for MemoryStore {
             .map(|(q, j)| {
                 let mut job = j.spec.clone();
                 job.run_at = Some(j.run_at);
+                let dead = match &j.state {
+                    JobState::Dead { error, died_at } => Some(DeadState {
+                        attempts: j.attempts,
+                        last_error: error.clone(),
+                        died_at: *died_at,
+                    }),
+                    _ => None,
+                };
                 ExportedJob {
                     queue: q.clone(),
                     job,
+                    dead,
                 }
             })
             .collect())
+    }
+
+    async fn import_dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: NewJob,
+        dead: DeadState,
+    ) -> Result<()> {
+        self.limit().check_job(&job)?;
+        let id = job.imported_id()?.clone();
+        let mut state = self.lock();
+        let seq = state.next_job_seq;
+        state.next_job_seq += 1;
+        let jobs = &mut state.tenant(tenant).jobs;
+        let k = (queue.clone(), id.clone());
+        if jobs.contains_key(&k) {
+            return Err(Error::conflict(format!(
+                "job {id} already exists in queue {queue}"
+            )));
+        }
+        let run_at = job.run_at.unwrap_or(dead.died_at);
+        jobs.insert(
+            k,
+            Job {
+                spec: job,
+                run_at,
+                enqueued_at: dead.died_at,
+                seq,
+                attempts: dead.attempts,
+                last_error: Some(dead.last_error.clone()),
+                state: JobState::Dead {
+                    error: dead.last_error,
+                    died_at: dead.died_at,
+                },
+            },
+        );
+        Ok(())
     }
 }

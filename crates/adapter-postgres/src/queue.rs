@@ -17,8 +17,8 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
 use storage_ports::{
-    Backoff, DeadJob, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
-    JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+    Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
+    JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
 use crate::error::{big, small, stored_id, SqlxResultExt};
@@ -510,7 +510,7 @@ impl JobQueue for PostgresStore {
     }
 
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
-        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key FROM flowstore_jobs WHERE tenant = $1 AND state <> 'dead' ORDER BY queue, seq")
+        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = $1 ORDER BY queue, seq")
             .bind(tenant.as_str())
             .fetch_all(&self.pool)
             .await
@@ -538,8 +538,57 @@ impl JobQueue for PostgresStore {
                         backoff,
                         dedup_key: r.try_get("dedup_key").op("queue.decode")?,
                     },
+                    dead: if r.try_get::<String, _>("state").op("queue.decode")? == "dead" {
+                        Some(DeadState {
+                            attempts: small(r.try_get("attempts").op("queue.decode")?, "attempts")?,
+                            last_error: r
+                                .try_get::<Option<String>, _>("last_error")
+                                .op("queue.decode")?
+                                .unwrap_or_default(),
+                            died_at: Timestamp::from_micros(
+                                r.try_get::<Option<i64>, _>("died_at")
+                                    .op("queue.decode")?
+                                    .unwrap_or(0),
+                            ),
+                        })
+                    } else {
+                        None
+                    },
                 })
             })
             .collect()
+    }
+
+    async fn import_dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: NewJob,
+        dead: DeadState,
+    ) -> Result<()> {
+        self.limit.check_job(&job)?;
+        let id = job.imported_id()?.clone();
+        let done = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10, 'dead', $11, $12, $12) ON CONFLICT DO NOTHING")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(id.as_str())
+            .bind(json_text(&job.payload, "job payload")?)
+            .bind(job.priority)
+            .bind(job.run_at.unwrap_or(dead.died_at).as_micros())
+            .bind(i64::from(job.max_attempts))
+            .bind(json_text(&job.backoff, "backoff")?)
+            .bind(job.dedup_key.as_deref())
+            .bind(i64::from(dead.attempts))
+            .bind(&dead.last_error)
+            .bind(dead.died_at.as_micros())
+            .execute(&self.pool)
+            .await
+            .op("queue.import_dead")?;
+        if done.rows_affected() == 0 {
+            return Err(Error::conflict(format!(
+                "job {id} already exists in queue {queue}"
+            )));
+        }
+        Ok(())
     }
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 use storage_ports::{
-    Backoff, DeadJob, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
-    JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+    Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
+    JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
 use crate::error::{decode, encode, stored_id, RedisResultExt};
@@ -205,6 +205,27 @@ redis.call('HDEL', key, 'died')
 local dedup = redis.call('HGET', key, 'dedup')
 if dedup and dedup ~= '' then redis.call('HSET', Q .. 'dedup', dedup, id) end
 redis.call('ZADD', Q .. 'ready', 0, order)
+return 1
+",
+    )
+});
+
+/// ARGV: queue prefix, counters, queue set, queue name, id, payload, priority, run_at,
+/// max attempts, backoff, dedup key, order prefix, attempts, last error, died at.
+/// Returns 1, or 0 when the id exists.
+static IMPORT_DEAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local Q, C, QS, qname, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = Q .. 'job:' .. id
+if redis.call('EXISTS', key) == 1 then return 0 end
+redis.call('SADD', QS, qname)
+local seq = redis.call('HINCRBY', C, 'seq', 1)
+local order = ARGV[12] .. string.format('%019d', seq) .. '|' .. id
+redis.call('HSET', key, 'payload', ARGV[6], 'priority', ARGV[7], 'run_at', ARGV[8], 'max', ARGV[9],
+  'backoff', ARGV[10], 'dedup', ARGV[11], 'attempts', ARGV[13], 'state', 'dead', 'enq', ARGV[15],
+  'order', order, 'err', ARGV[14], 'died', ARGV[15])
+redis.call('ZADD', Q .. 'dead', ARGV[15], id)
 return 1
 ",
     )
@@ -588,27 +609,33 @@ impl JobQueue for RedisStore {
         for qname in queues {
             let queue: QueueName = stored_id(qname, "queue name")?;
             let qkey = keys.queue(&queue);
-            let (ready, sched, leased): (Vec<String>, Vec<String>, Vec<String>) = redis::pipe()
-                .cmd("ZRANGE")
-                .arg(format!("{qkey}ready"))
-                .arg(0)
-                .arg(-1)
-                .cmd("ZRANGE")
-                .arg(format!("{qkey}sched"))
-                .arg(0)
-                .arg(-1)
-                .cmd("ZRANGE")
-                .arg(format!("{qkey}leased"))
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut self.conn())
-                .await
-                .op("queue.export")?;
+            let (ready, sched, leased, dead): (Vec<String>, Vec<String>, Vec<String>, Vec<String>) =
+                redis::pipe()
+                    .cmd("ZRANGE")
+                    .arg(format!("{qkey}ready"))
+                    .arg(0)
+                    .arg(-1)
+                    .cmd("ZRANGE")
+                    .arg(format!("{qkey}sched"))
+                    .arg(0)
+                    .arg(-1)
+                    .cmd("ZRANGE")
+                    .arg(format!("{qkey}leased"))
+                    .arg(0)
+                    .arg(-1)
+                    .cmd("ZRANGE")
+                    .arg(format!("{qkey}dead"))
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut self.conn())
+                    .await
+                    .op("queue.export")?;
             let ids: Vec<String> = ready
                 .iter()
                 .map(|m| m.get(49..).unwrap_or_default().to_owned())
                 .chain(sched)
                 .chain(leased)
+                .chain(dead)
                 .collect();
             if ids.is_empty() {
                 continue;
@@ -635,6 +662,15 @@ impl JobQueue for RedisStore {
                     backoff: decode(f.get("backoff").map_or("", String::as_str), "backoff")?,
                     dedup_key: f.get("dedup").filter(|d| !d.is_empty()).cloned(),
                 };
+                let dead = if f.get("state").map(String::as_str) == Some("dead") {
+                    Some(DeadState {
+                        attempts: num(f.get("attempts"), "attempts")?,
+                        last_error: f.get("err").cloned().unwrap_or_default(),
+                        died_at: Timestamp::from_micros(num(f.get("died"), "died")?),
+                    })
+                } else {
+                    None
+                };
                 // Enqueue order is the sequence inside the order key.
                 let seq = order.get(29..48).unwrap_or_default().to_owned();
                 out.push((
@@ -643,11 +679,51 @@ impl JobQueue for RedisStore {
                     ExportedJob {
                         queue: queue.clone(),
                         job,
+                        dead,
                     },
                 ));
             }
         }
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         Ok(out.into_iter().map(|(_, _, j)| j).collect())
+    }
+
+    async fn import_dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: NewJob,
+        dead: DeadState,
+    ) -> Result<()> {
+        self.limit.check_job(&job)?;
+        let id = job.imported_id()?.clone();
+        let keys = Keys::of(tenant);
+        let run_at = job.run_at.unwrap_or(dead.died_at);
+        let done: i64 = IMPORT_DEAD
+            .prepare_invoke()
+            .arg(keys.queue(queue))
+            .arg(keys.counters())
+            .arg(keys.queues())
+            .arg(queue.as_str())
+            .arg(id.as_str())
+            .arg(encode(&job.payload, "job payload")?)
+            .arg(job.priority)
+            .arg(run_at.as_micros())
+            .arg(job.max_attempts)
+            .arg(encode(&job.backoff, "backoff")?)
+            .arg(job.dedup_key.clone().unwrap_or_default())
+            .arg(order_prefix(job.priority, run_at))
+            .arg(dead.attempts)
+            .arg(&dead.last_error)
+            .arg(dead.died_at.as_micros())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.import_dead")?;
+        if done == 0 {
+            return Err(Error::conflict(format!(
+                "job {id} already exists in queue {queue}"
+            )));
+        }
+        Ok(())
     }
 }

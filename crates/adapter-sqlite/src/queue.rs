@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use storage_ports::{
-    Backoff, DeadJob, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
-    JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+    Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
+    JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
 use crate::error::{json_column, SqlxResultExt};
@@ -430,7 +430,7 @@ impl JobQueue for SqliteStore {
     }
 
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
-        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key FROM flowstore_jobs WHERE tenant = ? AND state <> 'dead' ORDER BY queue, seq")
+        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = ? ORDER BY queue, seq")
             .bind(tenant.as_str())
             .fetch_all(&self.pool)
             .await
@@ -456,8 +456,64 @@ impl JobQueue for SqliteStore {
                             .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
                         dedup_key: r.try_get("dedup_key").op("queue.decode")?,
                     },
+                    dead: if s("state")? == "dead" {
+                        Some(DeadState {
+                            attempts: u32_of(r, "attempts")?,
+                            last_error: r
+                                .try_get::<Option<String>, _>("last_error")
+                                .op("queue.decode")?
+                                .unwrap_or_default(),
+                            died_at: Timestamp::from_micros(
+                                r.try_get::<Option<i64>, _>("died_at")
+                                    .op("queue.decode")?
+                                    .unwrap_or(0),
+                            ),
+                        })
+                    } else {
+                        None
+                    },
                 })
             })
             .collect()
+    }
+
+    async fn import_dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: NewJob,
+        dead: DeadState,
+    ) -> Result<()> {
+        self.limit.check_job(&job)?;
+        let id = job.imported_id()?.clone();
+        let backoff = serde_json::to_string(&job.backoff)
+            .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;
+        let mut tx = self.pool.begin().await.op("queue.import_dead")?;
+        let seq = take(&mut tx, "job_seq", 1).await?;
+        let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'dead', ?, ?, ?)")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(id.as_str())
+            .bind(seq)
+            .bind(job.payload.to_string())
+            .bind(job.priority)
+            .bind(job.run_at.unwrap_or(dead.died_at).as_micros())
+            .bind(i64::from(job.max_attempts))
+            .bind(backoff)
+            .bind(job.dedup_key.as_deref())
+            .bind(i64::from(dead.attempts))
+            .bind(&dead.last_error)
+            .bind(dead.died_at.as_micros())
+            .bind(dead.died_at.as_micros())
+            .execute(&mut *tx)
+            .await
+            .op("queue.import_dead");
+        match r {
+            Ok(_) => tx.commit().await.op("queue.import_dead"),
+            Err(e) if e.kind() == storage_ports::ErrorKind::Conflict => Err(Error::conflict(
+                format!("job {id} already exists in queue {queue}"),
+            )),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -663,3 +663,85 @@ pub async fn q10_batches_enqueue_lease_and_ack_many(ctx: Ctx) -> TestResult {
     );
     Ok(())
 }
+
+/// O4 for dead letters: a dead job is exported with how it died, imported elsewhere as
+/// a dead letter (listed, not delivered, requeueable), and importing it twice is a
+/// conflict.
+pub async fn o4_dead_jobs_export_and_import(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("o4-dead")?;
+    ctx.set
+        .queue
+        .enqueue(
+            &ctx.tenant,
+            &q,
+            NewJob::new(json!("doomed")).with_max_attempts(1),
+        )
+        .await?;
+    let leased = ctx
+        .set
+        .queue
+        .dequeue(&ctx.tenant, &q, Dequeue::one(LONG))
+        .await?;
+    let lease = &leased
+        .first()
+        .ok_or_else(|| Failure("nothing to lease".into()))?
+        .lease;
+    ctx.set
+        .queue
+        .fail(
+            &ctx.tenant,
+            lease,
+            storage_ports::JobFailure {
+                error: "gave up".into(),
+                retry: false,
+            },
+        )
+        .await?;
+    let exported = ctx.set.queue.export_jobs(&ctx.tenant).await?;
+    let dead = exported
+        .iter()
+        .find(|j| j.queue == q)
+        .ok_or_else(|| Failure("the dead job is not exported".into()))?;
+    let state = dead
+        .dead
+        .clone()
+        .ok_or_else(|| Failure("the dead job is exported as pending".into()))?;
+    ensure_eq!(
+        (state.attempts, state.last_error.as_str()),
+        (1, "gave up"),
+        "dead state"
+    );
+    ctx.set
+        .queue
+        .import_dead(&ctx.other, &q, dead.job.clone(), state.clone())
+        .await?;
+    ensure!(
+        ctx.set
+            .queue
+            .dequeue(&ctx.other, &q, Dequeue::one(LONG))
+            .await?
+            .is_empty(),
+        "an imported dead letter was delivered"
+    );
+    let listed = ctx.set.queue.dead(&ctx.other, &q, 10).await?;
+    ensure_eq!(listed.len(), 1, "imported dead letters");
+    ensure_eq!(listed[0].last_error.as_str(), "gave up", "its last error");
+    let again = ctx
+        .set
+        .queue
+        .import_dead(&ctx.other, &q, dead.job.clone(), state)
+        .await;
+    crate::check::expect_kind(again, ErrorKind::Conflict, "importing it twice")?;
+    let job_id = dead.job.id.clone().ok_or_else(|| Failure("no id".into()))?;
+    ctx.set.queue.requeue(&ctx.other, &q, &job_id).await?;
+    ensure_eq!(
+        ctx.set
+            .queue
+            .dequeue(&ctx.other, &q, Dequeue::one(LONG))
+            .await?
+            .len(),
+        1,
+        "the requeued import"
+    );
+    Ok(())
+}

@@ -40,8 +40,8 @@ pub use metrics::{
 };
 pub use operations::{Health, Operations, SchemaStatus, StoreStats};
 pub use queue::{
-    DeadJob, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure, JobQueue, Lease, LeasedJob,
-    NewJob, QueueStats,
+    DeadJob, DeadState, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure, JobQueue, Lease,
+    LeasedJob, NewJob, QueueStats,
 };
 pub use rules::aggregate::{Distribution, DistributionSummary};
 pub use rules::backoff::Backoff;

@@ -244,13 +244,39 @@ pub struct QueueStats {
     pub dead: u64,
 }
 
-/// A job as exported (O4): what is needed to enqueue it again elsewhere.
+impl NewJob {
+    /// The id an imported job must carry.
+    ///
+    /// # Errors
+    /// `InvalidInput` when it has none.
+    pub fn imported_id(&self) -> Result<&JobId> {
+        self.id
+            .as_ref()
+            .ok_or_else(|| Error::invalid_input("an imported job must carry its id"))
+    }
+}
+
+/// A dead job's last state, carried by export and import (O4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadState {
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub last_error: String,
+    /// When it died.
+    pub died_at: Timestamp,
+}
+
+/// A job as exported (O4): what is needed to store it again elsewhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedJob {
     /// Queue.
     pub queue: QueueName,
     /// The job as enqueued, with its id.
     pub job: NewJob,
+    /// For a dead letter, how it died; `None` for a pending job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead: Option<DeadState>,
 }
 
 /// The job queue.
@@ -364,11 +390,24 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// `Unsupported` without the `queue_wait` capability.
     async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool>;
 
-    /// Pending, scheduled and leased jobs of every queue, for export (O4), in queue then
-    /// enqueue order. Leased jobs are exported as pending; dead jobs are listed by
-    /// [`JobQueue::dead`].
+    /// Every job of every queue, for export (O4), in queue then enqueue order: pending,
+    /// scheduled and leased ones (leased ones exported as pending), and dead letters
+    /// with their [`DeadState`].
     ///
     /// # Errors
     /// Backend errors.
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>>;
+
+    /// Stores a dead letter as it was (import, O4): in the dead letters, never
+    /// delivered until requeued. `job.id` is required.
+    ///
+    /// # Errors
+    /// `Conflict` when the id exists in the queue; `InvalidInput` without an id.
+    async fn import_dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: NewJob,
+        dead: DeadState,
+    ) -> Result<()>;
 }

@@ -320,7 +320,14 @@ pub async fn copy_tenant_with_progress(
     }
     if c.queue {
         for job in src.queue.export_jobs(src_tenant).await? {
-            let written = present_or(dst.queue.enqueue(dst_tenant, &job.queue, job.job).await)?;
+            let written = match job.dead {
+                Some(dead) => present_or(
+                    dst.queue
+                        .import_dead(dst_tenant, &job.queue, job.job, dead)
+                        .await,
+                )?,
+                None => present_or(dst.queue.enqueue(dst_tenant, &job.queue, job.job).await)?,
+            };
             report.count("jobs", written);
         }
         tell(&report, "jobs");

@@ -214,6 +214,16 @@ impl JobQueue for UnsupportedStore {
     async fn export_jobs(&self, _: &TenantId) -> Result<Vec<ExportedJob>> {
         self.no("job queues")
     }
+
+    async fn import_dead(
+        &self,
+        _: &TenantId,
+        _: &QueueName,
+        _: crate::queue::NewJob,
+        _: crate::queue::DeadState,
+    ) -> Result<()> {
+        self.no("job queues")
+    }
 }
 
 #[async_trait]

@@ -13,9 +13,9 @@ use serde_json::json;
 use storage_contract::servers::{fresh_tenant, server_env};
 use storage_ports::transfer::{digest_tenant, Concerns};
 use storage_ports::{
-    CollectionName, CompleteRun, NewJob, NewRun, NewWorkflowVersion, NodeExecution, NodeStatus,
-    PatternObservation, QueueName, Run, RunId, RunMetric, RunOutcome, RunStatus, RunStep, TenantId,
-    Timestamp, VariableSnapshot, WorkflowId,
+    CollectionName, CompleteRun, Dequeue, JobFailure, NewJob, NewRun, NewWorkflowVersion,
+    NodeExecution, NodeStatus, PatternObservation, QueueName, Run, RunId, RunMetric, RunOutcome,
+    RunStatus, RunStep, TenantId, Timestamp, VariableSnapshot, WorkflowId,
 };
 use storage_wiring::{migrate, Storage, StorageConfig};
 
@@ -148,6 +148,20 @@ async fn seed(s: &Storage, big: &TenantId, small: &TenantId) -> TestResult {
         for r in v.enqueue_batch(&q, jobs).await? {
             r?;
         }
+        // Dead letters travel too.
+        for leased in v
+            .dequeue(&q, Dequeue::batch(5, Duration::from_secs(60)))
+            .await?
+        {
+            v.fail(
+                &leased.lease,
+                JobFailure {
+                    error: "gave up".into(),
+                    retry: false,
+                },
+            )
+            .await?;
+        }
         for d in 0..100 {
             let c = CollectionName::new(if d % 2 == 0 { "customers" } else { "notes" })?;
             v.create_document(
@@ -180,6 +194,7 @@ async fn fs_sqlite_to_postgres_to_redis_to_sqlite_is_identical() -> TestResult {
     ];
     assert_eq!(want[0]["runs"].count, 10_000);
     assert_eq!(want[0]["workflows"].count, 50);
+    assert_eq!(want[0]["jobs"].count, 100, "95 pending and 5 dead jobs");
 
     let pg_store = storage(&server("postgres", &pg)).await?;
     let redis_store = storage(&server("redis", &redis)).await?;

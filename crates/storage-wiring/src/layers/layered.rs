@@ -634,6 +634,27 @@ impl JobQueue for Layered {
         )
         .await
     }
+    async fn import_dead(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: NewJob,
+        dead: storage_ports::DeadState,
+    ) -> Result<()> {
+        // Carries its id: a repeat finds it (a conflict the caller reads as present).
+        self.call(
+            Concern::Queue,
+            "queue.import_dead",
+            Some(tenant),
+            Once,
+            || {
+                self.inner
+                    .queue
+                    .import_dead(tenant, queue, job.clone(), dead.clone())
+            },
+        )
+        .await
+    }
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
         self.call(
             Concern::Queue,
