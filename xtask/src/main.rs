@@ -17,6 +17,9 @@ tasks:
             test of the workspace against them, stop them
   services  start the same servers, print their environment variables, and keep them
             until Enter is pressed (for running single tests by hand)
+  bench     build the benchmarks in release mode, start the servers, run every
+            scenario beside its baseline and write target/bench/report.{md,json}
+            (--quick: small sizes, under 3 minutes; --adapter sqlite,postgres,redis)
   deps      check the dependency rules only (storage-ports has no I/O crates; adapters
             depend on no crate of ours but storage-ports)";
 
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         Some("test") => check_deps().and_then(|()| test(&args[1..])),
         Some("deps") => check_deps(),
         Some("services") => services(),
+        Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -57,7 +61,15 @@ fn run(cmd: &mut Command) -> Result<()> {
 /// `cargo test`. The servers stop when this returns, whatever the outcome.
 fn test(extra: &[String]) -> Result<()> {
     // Build first, so that the servers do not idle through a cold compile.
-    run(cargo().args(["test", "--workspace", "--all-targets", "--no-run"]))?;
+    // The benchmarks (and their peers) stay out of the test build: `cargo xtask bench`.
+    run(cargo().args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "flowstore-bench",
+        "--all-targets",
+        "--no-run",
+    ]))?;
     let services = Services::start()?;
     let with_env = |cmd: &mut Command| {
         for (k, v) in services.env() {
@@ -66,15 +78,41 @@ fn test(extra: &[String]) -> Result<()> {
     };
     let mut tests = cargo();
     tests
-        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "flowstore-bench",
+            "--all-targets",
+            "--no-fail-fast",
+        ])
         .args(extra);
     with_env(&mut tests);
     let mut docs = cargo();
-    docs.args(["test", "--workspace", "--doc"]);
+    docs.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "flowstore-bench",
+        "--doc",
+    ]);
     with_env(&mut docs);
     run(&mut tests)
         .and_then(|()| run(&mut docs))
         .and_then(|()| services.check_redis_keys())
+}
+
+/// Builds the benchmarks in release mode, starts the servers, runs them.
+fn bench(extra: &[String]) -> Result<()> {
+    run(cargo().args(["build", "--release", "-p", "flowstore-bench"]))?;
+    let services = Services::start()?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let mut cmd = Command::new(format!("{target}/release/flowstore-bench"));
+    cmd.args(extra).args(["--out", &format!("{target}/bench")]);
+    for (k, v) in services.env() {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
 }
 
 /// Starts the servers and keeps them until Enter is pressed.

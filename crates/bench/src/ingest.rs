@@ -1,0 +1,335 @@
+//! P1, run-log ingest: 8 concurrent writers each store runs step by step (start, 10 node
+//! executions, 5 variable snapshots, finish: 17 calls a run), through flowstore and
+//! through the raw driver doing the same inserts into the same schema.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use storage_ports::{
+    NewRun, NodeExecution, NodeId, NodeStatus, RunEventKind, RunId, RunOutcome, RunStatus, RunStep,
+    StoreSet, TenantId, Timestamp, VariableSnapshot, WorkflowId,
+};
+
+use crate::backends::Backend;
+use crate::measure::{alternate, Figure};
+
+const WRITERS: usize = 8;
+
+fn steps() -> anyhow::Result<Vec<RunStep>> {
+    let now = Timestamp::now();
+    let mut out = Vec::new();
+    for n in 0..10 {
+        out.push(RunStep::Node(NodeExecution {
+            node_id: NodeId::new(format!("node-{n}"))?,
+            node_type: "http".into(),
+            status: NodeStatus::Succeeded,
+            inputs: json!({"url": "https://example.com/api", "n": n}),
+            outputs: json!({"status": 200, "bytes": 1234}),
+            error: None,
+            retries: 0,
+            started_at: now,
+            ended_at: Some(now),
+        }));
+    }
+    for v in 0..5 {
+        out.push(RunStep::Snapshot(VariableSnapshot {
+            name: format!("var{v}"),
+            old_value: json!(null),
+            new_value: json!({"v": v, "tags": ["a", "b"]}),
+            at: now,
+        }));
+    }
+    Ok(out)
+}
+
+async fn ours(set: StoreSet, tenant: TenantId, runs_each: usize) -> anyhow::Result<u64> {
+    let steps = Arc::new(steps()?);
+    let mut tasks = Vec::new();
+    for _ in 0..WRITERS {
+        let (set, t, steps) = (set.clone(), tenant.clone(), steps.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..runs_each {
+                let id = RunId::generate();
+                set.runs
+                    .start(
+                        &t,
+                        NewRun {
+                            run_id: id.clone(),
+                            workflow_id: WorkflowId::new("bench")?,
+                            version: 1,
+                            inputs: json!({"order": 42}),
+                            started_at: Timestamp::now(),
+                        },
+                    )
+                    .await?;
+                for s in steps.iter() {
+                    set.runs.append(&t, &id, s.clone()).await?;
+                }
+                set.runs
+                    .finish(
+                        &t,
+                        &id,
+                        RunOutcome::succeeded(json!({"ok": true}), Timestamp::now()),
+                    )
+                    .await?;
+            }
+            Ok::<(), anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((WRITERS * runs_each) as u64)
+}
+
+/// What the raw side writes per run: the same JSON, serialized as the adapter does.
+struct RawRun {
+    inputs: String,
+    kinds: Vec<String>,
+    finished: String,
+    output: String,
+}
+
+fn raw_run() -> anyhow::Result<RawRun> {
+    Ok(RawRun {
+        inputs: json!({"order": 42}).to_string(),
+        kinds: steps()?
+            .into_iter()
+            .map(|s| serde_json::to_string(&RunEventKind::Step(s)))
+            .collect::<Result<_, _>>()?,
+        finished: serde_json::to_string(&RunEventKind::Finished {
+            status: RunStatus::Succeeded,
+        })?,
+        output: json!({"ok": true}).to_string(),
+    })
+}
+
+async fn raw(backend: Arc<Backend>, tenant: TenantId, runs_each: usize) -> anyhow::Result<u64> {
+    let shape = Arc::new(raw_run()?);
+    let mut tasks = Vec::new();
+    for _ in 0..WRITERS {
+        let (b, t, shape) = (backend.clone(), tenant.as_str().to_owned(), shape.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..runs_each {
+                let id = RunId::generate().as_str().to_owned();
+                let now = Timestamp::now().as_micros();
+                match &*b {
+                    Backend::Sqlite { raw, .. } => sqlite_run(raw, &t, &id, now, &shape).await?,
+                    Backend::Postgres { raw, .. } => {
+                        postgres_run(raw, &t, &id, now, &shape).await?
+                    }
+                    Backend::Redis { raw, .. } => {
+                        redis_run(raw.clone(), &t, &id, now, &shape).await?
+                    }
+                }
+            }
+            Ok::<(), anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((WRITERS * runs_each) as u64)
+}
+
+async fn sqlite_run(
+    p: &sqlx::SqlitePool,
+    t: &str,
+    id: &str,
+    now: i64,
+    r: &RawRun,
+) -> anyhow::Result<()> {
+    let mut tx = p.begin().await?;
+    sqlx::query("INSERT INTO flowstore_runs (run_id, workflow_id, version, status, inputs, started_at, tenant, next_seq) VALUES (?, 'bench', 1, 'running', ?, ?, ?, 2)")
+        .bind(id).bind(&r.inputs).bind(now).bind(t).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, 1, ?, '{\"event\":\"started\"}')")
+        .bind(t).bind(id).bind(now).execute(&mut *tx).await?;
+    tx.commit().await?;
+    for kind in &r.kinds {
+        let mut tx = p.begin().await?;
+        let seq: i64 = sqlx::query_scalar("UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = ? AND run_id = ? AND status = 'running' RETURNING next_seq - 1")
+            .bind(t).bind(id).fetch_one(&mut *tx).await?;
+        sqlx::query("INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, ?, ?, ?)")
+            .bind(t).bind(id).bind(seq).bind(now).bind(kind).execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    let mut tx = p.begin().await?;
+    let seq: i64 = sqlx::query_scalar("UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = ? AND run_id = ? AND status = 'running' RETURNING next_seq - 1")
+        .bind(t).bind(id).fetch_one(&mut *tx).await?;
+    sqlx::query("UPDATE flowstore_runs SET status = 'succeeded', ended_at = ?, output = ? WHERE tenant = ? AND run_id = ?")
+        .bind(now).bind(&r.output).bind(t).bind(id).execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(t)
+    .bind(id)
+    .bind(seq)
+    .bind(now)
+    .bind(&r.finished)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn postgres_run(
+    p: &sqlx::PgPool,
+    t: &str,
+    id: &str,
+    now: i64,
+    r: &RawRun,
+) -> anyhow::Result<()> {
+    sqlx::query("WITH ins AS (INSERT INTO flowstore_runs (tenant, run_id, workflow_id, version, status, inputs, started_at, next_seq) VALUES ($1, $2, 'bench', 1, 'running', $3::jsonb, $4, 2) RETURNING run_id) \
+                 INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, run_id, 1, $4, '{\"event\":\"started\"}'::jsonb FROM ins")
+        .bind(t).bind(id).bind(&r.inputs).bind(now).execute(p).await?;
+    for kind in &r.kinds {
+        sqlx::query("WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
+                     INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, $2, s.seq, $3, $4::jsonb FROM s")
+            .bind(t).bind(id).bind(now).bind(kind).execute(p).await?;
+    }
+    sqlx::query("WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1, status = 'succeeded', ended_at = $3, output = $4::jsonb WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
+                 INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, $2, s.seq, $3, $5::jsonb FROM s")
+        .bind(t).bind(id).bind(now).bind(&r.output).bind(&r.finished).execute(p).await?;
+    Ok(())
+}
+
+async fn redis_run(
+    mut c: redis::aio::ConnectionManager,
+    t: &str,
+    id: &str,
+    now: i64,
+    r: &RawRun,
+) -> anyhow::Result<()> {
+    let p = format!("flowstore:{{{t}}}:");
+    let key = format!("{p}run:{id}");
+    let events = format!("{key}:events");
+    let () = redis::pipe()
+        .atomic()
+        .cmd("HSET")
+        .arg(&key)
+        .arg(&[
+            "head",
+            r.inputs.as_str(),
+            "status",
+            "running",
+            "wf",
+            "bench",
+        ])
+        .arg("started")
+        .arg(now)
+        .arg("next")
+        .arg(2)
+        .ignore()
+        .cmd("XADD")
+        .arg(&events)
+        .arg("1-0")
+        .arg("at")
+        .arg(now)
+        .arg("k")
+        .arg("{\"event\":\"started\"}")
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{p}runs"))
+        .arg(now)
+        .arg(id)
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{p}runs:wf:bench"))
+        .arg(now)
+        .arg(id)
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{p}runs:st:running"))
+        .arg(now)
+        .arg(id)
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{p}runs:wf:bench:st:running"))
+        .arg(now)
+        .arg(id)
+        .ignore()
+        .query_async(&mut c)
+        .await?;
+    let append = redis::Script::new(
+        "local seq = redis.call('HINCRBY', KEYS[1], 'next', 1) - 1 \
+         redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'k', ARGV[2]) return seq",
+    );
+    for kind in &r.kinds {
+        let _: i64 = append
+            .key(&key)
+            .key(&events)
+            .arg(now)
+            .arg(kind)
+            .invoke_async(&mut c)
+            .await?;
+    }
+    let _: i64 = append
+        .key(&key)
+        .key(&events)
+        .arg(now)
+        .arg(&r.finished)
+        .invoke_async(&mut c)
+        .await?;
+    let () = redis::pipe()
+        .atomic()
+        .cmd("HSET")
+        .arg(&key)
+        .arg(&["status", "succeeded"])
+        .ignore()
+        .cmd("ZREM")
+        .arg(format!("{p}runs:st:running"))
+        .arg(id)
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{p}runs:st:succeeded"))
+        .arg(now)
+        .arg(id)
+        .ignore()
+        .query_async(&mut c)
+        .await?;
+    Ok(())
+}
+
+/// P1 on one backend.
+pub async fn run(backend: Arc<Backend>, runs_each: usize, rounds: usize) -> anyhow::Result<Figure> {
+    let set = backend.set();
+    let (a, b) = alternate(
+        rounds,
+        |_| {
+            let set = set.clone();
+            async move {
+                ours(
+                    set,
+                    TenantId::new(format!("p1o{}", RunId::generate()))?,
+                    runs_each,
+                )
+                .await
+            }
+        },
+        |_| {
+            let backend = backend.clone();
+            async move {
+                raw(
+                    backend,
+                    TenantId::new(format!("p1r{}", RunId::generate()))?,
+                    runs_each,
+                )
+                .await
+            }
+        },
+    )
+    .await?;
+    Ok(Figure {
+        scenario: "P1",
+        name: "run-log ingest, step by step (17 calls a run), 8 writers".into(),
+        backend: backend.name(),
+        unit: "runs/s",
+        ours: a,
+        baseline: b,
+        baseline_name: "raw driver, same statements into the same schema".into(),
+        ratio: a / b.max(1e-9),
+        target: ">= 0.8x raw",
+        met: a / b.max(1e-9) >= 0.8,
+        sizes: format!("{} runs x {rounds} rounds each side", WRITERS * runs_each),
+    })
+}

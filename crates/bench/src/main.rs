@@ -1,0 +1,146 @@
+//! `flowstore-bench`: every figure beside a baseline measured in the same run, written
+//! to `report.json` and `report.md`. Run it with `cargo xtask bench [--quick]
+//! [--adapter NAME]`, which builds it in release mode and starts the servers.
+//!
+//! Scenarios (docs/performance.md has the targets and the last full run):
+//! - P1 run-log ingest, 8 writers, vs the raw driver doing the same inserts;
+//! - P2 query p99 at a large vs a small number of stored runs;
+//! - P3 queue throughput, 4 workers, vs the raw driver on the same tables or keys;
+//! - P4 metrics summary latency after many vs few recorded runs;
+//! - P5 opening the embedded default, cold and warm, vs the raw open.
+
+mod backends;
+mod ingest;
+mod measure;
+mod open;
+mod query;
+mod queue;
+mod summary;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::measure::Figure;
+
+/// Sizes of one run of the benchmarks.
+struct Sizes {
+    rounds: usize,
+    ingest_runs_per_writer: usize,
+    queue_jobs: usize,
+    query: (usize, usize),
+    summary: (usize, usize),
+}
+
+impl Sizes {
+    fn quick() -> Self {
+        Self {
+            rounds: 3,
+            ingest_runs_per_writer: 10,
+            queue_jobs: 2_000,
+            query: (2_000, 20_000),
+            summary: (500, 5_000),
+        }
+    }
+
+    fn full() -> Self {
+        Self {
+            rounds: 5,
+            ingest_runs_per_writer: 50,
+            queue_jobs: 50_000,
+            query: (10_000, 1_000_000),
+            summary: (1_000, 100_000),
+        }
+    }
+}
+
+fn report_md(figures: &[Figure], quick: bool, started: &str) -> String {
+    let mut md = String::new();
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let _ = writeln!(md, "# flowstore benchmarks\n");
+    let _ = writeln!(
+        md,
+        "{} run, started {started}, {cores} cores. Each figure is a median over alternating rounds beside its baseline measured in the same run.\n",
+        if quick { "Quick (`--quick`)" } else { "Full" }
+    );
+    let _ = writeln!(
+        md,
+        "| scenario | backend | what | ours | baseline | ratio | target | met | sizes |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+    for f in figures {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.2} {} | {:.2} ({}) | {:.2} | {} | {} | {} |",
+            f.scenario,
+            f.backend,
+            f.name,
+            f.ours,
+            f.unit,
+            f.baseline,
+            f.baseline_name,
+            f.ratio,
+            f.target,
+            if f.met { "yes" } else { "no" },
+            f.sizes
+        );
+    }
+    md
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<String> = args
+        .windows(2)
+        .filter(|w| w[0] == "--adapter")
+        .flat_map(|w| w[1].split(',').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let out = args
+        .windows(2)
+        .find(|w| w[0] == "--out")
+        .map_or_else(|| PathBuf::from("target/bench"), |w| PathBuf::from(&w[1]));
+    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let started = format!("{:?}", std::time::SystemTime::now());
+    let work = std::env::temp_dir().join(format!("flowstore-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let backends = backends::open(&work, &only).await?;
+    let mut figures = Vec::new();
+    let mut note = |f: Figure| {
+        eprintln!(
+            "{} {:<9} {:>10.2} {} vs {:>10.2}  ratio {:.2}  {}",
+            f.scenario, f.backend, f.ours, f.unit, f.baseline, f.ratio, f.name
+        );
+        figures.push(f);
+    };
+    for b in &backends {
+        note(ingest::run(b.clone(), sizes.ingest_runs_per_writer, sizes.rounds).await?);
+    }
+    for b in &backends {
+        note(queue::run(b.clone(), sizes.queue_jobs, sizes.rounds).await?);
+    }
+    for b in backends.iter().filter(|b| b.name() != "redis") {
+        note(query::run(b.clone(), sizes.query.0, sizes.query.1).await?);
+    }
+    for b in &backends {
+        note(summary::run(b.clone(), sizes.summary.0, sizes.summary.1).await?);
+    }
+    if only.is_empty() || only.iter().any(|o| o == "sqlite") {
+        for f in open::run(&work, if quick { 5 } else { 15 }).await? {
+            note(f);
+        }
+    }
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&figures)?,
+    )?;
+    std::fs::write(out.join("report.md"), report_md(&figures, quick, &started))?;
+    eprintln!(
+        "wrote {} and {}",
+        out.join("report.md").display(),
+        out.join("report.json").display()
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}

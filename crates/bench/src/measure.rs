@@ -1,0 +1,118 @@
+//! Measuring fairly on a shared, noisy machine: ours and the baseline run alternately,
+//! round after round, in the same process, and each figure is a median.
+
+use std::future::Future;
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// One scenario's figures, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// Scenario id (P1..P5).
+    pub scenario: &'static str,
+    /// What is measured.
+    pub name: String,
+    /// Backend.
+    pub backend: &'static str,
+    /// Unit of `ours` and `baseline`.
+    pub unit: &'static str,
+    /// flowstore's median.
+    pub ours: f64,
+    /// The baseline's median, measured in the same run.
+    pub baseline: f64,
+    /// What the baseline is.
+    pub baseline_name: String,
+    /// The ratio the target is about.
+    pub ratio: f64,
+    /// The target, in words.
+    pub target: &'static str,
+    /// Whether the target is met.
+    pub met: bool,
+    /// Sizes and rounds.
+    pub sizes: String,
+}
+
+/// The median of `xs` (0 for none).
+#[must_use]
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The `q` quantile of `xs` (nearest rank).
+#[must_use]
+pub fn quantile(xs: &[f64], q: f64) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
+}
+
+/// Runs `ours` and `base` alternately `rounds` times; each returns how many operations
+/// it did. Returns the median rates (operations per second) of each.
+///
+/// # Errors
+/// The first failure of either side.
+pub async fn alternate<A, FA, B, FB>(
+    rounds: usize,
+    mut ours: A,
+    mut base: B,
+) -> anyhow::Result<(f64, f64)>
+where
+    A: FnMut(usize) -> FA,
+    FA: Future<Output = anyhow::Result<u64>>,
+    B: FnMut(usize) -> FB,
+    FB: Future<Output = anyhow::Result<u64>>,
+{
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which goes first, so that warm-up and drift hit both.
+        if round % 2 == 0 {
+            a.push(rate(ours(round)).await?);
+            b.push(rate(base(round)).await?);
+        } else {
+            b.push(rate(base(round)).await?);
+            a.push(rate(ours(round)).await?);
+        }
+    }
+    Ok((median(&a), median(&b)))
+}
+
+async fn rate<F: Future<Output = anyhow::Result<u64>>>(f: F) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let n = f.await?;
+    #[allow(clippy::cast_precision_loss)]
+    Ok(n as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// Latencies of `n` calls of `f`, in milliseconds.
+///
+/// # Errors
+/// The first failing call.
+pub async fn latencies<F, Fut>(n: usize, mut f: F) -> anyhow::Result<Vec<f64>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        f().await?;
+        out.push(started.elapsed().as_secs_f64() * 1_000.0);
+    }
+    Ok(out)
+}

@@ -1,0 +1,219 @@
+//! P3, queue throughput: enqueue N jobs in batches of 500, then 4 workers dequeue
+//! batches of 50 with leases and acknowledge them, through flowstore and through the
+//! raw driver doing the same work (the same tables or keys, leases included, without
+//! flowstore's checks, fencing and dead-letter handling).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use storage_ports::{Dequeue, NewJob, QueueName, RunId, StoreSet, TenantId, Timestamp};
+
+use crate::backends::Backend;
+use crate::measure::{alternate, Figure};
+
+const WORKERS: usize = 4;
+const ENQUEUE_BATCH: usize = 500;
+const DEQUEUE_BATCH: usize = 50;
+
+async fn ours(set: StoreSet, t: TenantId, n: usize) -> anyhow::Result<u64> {
+    let q = QueueName::new("bench")?;
+    let jobs: Vec<NewJob> = (0..n).map(|i| NewJob::new(json!({"job": i}))).collect();
+    for chunk in jobs.chunks(ENQUEUE_BATCH) {
+        for r in set.queue.enqueue_batch(&t, &q, chunk.to_vec()).await? {
+            r?;
+        }
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..WORKERS {
+        let (set, t, q, done) = (set.clone(), t.clone(), q.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let got = set
+                    .queue
+                    .dequeue(
+                        &t,
+                        &q,
+                        Dequeue::batch(DEQUEUE_BATCH, Duration::from_secs(60)),
+                    )
+                    .await?;
+                if got.is_empty() {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let leases: Vec<_> = got.into_iter().map(|j| j.lease).collect();
+                for r in set.queue.ack_batch(&t, &leases).await? {
+                    r?;
+                }
+                done.fetch_add(leases.len() as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    anyhow::ensure!(
+        done.load(Ordering::Relaxed) == n as u64,
+        "not every job was processed"
+    );
+    Ok(n as u64)
+}
+
+async fn raw(backend: Arc<Backend>, t: String, n: usize) -> anyhow::Result<u64> {
+    let payloads: Vec<String> = (0..n).map(|i| json!({"job": i}).to_string()).collect();
+    let now = Timestamp::now().as_micros();
+    match &*backend {
+        Backend::Sqlite { raw, .. } => {
+            for (c, chunk) in payloads.chunks(ENQUEUE_BATCH).enumerate() {
+                let mut tx = raw.begin().await?;
+                for (i, p) in chunk.iter().enumerate() {
+                    sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) VALUES (?, 'bench', ?, ?, ?, 0, ?, 5, '{}', 'ready', ?)")
+                        .bind(&t).bind(RunId::generate().as_str()).bind(i64::try_from(c * ENQUEUE_BATCH + i)?).bind(p).bind(now).bind(now)
+                        .execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Backend::Postgres { raw, .. } => {
+            for chunk in payloads.chunks(ENQUEUE_BATCH) {
+                let ids: Vec<String> = chunk
+                    .iter()
+                    .map(|_| RunId::generate().as_str().to_owned())
+                    .collect();
+                sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) SELECT $1, 'bench', id, p::jsonb, 0, $2, 5, '{}', 'ready', $2 FROM UNNEST($3::text[], $4::text[]) AS j(id, p)")
+                    .bind(&t).bind(now).bind(ids).bind(chunk.to_vec()).execute(raw).await?;
+            }
+        }
+        Backend::Redis { raw, .. } => {
+            let mut c = raw.clone();
+            let p = format!("flowstore:{{{t}}}:q:bench:");
+            for (ci, chunk) in payloads.chunks(ENQUEUE_BATCH).enumerate() {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for (i, payload) in chunk.iter().enumerate() {
+                    let id = RunId::generate();
+                    let order = format!("{:048}|{id}", ci * ENQUEUE_BATCH + i);
+                    pipe.cmd("HSET")
+                        .arg(format!("{p}job:{id}"))
+                        .arg(&["payload", payload.as_str(), "state", "ready"])
+                        .ignore();
+                    pipe.cmd("ZADD")
+                        .arg(format!("{p}ready"))
+                        .arg(0)
+                        .arg(order)
+                        .ignore();
+                }
+                let () = pipe.query_async(&mut c).await?;
+            }
+        }
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..WORKERS {
+        let (b, t, done) = (backend.clone(), t.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let exp = Timestamp::now().as_micros() + 60_000_000;
+                let got = match &*b {
+                    Backend::Sqlite { raw, .. } => {
+                        let mut tx = raw.begin().await?;
+                        let ids: Vec<String> = sqlx::query_scalar("UPDATE flowstore_jobs SET state = 'leased', lease_expires = ?, attempts = attempts + 1 WHERE tenant = ? AND queue = 'bench' AND job_id IN (SELECT job_id FROM flowstore_jobs WHERE tenant = ? AND queue = 'bench' AND state = 'ready' ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING job_id")
+                            .bind(exp).bind(&t).bind(&t).bind(i64::try_from(DEQUEUE_BATCH)?).fetch_all(&mut *tx).await?;
+                        tx.commit().await?;
+                        if !ids.is_empty() {
+                            let mut tx = raw.begin().await?;
+                            for id in &ids {
+                                sqlx::query("DELETE FROM flowstore_jobs WHERE tenant = ? AND queue = 'bench' AND job_id = ?").bind(&t).bind(id).execute(&mut *tx).await?;
+                            }
+                            tx.commit().await?;
+                        }
+                        ids.len()
+                    }
+                    Backend::Postgres { raw, .. } => {
+                        let ids: Vec<String> = sqlx::query_scalar("WITH picked AS (SELECT job_id FROM flowstore_jobs WHERE tenant = $1 AND queue = 'bench' AND state = 'ready' ORDER BY priority DESC, run_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                             UPDATE flowstore_jobs j SET state = 'leased', lease_expires = $3, attempts = j.attempts + 1 FROM picked WHERE j.tenant = $1 AND j.queue = 'bench' AND j.job_id = picked.job_id RETURNING j.job_id")
+                            .bind(&t).bind(i64::try_from(DEQUEUE_BATCH)?).bind(exp).fetch_all(raw).await?;
+                        if !ids.is_empty() {
+                            sqlx::query("DELETE FROM flowstore_jobs WHERE tenant = $1 AND queue = 'bench' AND job_id = ANY($2)").bind(&t).bind(&ids).execute(raw).await?;
+                        }
+                        ids.len()
+                    }
+                    Backend::Redis { raw, .. } => {
+                        let mut c = raw.clone();
+                        let p = format!("flowstore:{{{t}}}:q:bench:");
+                        let popped: Vec<(String, f64)> = redis::cmd("ZPOPMIN").arg(format!("{p}ready")).arg(DEQUEUE_BATCH).query_async(&mut c).await?;
+                        if !popped.is_empty() {
+                            let mut lease = redis::pipe();
+                            lease.atomic();
+                            for (m, _) in &popped {
+                                let id = m.rsplit('|').next().unwrap_or_default();
+                                lease.cmd("HSET").arg(format!("{p}job:{id}")).arg("state").arg("leased").ignore();
+                                lease.cmd("ZADD").arg(format!("{p}leased")).arg(exp).arg(id).ignore();
+                            }
+                            let () = lease.query_async(&mut c).await?;
+                            let mut ack = redis::pipe();
+                            ack.atomic();
+                            for (m, _) in &popped {
+                                let id = m.rsplit('|').next().unwrap_or_default();
+                                ack.cmd("DEL").arg(format!("{p}job:{id}")).ignore();
+                                ack.cmd("ZREM").arg(format!("{p}leased")).arg(id).ignore();
+                            }
+                            let () = ack.query_async(&mut c).await?;
+                        }
+                        popped.len()
+                    }
+                };
+                if got == 0 {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                done.fetch_add(got as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    anyhow::ensure!(
+        done.load(Ordering::Relaxed) == n as u64,
+        "the raw queue lost jobs"
+    );
+    Ok(n as u64)
+}
+
+/// P3 on one backend.
+pub async fn run(backend: Arc<Backend>, jobs: usize, rounds: usize) -> anyhow::Result<Figure> {
+    let set = backend.set();
+    let (a, b) = alternate(
+        rounds,
+        |_| {
+            let set = set.clone();
+            async move {
+                ours(
+                    set,
+                    TenantId::new(format!("p3o{}", RunId::generate()))?,
+                    jobs,
+                )
+                .await
+            }
+        },
+        |_| {
+            let backend = backend.clone();
+            async move { raw(backend, format!("p3r{}", RunId::generate()), jobs).await }
+        },
+    )
+    .await?;
+    Ok(Figure {
+        scenario: "P3",
+        name: "queue: enqueue (batches of 500), 4 workers dequeue 50 and ack".into(),
+        backend: backend.name(),
+        unit: "jobs/s",
+        ours: a,
+        baseline: b,
+        baseline_name: "raw driver, same tables or keys, leases without fencing".into(),
+        ratio: a / b.max(1e-9),
+        target: ">= 2x apalis (apalis not measured yet; shown: ours vs raw)",
+        met: false,
+        sizes: format!("{jobs} jobs x {rounds} rounds each side"),
+    })
+}
