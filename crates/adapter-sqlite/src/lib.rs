@@ -94,6 +94,16 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// A write transaction that takes SQLite's write lock at `BEGIN IMMEDIATE`, waiting
+    /// for it under `busy_timeout`. A deferred transaction would take it at its first
+    /// write and, in WAL mode, fail with `SQLITE_BUSY` at once when another connection
+    /// wrote since its snapshot began; an immediate one never has to upgrade.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// Sets the payload limit (N4).
     #[must_use]
     pub fn with_payload_limit(mut self, limit: PayloadLimit) -> Self {

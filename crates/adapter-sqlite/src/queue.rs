@@ -138,7 +138,7 @@ impl JobQueue for SqliteStore {
         queue: &QueueName,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Result<Enqueued>>> {
-        let mut tx = self.pool.begin().await.op("queue.enqueue")?;
+        let mut tx = self.write_tx().await.op("queue.enqueue")?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             out.push(match self.limit.check_job(&job) {
@@ -160,7 +160,7 @@ impl JobQueue for SqliteStore {
         req.validate()?;
         let now = Timestamp::now();
         let (t, q) = (tenant.as_str(), queue.as_str());
-        let mut tx = self.pool.begin().await.op("queue.dequeue")?;
+        let mut tx = self.write_tx().await.op("queue.dequeue")?;
         // Rescue first (also the write that takes the lock): a job whose lease expired
         // on its last attempt is dead, not delivered again.
         sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND state = 'leased' AND lease_expires <= ?1 AND attempts >= max_attempts")
@@ -245,7 +245,7 @@ impl JobQueue for SqliteStore {
     }
 
     async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
-        let mut tx = self.pool.begin().await.op("queue.ack")?;
+        let mut tx = self.write_tx().await.op("queue.ack")?;
         let mut out = Vec::with_capacity(leases.len());
         for lease in leases {
             let done = sqlx::query("DELETE FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
@@ -273,7 +273,7 @@ impl JobQueue for SqliteStore {
         failure: JobFailure,
     ) -> Result<FailOutcome> {
         let now = Timestamp::now();
-        let mut tx = self.pool.begin().await.op("queue.fail")?;
+        let mut tx = self.write_tx().await.op("queue.fail")?;
         Self::hold(&mut tx, tenant, lease, Some(&failure.error)).await?;
         let row = sqlx::query("SELECT attempts, max_attempts, backoff FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ?")
             .bind(tenant.as_str())
@@ -488,7 +488,7 @@ impl JobQueue for SqliteStore {
         let id = job.imported_id()?.clone();
         let backoff = serde_json::to_string(&job.backoff)
             .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;
-        let mut tx = self.pool.begin().await.op("queue.import_dead")?;
+        let mut tx = self.write_tx().await.op("queue.import_dead")?;
         let seq = take(&mut tx, "job_seq", 1).await?;
         let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'dead', ?, ?, ?)")
             .bind(tenant.as_str())

@@ -196,7 +196,7 @@ impl RunStore for SqliteStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
         self.limit.check("run inputs", &new.inputs)?;
         let run = Run::started(new);
-        let mut tx = self.pool.begin().await.op("runs.start")?;
+        let mut tx = self.write_tx().await.op("runs.start")?;
         // A run just started is a complete run with no steps: its log is the Started event.
         let started = CompleteRun {
             run,
@@ -210,7 +210,7 @@ impl RunStore for SqliteStore {
 
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
         self.limit.check_step(&step)?;
-        let mut tx = self.pool.begin().await.op("runs.append")?;
+        let mut tx = self.write_tx().await.op("runs.append")?;
         let seq = self.next_seq(&mut tx, tenant, run).await?;
         insert_event(
             &mut tx,
@@ -232,7 +232,7 @@ impl RunStore for SqliteStore {
         if let Some(o) = &outcome.output {
             self.limit.check("run output", o)?;
         }
-        let mut tx = self.pool.begin().await.op("runs.finish")?;
+        let mut tx = self.write_tx().await.op("runs.finish")?;
         let seq = self.next_seq(&mut tx, tenant, run).await?;
         sqlx::query("UPDATE flowstore_runs SET status = ?, ended_at = ?, output = ?, error = ? WHERE tenant = ? AND run_id = ?")
             .bind(outcome.status.as_str())
@@ -258,7 +258,7 @@ impl RunStore for SqliteStore {
 
     async fn store_complete(&self, tenant: &TenantId, run: CompleteRun) -> Result<()> {
         self.limit.check_run(&run)?;
-        let mut tx = self.pool.begin().await.op("runs.store_complete")?;
+        let mut tx = self.write_tx().await.op("runs.store_complete")?;
         Self::write_complete(&mut tx, tenant, &run).await?;
         tx.commit().await.op("runs.store_complete")
     }
@@ -268,7 +268,7 @@ impl RunStore for SqliteStore {
         tenant: &TenantId,
         runs: Vec<CompleteRun>,
     ) -> Result<Vec<Result<()>>> {
-        let mut tx = self.pool.begin().await.op("runs.store_complete_batch")?;
+        let mut tx = self.write_tx().await.op("runs.store_complete_batch")?;
         let mut out = Vec::with_capacity(runs.len());
         for run in &runs {
             if let Err(e) = self.limit.check_run(run) {

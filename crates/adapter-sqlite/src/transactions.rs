@@ -23,8 +23,7 @@ impl Transactions for SqliteStore {
         self.limit.check_job(&job)?;
         let run = Run::started(run);
         let mut tx = self
-            .pool
-            .begin()
+            .write_tx()
             .await
             .op("transactions.start_run_with_job")?;
         // A run just started is a complete run with no steps: its log is the Started event.

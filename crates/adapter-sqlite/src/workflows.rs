@@ -81,7 +81,7 @@ impl WorkflowStore for SqliteStore {
         let hash = ContentHash::of(&new.definition);
         let workflow = new.workflow_id.clone();
         let (t, w) = (tenant.as_str(), workflow.as_str());
-        let mut tx = self.pool.begin().await.op("workflows.put")?;
+        let mut tx = self.write_tx().await.op("workflows.put")?;
         // A write first, so the transaction holds the write lock from the start and
         // never has to upgrade a read lock (which busy_timeout cannot wait out).
         sqlx::query("INSERT INTO flowstore_workflows (tenant, workflow_id, high_water) VALUES (?, ?, 0) ON CONFLICT DO NOTHING")
