@@ -13,9 +13,10 @@
 //!   trade-off SQLite documents for WAL; `FULL` costs an fsync per commit.
 //! - `foreign_keys=ON`: SQLite leaves it off by default, and without it deletes
 //!   orphan child rows.
-//! - `busy_timeout=5s`: a writer waits for another writer's lock instead of returning
-//!   `SQLITE_BUSY`. Write transactions start with a write statement, so they never
-//!   have to upgrade a read lock, which is the case where waiting cannot help.
+//! - `busy_timeout=30s`: a writer of another process waits for the write lock instead
+//!   of returning `SQLITE_BUSY`. Write transactions begin `IMMEDIATE`, so they never
+//!   have to upgrade a read lock, the case where waiting cannot help; writers of this
+//!   process queue fairly on an async lock first, so none is starved by its siblings.
 //!
 //! The schema comes from `migrations/sqlite/` through `sqlx::migrate!`. It is applied
 //! when the store opens, recorded in the database, and idempotent. A database written
@@ -56,6 +57,10 @@ pub struct SqliteStore {
     path: Arc<str>,
     /// Bumped on every queue change in this process; waiters wake on it (Q9).
     queue_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Writers of this process queue here, in order, before taking SQLite's write
+    /// lock: SQLite has one writer at a time, and its busy handler is not fair, so
+    /// without this a writer can be starved past `busy_timeout` by its own siblings.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -78,7 +83,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -89,9 +94,15 @@ impl SqliteStore {
             limit: PayloadLimit::default(),
             path: shown.into(),
             queue_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
         };
         store.apply_migrations().await?;
         Ok(store)
+    }
+
+    /// This process's turn to write; held until the write transaction ends.
+    pub(crate) async fn write_gate(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.write_gate.clone().lock_owned().await
     }
 
     /// A write transaction that takes SQLite's write lock at `BEGIN IMMEDIATE`, waiting

@@ -59,6 +59,7 @@ impl MetricsStore for SqliteStore {
     async fn record(&self, tenant: &TenantId, metric: RunMetric) -> Result<bool> {
         metric.validate()?;
         let t = tenant.as_str();
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("metrics.record")?;
         // The write comes first: it takes the write lock and decides idempotence.
         let inserted = sqlx::query("INSERT INTO flowstore_metric_records (tenant, run_id, record) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
@@ -194,6 +195,7 @@ impl MetricsStore for SqliteStore {
     ) -> Result<Pattern> {
         observation.validate()?;
         self.limit.check("pattern data", &observation.data)?;
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("metrics.upsert_pattern")?;
         // Write first (a no-op touch) so the read below happens under the write lock.
         sqlx::query("UPDATE flowstore_patterns SET confidence = confidence WHERE tenant = ? AND workflow_id = ? AND kind = ? AND key = ?")
@@ -222,6 +224,7 @@ impl MetricsStore for SqliteStore {
     }
 
     async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("metrics.put_pattern")?;
         write_pattern(&mut tx, tenant, &pattern).await?;
         tx.commit().await.op("metrics.put_pattern")

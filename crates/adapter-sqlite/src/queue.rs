@@ -138,6 +138,7 @@ impl JobQueue for SqliteStore {
         queue: &QueueName,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Result<Enqueued>>> {
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.enqueue")?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -160,6 +161,7 @@ impl JobQueue for SqliteStore {
         req.validate()?;
         let now = Timestamp::now();
         let (t, q) = (tenant.as_str(), queue.as_str());
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.dequeue")?;
         // Rescue first (also the write that takes the lock): a job whose lease expired
         // on its last attempt is dead, not delivered again.
@@ -245,6 +247,7 @@ impl JobQueue for SqliteStore {
     }
 
     async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.ack")?;
         let mut out = Vec::with_capacity(leases.len());
         for lease in leases {
@@ -273,6 +276,7 @@ impl JobQueue for SqliteStore {
         failure: JobFailure,
     ) -> Result<FailOutcome> {
         let now = Timestamp::now();
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.fail")?;
         Self::hold(&mut tx, tenant, lease, Some(&failure.error)).await?;
         let row = sqlx::query("SELECT attempts, max_attempts, backoff FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ?")
@@ -488,6 +492,7 @@ impl JobQueue for SqliteStore {
         let id = job.imported_id()?.clone();
         let backoff = serde_json::to_string(&job.backoff)
             .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.import_dead")?;
         let seq = take(&mut tx, "job_seq", 1).await?;
         let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'dead', ?, ?, ?)")

@@ -196,6 +196,7 @@ impl RunStore for SqliteStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
         self.limit.check("run inputs", &new.inputs)?;
         let run = Run::started(new);
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("runs.start")?;
         // A run just started is a complete run with no steps: its log is the Started event.
         let started = CompleteRun {
@@ -210,6 +211,7 @@ impl RunStore for SqliteStore {
 
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
         self.limit.check_step(&step)?;
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("runs.append")?;
         let seq = self.next_seq(&mut tx, tenant, run).await?;
         insert_event(
@@ -232,6 +234,7 @@ impl RunStore for SqliteStore {
         if let Some(o) = &outcome.output {
             self.limit.check("run output", o)?;
         }
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("runs.finish")?;
         let seq = self.next_seq(&mut tx, tenant, run).await?;
         sqlx::query("UPDATE flowstore_runs SET status = ?, ended_at = ?, output = ?, error = ? WHERE tenant = ? AND run_id = ?")
@@ -258,6 +261,7 @@ impl RunStore for SqliteStore {
 
     async fn store_complete(&self, tenant: &TenantId, run: CompleteRun) -> Result<()> {
         self.limit.check_run(&run)?;
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("runs.store_complete")?;
         Self::write_complete(&mut tx, tenant, &run).await?;
         tx.commit().await.op("runs.store_complete")
@@ -268,6 +272,7 @@ impl RunStore for SqliteStore {
         tenant: &TenantId,
         runs: Vec<CompleteRun>,
     ) -> Result<Vec<Result<()>>> {
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("runs.store_complete_batch")?;
         let mut out = Vec::with_capacity(runs.len());
         for run in &runs {

@@ -22,6 +22,7 @@ impl Transactions for SqliteStore {
         self.limit.check("run inputs", &run.inputs)?;
         self.limit.check_job(&job)?;
         let run = Run::started(run);
+        let _gate = self.write_gate().await;
         let mut tx = self
             .write_tx()
             .await

@@ -81,6 +81,7 @@ impl WorkflowStore for SqliteStore {
         let hash = ContentHash::of(&new.definition);
         let workflow = new.workflow_id.clone();
         let (t, w) = (tenant.as_str(), workflow.as_str());
+        let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("workflows.put")?;
         // A write first, so the transaction holds the write lock from the start and
         // never has to upgrade a read lock (which busy_timeout cannot wait out).
