@@ -101,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
         .find(|w| w[0] == "--out")
         .map_or_else(|| PathBuf::from("target/bench"), |w| PathBuf::from(&w[1]));
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
-    let started = format!("{:?}", std::time::SystemTime::now());
+    let started = storage_ports::Timestamp::now().to_string();
     let work = std::env::temp_dir().join(format!("flowstore-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let backends = backends::open(&work, &only).await?;
