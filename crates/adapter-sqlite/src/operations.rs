@@ -36,11 +36,7 @@ impl SqliteStore {
     /// Refuses a newer database, then applies what is missing (O3).
     pub(crate) async fn apply_migrations(&self) -> Result<SchemaStatus> {
         let (applied, known) = (self.applied_version().await?, Self::known_version());
-        if applied > known {
-            return Err(Error::invalid_input(format!(
-                "this database was written by a newer flowstore (schema {applied}; this build knows up to {known}); upgrade flowstore to open it"
-            )));
-        }
+        SchemaStatus::refuse_newer(applied, known)?;
         MIGRATOR.run(&self.pool).await.map_err(|e| {
             Error::backend(format!("applying the SQLite schema failed: {e}"))
                 .with_operation("sqlite.migrate")

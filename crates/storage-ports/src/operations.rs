@@ -50,6 +50,22 @@ pub struct SchemaStatus {
     pub known: i64,
 }
 
+impl SchemaStatus {
+    /// Refuses a store written by a newer flowstore (O3), the same way on every
+    /// backend: `applied` is what the store records, `known` the newest this build has.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming both versions and the fix.
+    pub fn refuse_newer(applied: i64, known: i64) -> crate::Result<()> {
+        if applied > known {
+            return Err(crate::Error::invalid_input(format!(
+                "this database was written by a newer flowstore (schema {applied}; this build knows up to {known}); upgrade flowstore to open it"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Health, stats and schema of one backend.
 #[async_trait]
 pub trait Operations: Send + Sync + std::fmt::Debug {
