@@ -60,7 +60,7 @@ pub async fn run(base: &Path, rounds: usize) -> anyhow::Result<Vec<Figure>> {
     };
     Ok(vec![
         fig(
-            "open the embedded default, cold (creates files, applies 4 migrations)",
+            "open the embedded default, cold (creates files, applies every migration)",
             c,
         ),
         fig("open the embedded default, warm (checks the schema)", w),
