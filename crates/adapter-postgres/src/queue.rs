@@ -538,22 +538,12 @@ impl JobQueue for PostgresStore {
                         backoff,
                         dedup_key: r.try_get("dedup_key").op("queue.decode")?,
                     },
-                    dead: if r.try_get::<String, _>("state").op("queue.decode")? == "dead" {
-                        Some(DeadState {
-                            attempts: small(r.try_get("attempts").op("queue.decode")?, "attempts")?,
-                            last_error: r
-                                .try_get::<Option<String>, _>("last_error")
-                                .op("queue.decode")?
-                                .unwrap_or_default(),
-                            died_at: Timestamp::from_micros(
-                                r.try_get::<Option<i64>, _>("died_at")
-                                    .op("queue.decode")?
-                                    .unwrap_or(0),
-                            ),
-                        })
-                    } else {
-                        None
-                    },
+                    dead: DeadState::of_row(
+                        &r.try_get::<String, _>("state").op("queue.decode")?,
+                        small(r.try_get("attempts").op("queue.decode")?, "attempts")?,
+                        r.try_get("last_error").op("queue.decode")?,
+                        r.try_get("died_at").op("queue.decode")?,
+                    ),
                 })
             })
             .collect()

@@ -460,22 +460,12 @@ impl JobQueue for SqliteStore {
                             .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
                         dedup_key: r.try_get("dedup_key").op("queue.decode")?,
                     },
-                    dead: if s("state")? == "dead" {
-                        Some(DeadState {
-                            attempts: u32_of(r, "attempts")?,
-                            last_error: r
-                                .try_get::<Option<String>, _>("last_error")
-                                .op("queue.decode")?
-                                .unwrap_or_default(),
-                            died_at: Timestamp::from_micros(
-                                r.try_get::<Option<i64>, _>("died_at")
-                                    .op("queue.decode")?
-                                    .unwrap_or(0),
-                            ),
-                        })
-                    } else {
-                        None
-                    },
+                    dead: DeadState::of_row(
+                        &s("state")?,
+                        u32_of(r, "attempts")?,
+                        r.try_get("last_error").op("queue.decode")?,
+                        r.try_get("died_at").op("queue.decode")?,
+                    ),
                 })
             })
             .collect()

@@ -267,6 +267,24 @@ pub struct DeadState {
     pub died_at: Timestamp,
 }
 
+impl DeadState {
+    /// The dead state of a stored job row, or `None` when the job is not dead; SQL
+    /// adapters keep the same columns (`state`, `attempts`, `last_error`, `died_at`).
+    #[must_use]
+    pub fn of_row(
+        state: &str,
+        attempts: u32,
+        last_error: Option<String>,
+        died_at: Option<i64>,
+    ) -> Option<Self> {
+        (state == "dead").then(|| Self {
+            attempts,
+            last_error: last_error.unwrap_or_default(),
+            died_at: Timestamp::from_micros(died_at.unwrap_or(0)),
+        })
+    }
+}
+
 /// A job as exported (O4): what is needed to store it again elsewhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedJob {
