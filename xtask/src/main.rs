@@ -19,7 +19,8 @@ tasks:
             until Enter is pressed (for running single tests by hand)
   bench     build the benchmarks in release mode, start the servers, run every
             scenario beside its baseline and write target/bench/report.{md,json}
-            (--quick: small sizes, under 3 minutes; --adapter sqlite,postgres,redis)
+            (--quick: small sizes, under 3 minutes; --adapter sqlite,postgres,redis;
+            --scenario P1,P3: only those scenarios; --queue-jobs N: P3 size)
   deps      check the dependency rules only (storage-ports has no I/O crates; adapters
             depend on no crate of ours but storage-ports)";
 

@@ -5,10 +5,12 @@
 //! Scenarios (docs/performance.md has the targets and the last full run):
 //! - P1 run-log ingest, 8 writers, vs the raw driver doing the same inserts;
 //! - P2 query p99 at a large vs a small number of stored runs;
-//! - P3 queue throughput, 4 workers, vs the raw driver on the same tables or keys;
+//! - P3 queue throughput, 4 workers, vs apalis on the same server (and vs the raw
+//!   driver on the same tables or keys);
 //! - P4 metrics summary latency after many vs few recorded runs;
 //! - P5 opening the embedded default, cold and warm, vs the raw open.
 
+mod apalis_peer;
 mod backends;
 mod ingest;
 mod measure;
@@ -96,11 +98,22 @@ async fn main() -> anyhow::Result<()> {
         .filter(|w| w[0] == "--adapter")
         .flat_map(|w| w[1].split(',').map(str::to_owned).collect::<Vec<_>>())
         .collect();
+    let scenarios: Vec<String> = args
+        .windows(2)
+        .filter(|w| w[0] == "--scenario")
+        .flat_map(|w| w[1].split(',').map(str::to_uppercase).collect::<Vec<_>>())
+        .collect();
+    let wants = |s: &str| scenarios.is_empty() || scenarios.iter().any(|o| o == s);
     let out = args
         .windows(2)
         .find(|w| w[0] == "--out")
         .map_or_else(|| PathBuf::from("target/bench"), |w| PathBuf::from(&w[1]));
-    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    if let Some(w) = args.windows(2).find(|w| w[0] == "--queue-jobs") {
+        sizes.queue_jobs = w[1]
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--queue-jobs {}: {e}", w[1]))?;
+    }
     let started = storage_ports::Timestamp::now().to_string();
     let work = std::env::temp_dir().join(format!("flowstore-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
@@ -113,19 +126,24 @@ async fn main() -> anyhow::Result<()> {
         );
         figures.push(f);
     };
-    for b in &backends {
+    for b in backends.iter().filter(|_| wants("P1")) {
         note(ingest::run(b.clone(), sizes.ingest_runs_per_writer, sizes.rounds).await?);
     }
-    for b in &backends {
-        note(queue::run(b.clone(), sizes.queue_jobs, sizes.rounds).await?);
+    for b in backends.iter().filter(|_| wants("P3")) {
+        for f in queue::run(b.clone(), &work, sizes.queue_jobs, sizes.rounds).await? {
+            note(f);
+        }
     }
-    for b in backends.iter().filter(|b| b.name() != "redis") {
+    for b in backends
+        .iter()
+        .filter(|b| b.name() != "redis" && wants("P2"))
+    {
         note(query::run(b.clone(), sizes.query.0, sizes.query.1).await?);
     }
-    for b in &backends {
+    for b in backends.iter().filter(|_| wants("P4")) {
         note(summary::run(b.clone(), sizes.summary.0, sizes.summary.1).await?);
     }
-    if only.is_empty() || only.iter().any(|o| o == "sqlite") {
+    if wants("P5") && (only.is_empty() || only.iter().any(|o| o == "sqlite")) {
         for f in open::run(&work, if quick { 5 } else { 15 }).await? {
             note(f);
         }

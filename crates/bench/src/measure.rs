@@ -92,6 +92,30 @@ where
     Ok((median(&a), median(&b)))
 }
 
+/// One side of a rotation: given the round, the work of that round, returning how many
+/// operations it did.
+pub type Side<'a> = Box<
+    dyn FnMut(usize) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<u64>> + Send + 'a>>
+        + 'a,
+>;
+
+/// Runs every side once per round, `rounds` times, starting each round one side further
+/// on, so that warm-up and drift hit every side alike. Returns each side's median rate
+/// (operations per second), in the order given.
+///
+/// # Errors
+/// The first failure of any side.
+pub async fn rotate(rounds: usize, sides: &mut [Side<'_>]) -> anyhow::Result<Vec<f64>> {
+    let mut rates = vec![Vec::new(); sides.len()];
+    for round in 0..rounds {
+        for k in 0..sides.len() {
+            let i = (round + k) % sides.len();
+            rates[i].push(rate(sides[i](round)).await?);
+        }
+    }
+    Ok(rates.iter().map(|r| median(r)).collect())
+}
+
 async fn rate<F: Future<Output = anyhow::Result<u64>>>(f: F) -> anyhow::Result<f64> {
     let started = Instant::now();
     let n = f.await?;
