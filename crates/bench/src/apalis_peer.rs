@@ -112,6 +112,23 @@ impl Peer {
         })
     }
 
+    /// The most jobs apalis can take queued at once on this backend, and why, when
+    /// there is such a limit.
+    ///
+    /// apalis-redis 1.0 puts every pushed job in its scheduled set (run at "now"), and
+    /// its fetch script promotes all due jobs with one `RPUSH key unpack(ids)`: past
+    /// Lua's stack limit (about 8,000 values) the script fails with "too many results
+    /// to unpack" and the worker stops. Found by this benchmark at 20,000 jobs.
+    pub fn backlog_limit(&self) -> Option<(usize, &'static str)> {
+        match self {
+            Self::Redis(_) => Some((
+                5_000,
+                "apalis-redis 1.0 fails with more than about 8,000 queued jobs, its fetch script unpacks every due job into one call",
+            )),
+            Self::Sqlite(_) | Self::Postgres(_) => None,
+        }
+    }
+
     /// One round: `n` jobs through queue `queue`. Returns `n` once every job is done.
     ///
     /// # Errors
