@@ -39,12 +39,25 @@ pub struct Services {
 }
 
 impl Services {
-    /// Starts what the environment does not already provide.
+    /// Starts what the environment does not already provide, the keyring daemon
+    /// included.
     ///
     /// # Errors
     /// A package that cannot be installed, or a server that does not start; the error
     /// says what to run by hand.
     pub fn start() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    /// Starts PostgreSQL and Redis only (the benchmarks keep no credentials).
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub fn start_servers() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    fn start_with(keyring: bool) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("flowstore-services-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -62,7 +75,9 @@ impl Services {
             me.start_redis()?;
         }
         // Always a private bus: the tests must never write into the user's keyring.
-        me.start_keyring()?;
+        if keyring {
+            me.start_keyring()?;
+        }
         Ok(me)
     }
 
@@ -323,8 +338,9 @@ impl Services {
             stdin.write_all(b"flowstore-test")?;
         }
         self.children.push(("gnome-keyring".into(), daemon));
-        // Ready when a store and a clear through the Secret Service succeed.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Ready when a store and a clear through the Secret Service succeed. Usually
+        // well under a second; once, on a loaded machine, more than 10 s.
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let stored = Command::new(which("secret-tool")?)
                 .args([
@@ -353,7 +369,7 @@ impl Services {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("gnome-keyring did not answer on the private D-Bus session within 10 s");
+                bail!("gnome-keyring did not answer on the private D-Bus session within 30 s (is `secret-tool store` working? run `cargo xtask services` to retry)");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
