@@ -132,7 +132,7 @@ async fn raw(backend: Arc<Backend>, t: String, n: usize) -> anyhow::Result<u64> 
                         ids.len()
                     }
                     Backend::Postgres { raw, .. } => {
-                        let ids: Vec<String> = sqlx::query_scalar("WITH picked AS (SELECT ctid FROM flowstore_jobs WHERE tenant = $1 AND queue = 'bench' AND state = 'ready' ORDER BY priority DESC, run_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                        let ids: Vec<String> = sqlx::query_scalar("WITH picked AS (SELECT ctid FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/bench' AND state = 'ready' ORDER BY priority DESC, run_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
                              UPDATE flowstore_jobs j SET state = 'leased', lease_expires = $3, attempts = j.attempts + 1 WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) RETURNING j.ctid::text")
                             .bind(&t).bind(i64::try_from(DEQUEUE_BATCH)?).bind(exp).fetch_all(raw).await?;
                         if !ids.is_empty() {
