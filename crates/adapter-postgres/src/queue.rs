@@ -28,6 +28,38 @@ use crate::PostgresStore;
 /// How often a waiter re-checks even without a notification.
 const WAIT_POLL: Duration = Duration::from_secs(1);
 
+/// The columns of the jobs a batch sends, as arrays for `UNNEST`.
+#[derive(Default)]
+struct JobColumns {
+    ids: Vec<String>,
+    payload: Vec<String>,
+    priority: Vec<i32>,
+    run_at: Vec<i64>,
+    max_attempts: Vec<i64>,
+    backoff: Vec<String>,
+}
+
+impl JobColumns {
+    /// `sql` with what both enqueue statements take first bound: $1 tenant, $2 queue,
+    /// $3..$8 the columns.
+    fn bound<'q>(
+        self,
+        sql: &'static str,
+        tenant: &TenantId,
+        queue: &QueueName,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        sqlx::query(sql)
+            .bind(tenant.as_str().to_owned())
+            .bind(queue.as_str().to_owned())
+            .bind(self.ids)
+            .bind(self.payload)
+            .bind(self.priority)
+            .bind(self.run_at)
+            .bind(self.max_attempts)
+            .bind(self.backoff)
+    }
+}
+
 /// Enqueues checked jobs in one statement (shared with T1). Results are in order.
 pub(crate) async fn enqueue_in(
     conn: &mut PgConnection,
@@ -39,9 +71,8 @@ pub(crate) async fn enqueue_in(
     // Within the batch, the first job with a deduplication key wins (Q8).
     let mut first_with_key: HashMap<String, usize> = HashMap::new();
     let mut ids = Vec::with_capacity(jobs.len());
-    let (mut payload, mut priority, mut run_at, mut max_attempts, mut backoff, mut dedup) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut sent_ids: Vec<String> = Vec::new();
+    let mut cols = JobColumns::default();
+    let mut dedup = Vec::new();
     let mut pending: Vec<Option<Result<Enqueued>>> = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
         let id = job.id.clone().unwrap_or_else(JobId::generate);
@@ -60,19 +91,19 @@ pub(crate) async fn enqueue_in(
             .and_then(|p| Ok((p, json_text(&job.backoff, "backoff")?)));
         match texts {
             Ok((p, b)) => {
-                sent_ids.push(id.as_str().to_owned());
-                payload.push(p);
-                priority.push(job.priority);
-                run_at.push(job.run_at.unwrap_or(now).as_micros());
-                max_attempts.push(i64::from(job.max_attempts));
-                backoff.push(b);
+                cols.ids.push(id.as_str().to_owned());
+                cols.payload.push(p);
+                cols.priority.push(job.priority);
+                cols.run_at.push(job.run_at.unwrap_or(now).as_micros());
+                cols.max_attempts.push(i64::from(job.max_attempts));
+                cols.backoff.push(b);
                 dedup.push(job.dedup_key.clone());
                 pending.push(None);
             }
             Err(e) => pending.push(Some(Err(e))),
         }
     }
-    if sent_ids.is_empty() {
+    if cols.ids.is_empty() {
         return Ok(pending.into_iter().flatten().collect());
     }
     // A batch of jobs that name no id and no deduplication key cannot conflict (ids are
@@ -80,21 +111,15 @@ pub(crate) async fn enqueue_in(
     // insertion ON CONFLICT costs (about a third of the statement) and without
     // returning the ids we already know.
     if first_with_key.is_empty() && jobs.iter().all(|j| j.id.is_none()) {
-        sqlx::query(
+        cols.bound(
             "INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) \
              SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, j.run_at, j.max_attempts, j.backoff::jsonb, 'ready', $9 \
              FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::int8[], $7::int8[], $8::text[]) \
                WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, ord) \
              ORDER BY j.ord",
+            tenant,
+            queue,
         )
-        .bind(tenant.as_str())
-        .bind(queue.as_str())
-        .bind(&sent_ids)
-        .bind(payload)
-        .bind(priority)
-        .bind(run_at)
-        .bind(max_attempts)
-        .bind(backoff)
         .bind(now.as_micros())
         .execute(&mut *conn)
         .await
@@ -111,7 +136,7 @@ pub(crate) async fn enqueue_in(
             .collect());
     }
     let keys: Vec<String> = first_with_key.keys().cloned().collect();
-    let rows = sqlx::query(
+    let rows = cols.bound(
         "WITH existing AS ( \
            SELECT dedup_key, job_id FROM flowstore_jobs \
            WHERE tenant = $1 AND queue = $2 AND dedup_key = ANY($10::text[]) AND state <> 'dead'), \
@@ -125,15 +150,9 @@ pub(crate) async fn enqueue_in(
            ON CONFLICT DO NOTHING RETURNING job_id) \
          SELECT job_id, NULL::text AS dedup_key FROM ins \
          UNION ALL SELECT job_id, dedup_key FROM existing",
+        tenant,
+        queue,
     )
-    .bind(tenant.as_str())
-    .bind(queue.as_str())
-    .bind(&sent_ids)
-    .bind(payload)
-    .bind(priority)
-    .bind(run_at)
-    .bind(max_attempts)
-    .bind(backoff)
     .bind(&dedup)
     .bind(&keys)
     .bind(now.as_micros())
