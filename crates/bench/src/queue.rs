@@ -51,14 +51,7 @@ async fn ours(set: StoreSet, t: TenantId, n: usize) -> anyhow::Result<u64> {
             }
         }));
     }
-    for task in tasks {
-        task.await??;
-    }
-    anyhow::ensure!(
-        done.load(Ordering::Relaxed) == n as u64,
-        "not every job was processed"
-    );
-    Ok(n as u64)
+    all_done(tasks, &done, n, "flowstore").await
 }
 
 async fn raw(backend: Arc<Backend>, t: String, n: usize) -> anyhow::Result<u64> {
@@ -172,14 +165,25 @@ async fn raw(backend: Arc<Backend>, t: String, n: usize) -> anyhow::Result<u64> 
             }
         }));
     }
+    all_done(tasks, &done, n, "the raw driver").await
+}
+
+/// Waits for the workers, then checks that together they processed all `n` jobs.
+async fn all_done(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    done: &AtomicU64,
+    n: usize,
+    side: &str,
+) -> anyhow::Result<u64> {
     for task in tasks {
         task.await??;
     }
+    let processed = done.load(Ordering::Relaxed);
     anyhow::ensure!(
-        done.load(Ordering::Relaxed) == n as u64,
-        "the raw queue lost jobs"
+        processed == n as u64,
+        "{side} processed {processed} of {n} jobs"
     );
-    Ok(n as u64)
+    Ok(processed)
 }
 
 fn ours_side<'a>(set: &'a StoreSet, jobs: usize) -> Side<'a> {
