@@ -45,12 +45,12 @@ impl JobColumns {
     fn bound<'q>(
         self,
         sql: &'static str,
-        tenant: &TenantId,
-        queue: &QueueName,
+        tenant: &'q TenantId,
+        queue: &'q QueueName,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         sqlx::query(sql)
-            .bind(tenant.as_str().to_owned())
-            .bind(queue.as_str().to_owned())
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
             .bind(self.ids)
             .bind(self.payload)
             .bind(self.priority)

@@ -89,19 +89,22 @@ fn report_md(figures: &[Figure], quick: bool, started: &str) -> String {
     md
 }
 
+/// The comma-separated values of every `flag VALUES` in `args`.
+fn list_flag(args: &[String], flag: &str) -> Vec<String> {
+    args.windows(2)
+        .filter(|w| w[0] == flag)
+        .flat_map(|w| w[1].split(',').map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let only: Vec<String> = args
-        .windows(2)
-        .filter(|w| w[0] == "--adapter")
-        .flat_map(|w| w[1].split(',').map(str::to_owned).collect::<Vec<_>>())
-        .collect();
-    let scenarios: Vec<String> = args
-        .windows(2)
-        .filter(|w| w[0] == "--scenario")
-        .flat_map(|w| w[1].split(',').map(str::to_uppercase).collect::<Vec<_>>())
+    let only = list_flag(&args, "--adapter");
+    let scenarios: Vec<String> = list_flag(&args, "--scenario")
+        .iter()
+        .map(|s| s.to_uppercase())
         .collect();
     let wants = |s: &str| scenarios.is_empty() || scenarios.iter().any(|o| o == s);
     let out = args

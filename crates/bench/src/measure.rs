@@ -62,8 +62,9 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
     v[i]
 }
 
-/// Runs `ours` and `base` alternately `rounds` times; each returns how many operations
-/// it did. Returns the median rates (operations per second) of each.
+/// Runs `ours` and `base` alternately `rounds` times ([`rotate`] with two sides); each
+/// returns how many operations it did. Returns the median rates (operations per second)
+/// of each.
 ///
 /// # Errors
 /// The first failure of either side.
@@ -78,26 +79,18 @@ where
     B: FnMut(usize) -> FB,
     FB: Future<Output = anyhow::Result<u64>>,
 {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        // Alternate which goes first, so that warm-up and drift hit both.
-        if round % 2 == 0 {
-            a.push(rate(ours(round)).await?);
-            b.push(rate(base(round)).await?);
-        } else {
-            b.push(rate(base(round)).await?);
-            a.push(rate(ours(round)).await?);
-        }
-    }
-    Ok((median(&a), median(&b)))
+    let mut sides: [Side<'_>; 2] = [
+        Box::new(|round| Box::pin(ours(round))),
+        Box::new(|round| Box::pin(base(round))),
+    ];
+    let rates = rotate(rounds, &mut sides).await?;
+    Ok((rates[0], rates[1]))
 }
 
 /// One side of a rotation: given the round, the work of that round, returning how many
 /// operations it did.
-pub type Side<'a> = Box<
-    dyn FnMut(usize) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<u64>> + Send + 'a>>
-        + 'a,
->;
+pub type Side<'a> =
+    Box<dyn FnMut(usize) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<u64>> + 'a>> + 'a>;
 
 /// Runs every side once per round, `rounds` times, starting each round one side further
 /// on, so that warm-up and drift hit every side alike. Returns each side's median rate
