@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
+use storage_ports::adapter_kit::cursors::DOCUMENTS as DOCUMENT_CURSOR;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, ErrorKind, Page,
     PageRequest, Result, TenantId, Timestamp,
@@ -29,7 +30,7 @@ impl FsStore {
     fn read_document(dir: &Path, c: &CollectionName, id: &DocumentId) -> Result<Document> {
         let path = dir.join(format!("{id}.json"));
         let text = fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => not_found(c, id),
+            std::io::ErrorKind::NotFound => kit::document_missing(c, id),
             _ => io_error("reading", &path, &e),
         })?;
         let doc: Document = serde_json::from_str(&text).map_err(|e| {
@@ -105,10 +106,7 @@ impl DocumentStore for FsStore {
                     updated_at: Timestamp::now(),
                 };
                 if dir.join(format!("{}.json", doc.id)).exists() {
-                    return Err(Error::conflict(format!(
-                        "document {} already exists in collection {c}",
-                        doc.id
-                    )));
+                    return Err(kit::document_taken(&c, &doc.id));
                 }
                 Self::write_document(dir, &doc)?;
                 Ok(doc)
@@ -142,7 +140,7 @@ impl DocumentStore for FsStore {
             s.locked(&t, &c, |dir| {
                 let current = Self::read_document(dir, &c, &id)?;
                 if current.revision != expected_revision {
-                    return Err(stale_revision(&id, expected_revision, current.revision));
+                    return Err(kit::stale_revision(&id, expected_revision, current.revision));
                 }
                 let doc = Document {
                     id: id.clone(),
@@ -167,12 +165,12 @@ impl DocumentStore for FsStore {
         let (t, c, id) = (tenant.clone(), collection.clone(), id.clone());
         self.blocking(move |s| {
             if !s.collection_dir(&t, &c).exists() {
-                return Err(not_found(&c, &id));
+                return Err(kit::document_missing(&c, &id));
             }
             s.locked(&t, &c, |dir| {
                 let current = Self::read_document(dir, &c, &id)?;
                 if let Some(expected) = expected_revision.filter(|e| *e != current.revision) {
-                    return Err(stale_revision(&id, expected, current.revision));
+                    return Err(kit::stale_revision(&id, expected, current.revision));
                 }
                 remove_durable(&dir.join(format!("{id}.json")))
             })

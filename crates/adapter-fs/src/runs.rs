@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use storage_ports::rules::poll_watch::poll_watch;
-use storage_ports::run;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, Result, Run, RunEvent, RunId,
     RunOutcome, RunQuery, RunStep, RunStore, TenantId,
@@ -59,7 +59,7 @@ impl FsStore {
     pub(crate) fn read_head(dir: &Path, id: &RunId) -> Result<Run> {
         let path = dir.join(HEAD);
         let head: Run = read_json(&path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => run::not_found(id),
+            ErrorKind::NotFound => kit::run_missing(id),
             _ => e,
         })?;
         if head.run_id != *id {
@@ -98,7 +98,7 @@ impl FsStore {
         Ok(CompleteRun { run, steps })
     }
 
-    /// Makes `complete` appear whole under `runs/`, or fails with `Conflict` if the id
+    /// Makes `complete` appear whole under `runs/`, or fails with `AlreadyExists` if the id
     /// is taken.
     fn create_run(&self, tenant: &TenantId, complete: &CompleteRun) -> Result<()> {
         let id = &complete.run.run_id;
@@ -141,10 +141,10 @@ impl FsStore {
     fn lock_run(&self, tenant: &TenantId, id: &RunId) -> Result<(fs::File, PathBuf, Run)> {
         let dir = self.run_dir(tenant, id);
         if !dir.is_dir() {
-            return Err(run::not_found(id));
+            return Err(kit::run_missing(id));
         }
         let lock = lock_exclusive(&dir.join(LOCK)).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => run::not_found(id),
+            ErrorKind::NotFound => kit::run_missing(id),
             _ => e,
         })?;
         // Read under the lock: a delete may have moved the directory meanwhile.
@@ -155,7 +155,7 @@ impl FsStore {
     fn append_blocking(&self, tenant: &TenantId, id: &RunId, step: &RunStep) -> Result<u64> {
         let (_lock, dir, head) = self.lock_run(tenant, id)?;
         if head.status.is_terminal() {
-            return Err(run::finished(id));
+            return Err(kit::run_finished(id));
         }
         let path = dir.join(STEPS);
         let line = step_line(step)?;
@@ -185,7 +185,7 @@ impl FsStore {
     fn finish_blocking(&self, tenant: &TenantId, id: &RunId, outcome: RunOutcome) -> Result<Run> {
         let (_lock, dir, mut head) = self.lock_run(tenant, id)?;
         if head.status.is_terminal() {
-            return Err(run::finished(id));
+            return Err(kit::run_finished(id));
         }
         head.apply(outcome);
         write_atomic(&dir.join(HEAD), &to_json(&head)?)?;
@@ -271,7 +271,7 @@ pub(crate) fn sweep_staging(root: &Path) {
 }
 
 fn already_exists(id: &RunId) -> Error {
-    Error::conflict(format!("run {id} already exists"))
+    kit::run_taken(id)
 }
 
 fn step_line(step: &RunStep) -> Result<Vec<u8>> {

@@ -15,7 +15,7 @@ use crate::files::{
 };
 use crate::FsStore;
 
-const CURSOR: &str = "workflows";
+const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 
 impl FsStore {
     pub(crate) fn workflows_dir(&self, tenant: &TenantId) -> PathBuf {

@@ -23,7 +23,7 @@ pub(crate) fn map_keyring_error(e: &KeyringError, operation: &'static str) -> Er
         KeyringError::Invalid(what, why) => {
             Error::invalid_input(format!("invalid credential {what}: {why}"))
         }
-        KeyringError::Ambiguous(entries) => Error::conflict(format!(
+        KeyringError::Ambiguous(entries) => Error::corrupt(format!(
             "{} keyring items match one credential; remove the extra ones with your keyring tool",
             entries.len()
         )),

@@ -1,13 +1,11 @@
 //! Credentials in memory (C1-C5): for host unit tests; production uses the keyring.
 
 use async_trait::async_trait;
-use storage_ports::{CredentialKey, CredentialStore, Error, Result, Secret, TenantId};
+use storage_ports::adapter_kit::errors as kit;
+use storage_ports::{CredentialKey, CredentialStore, Result, Secret, TenantId};
 
 use crate::MemoryStore;
 
-fn missing(key: &CredentialKey) -> Error {
-    Error::not_found(format!("no credential {key}"))
-}
 
 #[async_trait]
 impl CredentialStore for MemoryStore {
@@ -25,7 +23,7 @@ impl CredentialStore for MemoryStore {
             .credentials
             .get(key)
             .cloned()
-            .ok_or_else(|| missing(key))
+            .ok_or_else(|| kit::credential_missing(key))
     }
 
     async fn delete(&self, tenant: &TenantId, key: &CredentialKey) -> Result<()> {
@@ -34,7 +32,7 @@ impl CredentialStore for MemoryStore {
             .credentials
             .remove(key)
             .map(|_| ())
-            .ok_or_else(|| missing(key))
+            .ok_or_else(|| kit::credential_missing(key))
     }
 
     async fn list(&self, tenant: &TenantId) -> Result<Vec<CredentialKey>> {

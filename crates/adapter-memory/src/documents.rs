@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use storage_ports::document::{not_found, stale_revision, DOCUMENT_CURSOR};
+use storage_ports::adapter_kit::cursors::DOCUMENTS as DOCUMENT_CURSOR;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
-    CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
+    CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Page, PageRequest,
     Result, TenantId, Timestamp,
 };
 
@@ -28,9 +29,7 @@ impl DocumentStore for MemoryStore {
             .entry(collection.clone())
             .or_default();
         if coll.contains_key(&id) {
-            return Err(Error::conflict(format!(
-                "document {id} already exists in collection {collection}"
-            )));
+            return Err(kit::document_taken(collection, &id));
         }
         let doc = Document {
             id: id.clone(),
@@ -55,7 +54,7 @@ impl DocumentStore for MemoryStore {
             .get(collection)
             .and_then(|c| c.get(id))
             .cloned()
-            .ok_or_else(|| not_found(collection, id))
+            .ok_or_else(|| kit::document_missing(collection, id))
     }
 
     async fn replace(
@@ -73,9 +72,9 @@ impl DocumentStore for MemoryStore {
             .documents
             .get_mut(collection)
             .and_then(|c| c.get_mut(id))
-            .ok_or_else(|| not_found(collection, id))?;
+            .ok_or_else(|| kit::document_missing(collection, id))?;
         if doc.revision != expected_revision {
-            return Err(stale_revision(id, expected_revision, doc.revision));
+            return Err(kit::stale_revision(id, expected_revision, doc.revision));
         }
         doc.revision += 1;
         doc.body = body;
@@ -94,10 +93,10 @@ impl DocumentStore for MemoryStore {
         let docs = &mut state.tenant(tenant).documents;
         let coll = docs
             .get_mut(collection)
-            .ok_or_else(|| not_found(collection, id))?;
-        let doc = coll.get(id).ok_or_else(|| not_found(collection, id))?;
+            .ok_or_else(|| kit::document_missing(collection, id))?;
+        let doc = coll.get(id).ok_or_else(|| kit::document_missing(collection, id))?;
         if let Some(expected) = expected_revision.filter(|e| *e != doc.revision) {
-            return Err(stale_revision(id, expected, doc.revision));
+            return Err(kit::stale_revision(id, expected, doc.revision));
         }
         coll.remove(id);
         if coll.is_empty() {

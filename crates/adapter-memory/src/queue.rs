@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
     JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
@@ -39,9 +40,7 @@ impl MemoryStore {
                 .jobs
                 .contains_key(&(queue.clone(), id.clone()))
             {
-                return Err(Error::conflict(format!(
-                    "job {id} already exists in queue {queue}"
-                )));
+                return Err(kit::job_taken(id, queue));
             }
         }
         Ok(())
@@ -72,9 +71,7 @@ impl MemoryStore {
         let id = job.id.clone().unwrap_or_else(JobId::generate);
         let k = (queue.clone(), id.clone());
         if jobs.contains_key(&k) {
-            return Err(Error::conflict(format!(
-                "job {id} already exists in queue {queue}"
-            )));
+            return Err(kit::job_taken(&id, queue));
         }
         let now = Timestamp::now();
         let mut spec = job;
@@ -409,9 +406,7 @@ impl JobQueue for MemoryStore {
         let jobs = &mut state.tenant(tenant).jobs;
         let k = (queue.clone(), id.clone());
         if jobs.contains_key(&k) {
-            return Err(Error::conflict(format!(
-                "job {id} already exists in queue {queue}"
-            )));
+            return Err(kit::job_taken(&id, queue));
         }
         let run_at = job.run_at.unwrap_or(dead.died_at);
         jobs.insert(

@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 
 use async_trait::async_trait;
-use storage_ports::run;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
-    CompleteRun, Error, EventStream, NewRun, Page, Result, Run, RunEvent, RunEventKind, RunId,
+    CompleteRun, EventStream, NewRun, Page, Result, Run, RunEvent, RunEventKind, RunId,
     RunOutcome, RunQuery, RunStep, RunStore, TenantId,
 };
 
@@ -20,10 +20,7 @@ impl MemoryStore {
         let mut state = self.lock();
         let runs = &mut state.tenant(tenant).runs;
         if runs.contains_key(&run.run.run_id) {
-            return Err(Error::conflict(format!(
-                "run {} already exists",
-                run.run.run_id
-            )));
+            return Err(kit::run_taken(&run.run.run_id));
         }
         runs.insert(
             run.run.run_id.clone(),
@@ -43,10 +40,7 @@ impl MemoryStore {
     ) -> Result<Run> {
         let runs = &mut state.tenant(tenant).runs;
         if runs.contains_key(&new.run_id) {
-            return Err(Error::conflict(format!(
-                "run {} already exists",
-                new.run_id
-            )));
+            return Err(kit::run_taken(&new.run_id));
         }
         let run = Run::started(new);
         let started = RunEvent {
@@ -92,9 +86,9 @@ impl RunStore for MemoryStore {
                 .tenant(tenant)
                 .runs
                 .get_mut(run)
-                .ok_or_else(|| run::not_found(run))?;
+                .ok_or_else(|| kit::run_missing(run))?;
             if rec.run.status.is_terminal() {
-                return Err(run::finished(run));
+                return Err(kit::run_finished(run));
             }
             let seq = rec.events.len() as u64 + 1;
             rec.events.push(RunEvent {
@@ -119,9 +113,9 @@ impl RunStore for MemoryStore {
                 .tenant(tenant)
                 .runs
                 .get_mut(run)
-                .ok_or_else(|| run::not_found(run))?;
+                .ok_or_else(|| kit::run_missing(run))?;
             if rec.run.status.is_terminal() {
-                return Err(run::finished(run));
+                return Err(kit::run_finished(run));
             }
             let (status, at) = (outcome.status, outcome.ended_at);
             rec.run.apply(outcome);
@@ -162,7 +156,7 @@ impl RunStore for MemoryStore {
             .runs
             .get(run)
             .map(|r| r.run.clone())
-            .ok_or_else(|| run::not_found(run))
+            .ok_or_else(|| kit::run_missing(run))
     }
 
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
@@ -171,7 +165,7 @@ impl RunStore for MemoryStore {
             .tenant(tenant)
             .runs
             .get(run)
-            .ok_or_else(|| run::not_found(run))?;
+            .ok_or_else(|| kit::run_missing(run))?;
         Ok(CompleteRun {
             run: rec.run.clone(),
             steps: steps_of(&rec.events),
@@ -189,7 +183,7 @@ impl RunStore for MemoryStore {
             .tenant(tenant)
             .runs
             .get(run)
-            .ok_or_else(|| run::not_found(run))?;
+            .ok_or_else(|| kit::run_missing(run))?;
         Ok(rec
             .events
             .iter()
@@ -219,7 +213,7 @@ impl RunStore for MemoryStore {
     async fn delete(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
         let removed = self.lock().tenant(tenant).runs.remove(run);
         self.notify_runs();
-        removed.map(|_| ()).ok_or_else(|| run::not_found(run))
+        removed.map(|_| ()).ok_or_else(|| kit::run_missing(run))
     }
 }
 
@@ -264,7 +258,7 @@ impl Watcher {
             match read {
                 None => {
                     self.done = true;
-                    return Some((Err(run::not_found(&self.run)), self));
+                    return Some((Err(kit::run_missing(&self.run)), self));
                 }
                 Some((new, terminal)) if new.is_empty() => {
                     if terminal {

@@ -1,6 +1,7 @@
 //! Workflows in memory (W1-W9).
 
 use async_trait::async_trait;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, VersionMeta,
@@ -9,11 +10,8 @@ use storage_ports::{
 
 use crate::MemoryStore;
 
-const CURSOR: &str = "workflows";
+const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 
-fn missing(id: &WorkflowId, version: u32) -> Error {
-    Error::not_found(format!("workflow {id} has no version {version}"))
-}
 
 #[async_trait]
 impl WorkflowStore for MemoryStore {
@@ -45,7 +43,7 @@ impl WorkflowStore for MemoryStore {
                 .versions
                 .get(&v)
                 .cloned()
-                .ok_or_else(|| missing(&new.workflow_id, v)),
+                .ok_or_else(|| kit::workflow_version_missing(&new.workflow_id, v)),
             PutPlan::Insert(v) => {
                 let stored = new.into_stored(v, hash);
                 wf.high_water = wf.high_water.max(v);
@@ -68,7 +66,7 @@ impl WorkflowStore for MemoryStore {
             .get(id)
             .and_then(|w| w.versions.get(&version))
             .cloned()
-            .ok_or_else(|| missing(id, version))
+            .ok_or_else(|| kit::workflow_version_missing(id, version))
     }
 
     async fn latest(&self, tenant: &TenantId, id: &WorkflowId) -> Result<WorkflowVersion> {
@@ -103,13 +101,13 @@ impl WorkflowStore for MemoryStore {
             .tenant(tenant)
             .workflows
             .get(id)
-            .ok_or_else(|| missing(id, version))?;
+            .ok_or_else(|| kit::workflow_version_missing(id, version))?;
         let mut chain = Vec::new();
         let mut next = Some(version);
         while let Some(v) = next {
             let Some(found) = wf.versions.get(&v) else {
                 if chain.is_empty() {
-                    return Err(missing(id, version));
+                    return Err(kit::workflow_version_missing(id, version));
                 }
                 // A deleted ancestor ends the readable chain.
                 break;
@@ -146,6 +144,6 @@ impl WorkflowStore for MemoryStore {
             .get_mut(id)
             .and_then(|w| w.versions.remove(&version))
             .map(|_| ())
-            .ok_or_else(|| missing(id, version))
+            .ok_or_else(|| kit::workflow_version_missing(id, version))
     }
 }

@@ -8,14 +8,15 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::Row;
-use storage_ports::document::{not_found, stale_revision};
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::filtered_listing::{list_filtered, Chunk};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
     Result, TenantId, Timestamp,
 };
 
-use crate::error::{big, stored_id, SqlxResultExt};
+use storage_ports::adapter_kit::{stored_id, to_i64};
+use crate::error::SqlxResultExt;
 use crate::runs::json_text;
 use crate::PostgresStore;
 
@@ -44,7 +45,7 @@ impl PostgresStore {
         expected: u64,
     ) -> Error {
         match DocumentStore::get(self, tenant, c, id).await {
-            Ok(d) => stale_revision(id, expected, d.revision),
+            Ok(d) => kit::stale_revision(id, expected, d.revision),
             Err(e) => e,
         }
     }
@@ -76,10 +77,7 @@ impl DocumentStore for PostgresStore {
             .await
             .op("documents.create")?;
         if done.rows_affected() == 0 {
-            return Err(Error::conflict(format!(
-                "document {} already exists in collection {collection}",
-                doc.id
-            )));
+            return Err(kit::document_taken(collection, &doc.id));
         }
         Ok(doc)
     }
@@ -100,7 +98,7 @@ impl DocumentStore for PostgresStore {
             .as_ref()
             .map(document)
             .transpose()?
-            .ok_or_else(|| not_found(collection, id))
+            .ok_or_else(|| kit::document_missing(collection, id))
     }
 
     async fn replace(
@@ -119,7 +117,7 @@ impl DocumentStore for PostgresStore {
             .bind(tenant.as_str())
             .bind(collection.as_str())
             .bind(id.as_str())
-            .bind(big(expected_revision))
+            .bind(to_i64(expected_revision))
             .execute(&self.pool)
             .await
             .op("documents.replace")?;
@@ -147,14 +145,14 @@ impl DocumentStore for PostgresStore {
             .bind(tenant.as_str())
             .bind(collection.as_str())
             .bind(id.as_str())
-            .bind(expected_revision.map(big))
+            .bind(expected_revision.map(to_i64))
             .execute(&self.pool)
             .await
             .op("documents.delete")?;
         if done.rows_affected() == 0 {
             return Err(match expected_revision {
                 Some(rev) => self.explain(tenant, collection, id, rev).await,
-                None => not_found(collection, id),
+                None => kit::document_missing(collection, id),
             });
         }
         Ok(())

@@ -1,38 +1,57 @@
-//! PostgreSQL and sqlx errors mapped to kinds (SQLSTATE classes): lost connections,
-//! serialization failures, deadlocks and shutdowns are retryable (`Unavailable`);
-//! unique violations are conflicts; bad values are invalid input; damaged pages and
-//! undecodable rows are corrupt data.
+//! PostgreSQL and sqlx errors mapped to kinds. Constraint violations go by sqlx's
+//! [`sqlx::error::ErrorKind`]; the rest by SQLSTATE class: lost connections, lock
+//! timeouts and shutdowns are `Unavailable`; serialization failures and deadlocks are
+//! backend errors marked temporary (the same call may pass when repeated); bad values
+//! are invalid input; damaged pages and undecodable rows are corrupt data. The
+//! driver's error is kept as the source.
 
+use sqlx::error::ErrorKind as SqlxKind;
 use storage_ports::Error;
 
-/// Maps a sqlx error raised by `operation`.
+/// Maps a sqlx error raised by `operation`, keeping it as the source.
 #[must_use]
-pub fn map_sqlx_error(e: &sqlx::Error, operation: &'static str) -> Error {
-    let err = match e {
+pub fn map_sqlx_error(e: sqlx::Error, operation: &'static str) -> Error {
+    let err = match &e {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            match code.as_str() {
-                "23505" => Error::conflict(format!("already exists: {db}")),
+            match (db.kind(), code.as_str()) {
+                (SqlxKind::UniqueViolation, _) => {
+                    Error::already_exists("a row with this key exists")
+                }
+                (
+                    SqlxKind::ForeignKeyViolation
+                    | SqlxKind::NotNullViolation
+                    | SqlxKind::CheckViolation
+                    | SqlxKind::ExclusionViolation,
+                    _,
+                ) => Error::invalid_input("a constraint of the schema refused the write"),
                 // NUL characters, which PostgreSQL text and JSONB cannot hold.
-                "22P05" | "22021" => Error::invalid_input(format!(
-                    "PostgreSQL cannot store this value (it holds a NUL character or invalid text): {db}"
-                )),
-                c if c.starts_with("22") || c.starts_with("23") => {
-                    Error::invalid_input(format!("PostgreSQL refused the value: {db}"))
+                (_, "22P05" | "22021") => Error::invalid_input(
+                    "PostgreSQL cannot store this value (it holds a NUL character or invalid text)",
+                ),
+                (_, c) if c.starts_with("22") || c.starts_with("23") => {
+                    Error::invalid_input(format!("PostgreSQL refused the value (SQLSTATE {c})"))
                 }
-                // 40001 serialization failure, 40P01 deadlock, 55P03 lock not available,
-                // 57P0x shutdown and cannot-connect-now, 53xxx out of resources, 08xxx
-                // connection exceptions: the same call may succeed when retried.
-                c if c.starts_with("40")
-                    || c == "55P03"
-                    || c.starts_with("57P")
-                    || c.starts_with("53")
-                    || c.starts_with("08") =>
+                // 40001 serialization failure, 40P01 deadlock: the transaction lost a
+                // race and may win when repeated.
+                (_, c) if c.starts_with("40") => Error::backend(format!(
+                    "PostgreSQL aborted the transaction (SQLSTATE {c})"
+                ))
+                .temporary(),
+                // 55P03 lock not available, 57P0x shutdown and cannot-connect-now, 53xxx
+                // out of resources, 08xxx connection exceptions.
+                (_, c)
+                    if c == "55P03"
+                        || c.starts_with("57P")
+                        || c.starts_with("53")
+                        || c.starts_with("08") =>
                 {
-                    Error::unavailable(format!("PostgreSQL asks to retry: {db}"))
+                    Error::unavailable(format!("PostgreSQL asks to retry (SQLSTATE {c})"))
                 }
-                "XX001" | "XX002" => Error::corrupt(format!("PostgreSQL reports damaged data: {db}")),
-                _ => Error::backend(format!("postgres: {db} (SQLSTATE {code})")),
+                (_, "XX001" | "XX002") => {
+                    Error::corrupt(format!("PostgreSQL reports damaged data (SQLSTATE {code})"))
+                }
+                (_, c) => Error::backend(format!("PostgreSQL failed (SQLSTATE {c})")),
             }
         }
         sqlx::Error::PoolTimedOut
@@ -40,17 +59,13 @@ pub fn map_sqlx_error(e: &sqlx::Error, operation: &'static str) -> Error {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => {
-            Error::unavailable(format!("PostgreSQL is unreachable: {e}"))
-        }
+        | sqlx::Error::WorkerCrashed => Error::unavailable("PostgreSQL is unreachable"),
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => {
-            Error::corrupt(format!("a stored row cannot be read: {e}"))
-        }
-        _ => Error::backend(format!("postgres: {e}")),
+        | sqlx::Error::ColumnNotFound(_) => Error::corrupt("a stored row cannot be read"),
+        _ => Error::backend("PostgreSQL failed"),
     };
-    err.with_operation(operation)
+    err.with_operation(operation).with_source(e)
 }
 
 /// `?`-friendly mapping with the operation name.
@@ -60,24 +75,6 @@ pub(crate) trait SqlxResultExt<T> {
 
 impl<T> SqlxResultExt<T> for Result<T, sqlx::Error> {
     fn op(self, operation: &'static str) -> Result<T, Error> {
-        self.map_err(|e| map_sqlx_error(&e, operation))
+        self.map_err(|e| map_sqlx_error(e, operation))
     }
-}
-
-/// `u64` to a BIGINT parameter, saturating (counts and sequence numbers never reach it).
-pub(crate) fn big(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A stored BIGINT that must fit `u32` (versions, attempts).
-pub(crate) fn small(v: i64, what: &str) -> Result<u32, Error> {
-    u32::try_from(v).map_err(|_| Error::corrupt(format!("stored {what} {v} is out of range")))
-}
-
-/// A stored id that must pass its validation.
-pub(crate) fn stored_id<T: TryFrom<String, Error = Error>>(
-    s: String,
-    what: &str,
-) -> Result<T, Error> {
-    T::try_from(s).map_err(|e| Error::corrupt(format!("stored {what}: {e}")))
 }

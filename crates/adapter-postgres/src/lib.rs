@@ -89,7 +89,7 @@ impl PostgresStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
-            .map_err(|e| map_sqlx_error(&e, "postgres.connect").with_context("url", &shown))?;
+            .map_err(|e| map_sqlx_error(e, "postgres.connect").with_context("url", &shown))?;
         let queue_changed = Arc::new(tokio::sync::watch::Sender::new(0));
         let listener = listener::Listener::start(pool.clone(), queue_changed.clone()).await?;
         let store = Self {

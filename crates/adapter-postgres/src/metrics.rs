@@ -13,7 +13,8 @@ use storage_ports::{
     Timestamp, WorkflowId,
 };
 
-use crate::error::{big, SqlxResultExt};
+use storage_ports::adapter_kit::{to_i64};
+use crate::error::SqlxResultExt;
 use crate::runs::json_text;
 use crate::PostgresStore;
 
@@ -185,7 +186,7 @@ impl MetricsStore for PostgresStore {
             .bind(tenant.as_str())
             .bind(workflow.as_str())
             .bind(name.as_str())
-            .bind(big(last_n as u64))
+            .bind(to_i64(last_n as u64))
             .fetch_all(&self.pool)
             .await
             .op("metrics.baseline")?;

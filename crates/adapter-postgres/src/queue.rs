@@ -16,12 +16,14 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
-use crate::error::{big, small, stored_id, SqlxResultExt};
+use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
+use crate::error::SqlxResultExt;
 use crate::runs::json_text;
 use crate::PostgresStore;
 
@@ -204,9 +206,7 @@ pub(crate) async fn enqueue_in(
                 job_id: stored_id(other, "job id")?,
                 deduplicated: true,
             }),
-            None => Err(Error::conflict(format!(
-                "job {id} already exists in queue {queue}"
-            ))),
+            None => Err(kit::job_taken(&id, queue)),
         });
     }
     Ok(out)
@@ -248,8 +248,8 @@ fn leased_of(
             },
             payload,
             priority: row.try_get("priority").op("queue.decode")?,
-            attempt: small(row.try_get("attempts").op("queue.decode")?, "attempts")?,
-            max_attempts: small(
+            attempt: stored_u32(row.try_get("attempts").op("queue.decode")?, "attempts")?,
+            max_attempts: stored_u32(
                 row.try_get("max_attempts").op("queue.decode")?,
                 "max attempts",
             )?,
@@ -337,7 +337,7 @@ impl JobQueue for PostgresStore {
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(now.as_micros())
-            .bind(big(req.max as u64))
+            .bind(to_i64(req.max as u64))
             .bind(expires_at.as_micros())
             .fetch_all(&self.pool)
             .await
@@ -363,7 +363,7 @@ impl JobQueue for PostgresStore {
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
             .bind(lease.job_id.as_str())
-            .bind(big(lease.token))
+            .bind(to_i64(lease.token))
             .execute(&self.pool)
             .await
             .op("queue.heartbeat")?;
@@ -382,7 +382,7 @@ impl JobQueue for PostgresStore {
         }
         let queues: Vec<&str> = leases.iter().map(|l| l.queue.as_str()).collect();
         let ids: Vec<&str> = leases.iter().map(|l| l.job_id.as_str()).collect();
-        let tokens: Vec<i64> = leases.iter().map(|l| big(l.token)).collect();
+        let tokens: Vec<i64> = leases.iter().map(|l| to_i64(l.token)).collect();
         // The job is found by its token (`flowstore_jobs_lease_token`, exact whatever
         // the statistics); tenant, queue and id are checked on the row found. They are
         // written `|| ''` so that PostgreSQL cannot use them as a primary key prefix:
@@ -407,7 +407,7 @@ impl JobQueue for PostgresStore {
         Ok(leases
             .iter()
             .map(|l| {
-                if acked.contains(&big(l.token)) {
+                if acked.contains(&to_i64(l.token)) {
                     Ok(())
                 } else {
                     Err(l.stale())
@@ -428,13 +428,13 @@ impl JobQueue for PostgresStore {
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
             .bind(lease.job_id.as_str())
-            .bind(big(lease.token))
+            .bind(to_i64(lease.token))
             .fetch_optional(&mut *tx)
             .await
             .op("queue.fail")?
             .ok_or_else(|| lease.stale())?;
-        let attempts = small(row.try_get("attempts").op("queue.decode")?, "attempts")?;
-        let max = small(
+        let attempts = stored_u32(row.try_get("attempts").op("queue.decode")?, "attempts")?;
+        let max = stored_u32(
             row.try_get("max_attempts").op("queue.decode")?,
             "max attempts",
         )?;
@@ -474,7 +474,7 @@ impl JobQueue for PostgresStore {
         let rows = sqlx::query("SELECT job_id, payload, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND state = 'dead' ORDER BY died_at, job_id LIMIT $3")
             .bind(tenant.as_str())
             .bind(queue.as_str())
-            .bind(big(limit as u64))
+            .bind(to_i64(limit as u64))
             .fetch_all(&self.pool)
             .await
             .op("queue.dead")?;
@@ -484,7 +484,7 @@ impl JobQueue for PostgresStore {
                 Ok(DeadJob {
                     job_id: stored_id(r.try_get("job_id").op("queue.decode")?, "job id")?,
                     payload,
-                    attempts: small(r.try_get("attempts").op("queue.decode")?, "attempts")?,
+                    attempts: stored_u32(r.try_get("attempts").op("queue.decode")?, "attempts")?,
                     last_error: r
                         .try_get::<Option<String>, _>("last_error")
                         .op("queue.decode")?
@@ -602,7 +602,7 @@ impl JobQueue for PostgresStore {
                         run_at: Some(Timestamp::from_micros(
                             r.try_get("run_at").op("queue.decode")?,
                         )),
-                        max_attempts: small(
+                        max_attempts: stored_u32(
                             r.try_get("max_attempts").op("queue.decode")?,
                             "max attempts",
                         )?,
@@ -611,7 +611,7 @@ impl JobQueue for PostgresStore {
                     },
                     dead: DeadState::of_row(
                         &r.try_get::<String, _>("state").op("queue.decode")?,
-                        small(r.try_get("attempts").op("queue.decode")?, "attempts")?,
+                        stored_u32(r.try_get("attempts").op("queue.decode")?, "attempts")?,
                         r.try_get("last_error").op("queue.decode")?,
                         r.try_get("died_at").op("queue.decode")?,
                     ),
@@ -646,9 +646,7 @@ impl JobQueue for PostgresStore {
             .await
             .op("queue.import_dead")?;
         if done.rows_affected() == 0 {
-            return Err(Error::conflict(format!(
-                "job {id} already exists in queue {queue}"
-            )));
+            return Err(kit::job_taken(&id, queue));
         }
         Ok(())
     }

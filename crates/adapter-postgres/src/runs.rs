@@ -15,13 +15,15 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row};
 use storage_ports::rules::poll_watch::poll_watch;
-use storage_ports::run::{self, RUN_CURSOR};
+use storage_ports::adapter_kit::cursors::RUNS as RUN_CURSOR;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     CompleteRun, Error, EventStream, NewRun, Page, PageRequest, Result, Run, RunError, RunEvent,
     RunEventKind, RunId, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, TenantId, Timestamp,
 };
 
-use crate::error::{big, small, stored_id, SqlxResultExt};
+use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
+use crate::error::SqlxResultExt;
 use crate::PostgresStore;
 
 /// How often a watcher looks for new events: one indexed range read.
@@ -40,7 +42,7 @@ fn run_of(row: &PgRow) -> Result<Run> {
     Ok(Run {
         run_id: stored_id(row.try_get("run_id").op("runs.decode")?, "run id")?,
         workflow_id: stored_id(row.try_get("workflow_id").op("runs.decode")?, "workflow id")?,
-        version: small(row.try_get("version").op("runs.decode")?, "version")?,
+        version: stored_u32(row.try_get("version").op("runs.decode")?, "version")?,
         status: RunStatus::parse(&row.try_get::<String, _>("status").op("runs.decode")?)
             .map_err(|e| Error::corrupt(e.message().to_owned()))?,
         inputs,
@@ -136,10 +138,10 @@ impl RunColumns {
         self.ended_at.push(r.ended_at.map(Timestamp::as_micros));
         self.output.push(output);
         self.error.push(error);
-        self.next_seq.push(big(events.len() as u64 + 1));
+        self.next_seq.push(to_i64(events.len() as u64 + 1));
         for (e, kind) in events.iter().zip(kinds) {
             self.ev_run.push(r.run_id.as_str().to_owned());
-            self.ev_seq.push(big(e.seq));
+            self.ev_seq.push(to_i64(e.seq));
             self.ev_at.push(e.at.as_micros());
             self.ev_kind.push(kind);
         }
@@ -190,7 +192,7 @@ pub(crate) async fn insert_runs<'e>(
 }
 
 fn already_exists(id: &RunId) -> Error {
-    Error::conflict(format!("run {id} already exists"))
+    kit::run_taken(id)
 }
 
 /// A run just started: a complete run with no steps, whose log is the Started event.
@@ -215,8 +217,8 @@ impl PostgresStore {
                 .await
                 .op("runs.append");
         match exists {
-            Ok(Some(_)) => run::finished(run),
-            Ok(None) => run::not_found(run),
+            Ok(Some(_)) => kit::run_finished(run),
+            Ok(None) => kit::run_missing(run),
             Err(e) => e,
         }
     }
@@ -373,7 +375,7 @@ impl RunStore for PostgresStore {
         .as_ref()
         .map(run_of)
         .transpose()?
-        .ok_or_else(|| run::not_found(run))
+        .ok_or_else(|| kit::run_missing(run))
     }
 
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
@@ -417,7 +419,7 @@ impl RunStore for PostgresStore {
                 .push(")");
         }
         sql.push(" ORDER BY started_at DESC, run_id DESC LIMIT ")
-            .push_bind(big(limit as u64 + 1));
+            .push_bind(to_i64(limit as u64 + 1));
         let rows = sql.build().fetch_all(&self.pool).await.op("runs.query")?;
         let candidates = rows.iter().map(run_of).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_candidates(
@@ -432,7 +434,7 @@ impl RunStore for PostgresStore {
         let rows = sqlx::query("SELECT seq, at, kind FROM flowstore_run_events WHERE tenant = $1 AND run_id = $2 AND seq >= $3 ORDER BY seq")
             .bind(tenant.as_str())
             .bind(run.as_str())
-            .bind(big(from_seq))
+            .bind(to_i64(from_seq))
             .fetch_all(&self.pool)
             .await
             .op("runs.events")?;
@@ -463,7 +465,7 @@ impl RunStore for PostgresStore {
             .await
             .op("runs.delete")?;
         if done.rows_affected() == 0 {
-            return Err(run::not_found(run));
+            return Err(kit::run_missing(run));
         }
         Ok(())
     }

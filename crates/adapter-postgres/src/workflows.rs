@@ -5,16 +5,18 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::Row;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, Timestamp,
     VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
-use crate::error::{big, small, stored_id, SqlxResultExt};
+use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
+use crate::error::SqlxResultExt;
 use crate::PostgresStore;
 
-const CURSOR: &str = "workflows";
+const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 
 /// The metadata columns, as a macro so that queries stay `&'static str`.
 macro_rules! columns {
@@ -23,9 +25,6 @@ macro_rules! columns {
     };
 }
 
-fn missing(id: &WorkflowId, version: u32) -> Error {
-    Error::not_found(format!("workflow {id} has no version {version}"))
-}
 
 fn meta(row: &PgRow) -> Result<VersionMeta> {
     let parent: Option<i64> = row.try_get("parent").op("workflows.decode")?;
@@ -34,8 +33,8 @@ fn meta(row: &PgRow) -> Result<VersionMeta> {
             row.try_get("workflow_id").op("workflows.decode")?,
             "workflow id",
         )?,
-        version: small(row.try_get("version").op("workflows.decode")?, "version")?,
-        parent: parent.map(|p| small(p, "parent version")).transpose()?,
+        version: stored_u32(row.try_get("version").op("workflows.decode")?, "version")?,
+        parent: parent.map(|p| stored_u32(p, "parent version")).transpose()?,
         author: row.try_get("author").op("workflows.decode")?,
         created_at: Timestamp::from_micros(row.try_get("created_at").op("workflows.decode")?),
         content_hash: ContentHash::parse(
@@ -106,7 +105,7 @@ impl WorkflowStore for PostgresStore {
             new.parent,
             &hash,
             VersionState {
-                high_water: small(high, "high-water mark")?,
+                high_water: stored_u32(high, "high-water mark")?,
                 existing: existing.as_ref().map(|e| &e.meta.content_hash),
                 parent_exists,
             },
@@ -160,7 +159,7 @@ impl WorkflowStore for PostgresStore {
             .as_ref()
             .map(version_of)
             .transpose()?
-            .ok_or_else(|| missing(id, version))
+            .ok_or_else(|| kit::workflow_version_missing(id, version))
     }
 
     async fn latest(&self, tenant: &TenantId, id: &WorkflowId) -> Result<WorkflowVersion> {
@@ -208,7 +207,7 @@ impl WorkflowStore for PostgresStore {
             .op("workflows.lineage")?;
         let chain: Vec<VersionMeta> = rows.iter().map(meta).collect::<Result<_>>()?;
         if chain.first().is_none_or(|m| m.version != version) {
-            return Err(missing(id, version));
+            return Err(kit::workflow_version_missing(id, version));
         }
         Ok(chain)
     }
@@ -225,7 +224,7 @@ impl WorkflowStore for PostgresStore {
         ))
         .bind(tenant.as_str())
         .bind(after.as_ref().map_or("", WorkflowId::as_str))
-        .bind(big(limit as u64 + 1))
+        .bind(to_i64(limit as u64 + 1))
         .fetch_all(&self.pool)
         .await
         .op("workflows.list")?;
@@ -244,7 +243,7 @@ impl WorkflowStore for PostgresStore {
             .await
             .op("workflows.delete")?;
         if done.rows_affected() == 0 {
-            return Err(missing(id, version));
+            return Err(kit::workflow_version_missing(id, version));
         }
         Ok(())
     }

@@ -7,14 +7,15 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use redis::Script;
 use serde_json::Value;
-use storage_ports::document::{not_found, stale_revision};
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::filtered_listing::{list_filtered, Chunk};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
     Result, TenantId, Timestamp,
 };
 
-use crate::error::{decode, encode, stored_id, RedisResultExt};
+use storage_ports::adapter_kit::{stored_id};
+use crate::error::{decode, encode, RedisResultExt};
 use crate::keys::Keys;
 use crate::RedisStore;
 
@@ -85,9 +86,9 @@ fn document_of(id: DocumentId, fields: &[Option<String>]) -> Result<Option<Docum
 /// Turns a script's code into the caller's error.
 fn refused(code: i64, collection: &CollectionName, id: &DocumentId, expected: u64) -> Error {
     if code == -1 {
-        not_found(collection, id)
+        kit::document_missing(collection, id)
     } else {
-        stale_revision(id, expected, u64::try_from(-2 - code).unwrap_or(0))
+        kit::stale_revision(id, expected, u64::try_from(-2 - code).unwrap_or(0))
     }
 }
 
@@ -120,10 +121,7 @@ impl DocumentStore for RedisStore {
             .await
             .op("documents.create")?;
         if done == 0 {
-            return Err(Error::conflict(format!(
-                "document {} already exists in collection {collection}",
-                doc.id
-            )));
+            return Err(kit::document_taken(collection, &doc.id));
         }
         Ok(doc)
     }
@@ -140,7 +138,7 @@ impl DocumentStore for RedisStore {
             .query_async(&mut self.conn())
             .await
             .op("documents.get")?;
-        document_of(id.clone(), &fields)?.ok_or_else(|| not_found(collection, id))
+        document_of(id.clone(), &fields)?.ok_or_else(|| kit::document_missing(collection, id))
     }
 
     async fn replace(

@@ -1,14 +1,15 @@
 //! Redis errors mapped to kinds: dropped connections, timeouts, a server loading its
-//! data or busy with a script are retryable (`Unavailable`); the rest are backend
+//! data or busy with a script are `Unavailable` (retryable); the rest are backend
 //! errors. Scripts never raise errors for expected outcomes: they return codes the
-//! adapter turns into `NotFound` or `Conflict`.
+//! adapter turns into `NotFound`, `AlreadyExists`, `PreconditionFailed`, `LeaseLost`
+//! or `Immutable`. The driver's error is kept as the source.
 
 use redis::{ErrorKind as RedisKind, RedisError, RetryMethod};
 use storage_ports::Error;
 
-/// Maps a Redis error raised by `operation`.
+/// Maps a Redis error raised by `operation`, keeping it as the source.
 #[must_use]
-pub fn map_redis_error(e: &RedisError, operation: &'static str) -> Error {
+pub fn map_redis_error(e: RedisError, operation: &'static str) -> Error {
     let retryable = e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()
@@ -20,13 +21,16 @@ pub fn map_redis_error(e: &RedisError, operation: &'static str) -> Error {
         || e.code()
             .is_some_and(|c| matches!(c, "BUSY" | "LOADING" | "MASTERDOWN" | "TRYAGAIN"));
     let err = if retryable {
-        Error::unavailable(format!("Redis is unavailable: {e}"))
+        Error::unavailable("Redis is unavailable")
     } else if e.kind() == RedisKind::UnexpectedReturnType || e.kind() == RedisKind::Parse {
-        Error::corrupt(format!("Redis returned what flowstore did not store: {e}"))
+        Error::corrupt("Redis returned what flowstore did not store")
     } else {
-        Error::backend(format!("redis: {e}"))
+        Error::backend(match e.code() {
+            Some(code) => format!("Redis failed ({code})"),
+            None => "Redis failed".to_owned(),
+        })
     };
-    err.with_operation(operation)
+    err.with_operation(operation).with_source(e)
 }
 
 /// `?`-friendly mapping with the operation name.
@@ -36,7 +40,7 @@ pub(crate) trait RedisResultExt<T> {
 
 impl<T> RedisResultExt<T> for Result<T, RedisError> {
     fn op(self, operation: &'static str) -> Result<T, Error> {
-        self.map_err(|e| map_redis_error(&e, operation))
+        self.map_err(|e| map_redis_error(e, operation))
     }
 }
 
@@ -50,12 +54,4 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> 
 pub(crate) fn encode<T: serde::Serialize>(v: &T, what: &str) -> Result<String, Error> {
     serde_json::to_string(v)
         .map_err(|e| Error::invalid_input(format!("{what} cannot be stored: {e}")))
-}
-
-/// A stored id that must pass its validation.
-pub(crate) fn stored_id<T: TryFrom<String, Error = Error>>(
-    s: String,
-    what: &str,
-) -> Result<T, Error> {
-    T::try_from(s).map_err(|e| Error::corrupt(format!("stored {what}: {e}")))
 }

@@ -71,7 +71,7 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
-            .map_err(|e| map_redis_error(&e, "redis.connect").with_context("url", &shown))?;
+            .map_err(|e| map_redis_error(e, "redis.connect").with_context("url", &shown))?;
         Ok(Self {
             client,
             conn,
@@ -129,7 +129,7 @@ impl RedisStore {
         self.client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| map_redis_error(&e, "redis.connect"))
+            .map_err(|e| map_redis_error(e, "redis.connect"))
     }
 }
 

@@ -14,12 +14,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
-use crate::error::{decode, encode, stored_id, RedisResultExt};
+use storage_ports::adapter_kit::{stored_id};
+use crate::error::{decode, encode, RedisResultExt};
 use crate::keys::Keys;
 use crate::RedisStore;
 
@@ -364,9 +366,7 @@ impl JobQueue for RedisStore {
             for (i, (code, id)) in sent.into_iter().zip(replies) {
                 let job_id: JobId = stored_id(id, "job id")?;
                 out[i] = Some(match code {
-                    0 => Err(Error::conflict(format!(
-                        "job {job_id} already exists in queue {queue}"
-                    ))),
+                    0 => Err(kit::job_taken(&job_id, queue)),
                     c => Ok(Enqueued {
                         job_id,
                         deduplicated: c == 2,
@@ -755,9 +755,7 @@ impl JobQueue for RedisStore {
             .await
             .op("queue.import_dead")?;
         if done == 0 {
-            return Err(Error::conflict(format!(
-                "job {id} already exists in queue {queue}"
-            )));
+            return Err(kit::job_taken(&id, queue));
         }
         Ok(())
     }

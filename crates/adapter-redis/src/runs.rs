@@ -13,13 +13,15 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use redis::streams::StreamRangeReply;
 use redis::{Script, Value as RedisValue};
-use storage_ports::run::{self, RUN_CURSOR};
+use storage_ports::adapter_kit::cursors::RUNS as RUN_CURSOR;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     CompleteRun, Error, EventStream, NewRun, Page, PageRequest, Result, Run, RunEvent,
     RunEventKind, RunId, RunOutcome, RunQuery, RunStep, RunStore, TenantId, Timestamp,
 };
 
-use crate::error::{decode, encode, stored_id, RedisResultExt};
+use storage_ports::adapter_kit::{stored_id};
+use crate::error::{decode, encode, RedisResultExt};
 use crate::keys::Keys;
 use crate::RedisStore;
 
@@ -117,7 +119,7 @@ const WATCH_BLOCK_MS: u64 = 1_000;
 const CHUNK: usize = 200;
 
 fn already_exists(id: &RunId) -> Error {
-    Error::conflict(format!("run {id} already exists"))
+    kit::run_taken(id)
 }
 
 /// Adds one run's arguments to a CREATE call.
@@ -199,8 +201,8 @@ impl RedisStore {
 
     fn outcome_code(code: i64, run: &RunId) -> Result<u64> {
         match code {
-            -1 => Err(run::not_found(run)),
-            -2 => Err(run::finished(run)),
+            -1 => Err(kit::run_missing(run)),
+            -2 => Err(kit::run_finished(run)),
             n => Ok(u64::try_from(n).unwrap_or(0)),
         }
     }
@@ -254,9 +256,9 @@ impl RunStore for RedisStore {
         let mut head = self
             .head(tenant, run)
             .await?
-            .ok_or_else(|| run::not_found(run))?;
+            .ok_or_else(|| kit::run_missing(run))?;
         if head.status.is_terminal() {
-            return Err(run::finished(run));
+            return Err(kit::run_finished(run));
         }
         let kind = RunEventKind::Finished {
             status: outcome.status,
@@ -326,7 +328,7 @@ impl RunStore for RedisStore {
     async fn get(&self, tenant: &TenantId, run: &RunId) -> Result<Run> {
         self.head(tenant, run)
             .await?
-            .ok_or_else(|| run::not_found(run))
+            .ok_or_else(|| kit::run_missing(run))
     }
 
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
@@ -434,7 +436,7 @@ impl RunStore for RedisStore {
                 .await
                 .op("runs.events")?;
             if !exists {
-                return Err(run::not_found(run));
+                return Err(kit::run_missing(run));
             }
         }
         events_of(&reply)
@@ -515,7 +517,7 @@ impl RunStore for RedisStore {
             .await
             .op("runs.delete")?;
         if done == 0 {
-            return Err(run::not_found(run));
+            return Err(kit::run_missing(run));
         }
         Ok(())
     }

@@ -9,17 +9,19 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use redis::Script;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, VersionMeta,
     WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
-use crate::error::{decode, encode, stored_id, RedisResultExt};
+use storage_ports::adapter_kit::{stored_id};
+use crate::error::{decode, encode, RedisResultExt};
 use crate::keys::Keys;
 use crate::RedisStore;
 
-const CURSOR: &str = "workflows";
+const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 /// Attempts before a put under constant contention gives up (retryably).
 const MAX_ATTEMPTS: usize = 100;
 
@@ -57,9 +59,6 @@ end
 return out
 ";
 
-fn missing(id: &WorkflowId, version: u32) -> Error {
-    Error::not_found(format!("workflow {id} has no version {version}"))
-}
 
 fn parse(text: &str) -> Result<WorkflowVersion> {
     decode(text, "workflow version")
@@ -170,7 +169,7 @@ impl WorkflowStore for RedisStore {
         text.as_deref()
             .map(parse)
             .transpose()?
-            .ok_or_else(|| missing(id, version))
+            .ok_or_else(|| kit::workflow_version_missing(id, version))
     }
 
     async fn latest(&self, tenant: &TenantId, id: &WorkflowId) -> Result<WorkflowVersion> {
@@ -214,7 +213,7 @@ impl WorkflowStore for RedisStore {
             next = wv.meta.parent.filter(|p| *p < v);
         }
         if chain.is_empty() {
-            return Err(missing(id, version));
+            return Err(kit::workflow_version_missing(id, version));
         }
         Ok(chain)
     }
@@ -278,7 +277,7 @@ impl WorkflowStore for RedisStore {
             .await
             .op("workflows.delete")?;
         if done == 0 {
-            return Err(missing(id, version));
+            return Err(kit::workflow_version_missing(id, version));
         }
         Ok(())
     }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-use storage_ports::document::{not_found, stale_revision};
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::filtered_listing::{list_filtered, Chunk};
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Error, Page, PageRequest,
@@ -43,7 +43,7 @@ impl SqliteStore {
         expected: u64,
     ) -> Error {
         match DocumentStore::get(self, tenant, c, id).await {
-            Ok(d) => stale_revision(id, expected, d.revision),
+            Ok(d) => kit::stale_revision(id, expected, d.revision),
             Err(e) => e,
         }
     }
@@ -76,11 +76,8 @@ impl DocumentStore for SqliteStore {
             .op("documents.create");
         match r {
             Ok(_) => Ok(doc),
-            Err(e) if e.kind() == storage_ports::ErrorKind::Conflict => {
-                Err(Error::conflict(format!(
-                    "document {} already exists in collection {collection}",
-                    doc.id
-                )))
+            Err(e) if e.kind() == storage_ports::ErrorKind::AlreadyExists => {
+                Err(kit::document_taken(collection, &doc.id))
             }
             Err(e) => Err(e),
         }
@@ -102,7 +99,7 @@ impl DocumentStore for SqliteStore {
             .as_ref()
             .map(document)
             .transpose()?
-            .ok_or_else(|| not_found(collection, id))
+            .ok_or_else(|| kit::document_missing(collection, id))
     }
 
     async fn replace(
@@ -157,7 +154,7 @@ impl DocumentStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(match expected_revision {
                 Some(rev) => self.explain(tenant, collection, id, rev).await,
-                None => not_found(collection, id),
+                None => kit::document_missing(collection, id),
             });
         }
         Ok(())

@@ -77,7 +77,7 @@ impl SqliteStore {
                 .map_err(|e| Error::unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| map_sqlx_error(&e, "sqlite.open"))?
+            .map_err(|e| map_sqlx_error(e, "sqlite.open"))?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -88,7 +88,7 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| map_sqlx_error(&e, "sqlite.open").with_context("path", &shown))?;
+            .map_err(|e| map_sqlx_error(e, "sqlite.open").with_context("path", &shown))?;
         let store = Self {
             pool,
             limit: PayloadLimit::default(),

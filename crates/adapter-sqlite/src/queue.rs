@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
@@ -89,9 +90,9 @@ pub(crate) async fn enqueue_in(
             job_id: id,
             deduplicated: false,
         }),
-        Err(e) if e.kind() == storage_ports::ErrorKind::Conflict => Err(Error::conflict(format!(
-            "job {id} already exists in queue {queue}"
-        ))),
+        Err(e) if e.kind() == storage_ports::ErrorKind::AlreadyExists => {
+            Err(kit::job_taken(&id, queue))
+        }
         Err(e) => Err(e),
     }
 }
@@ -505,9 +506,9 @@ impl JobQueue for SqliteStore {
             .op("queue.import_dead");
         match r {
             Ok(_) => tx.commit().await.op("queue.import_dead"),
-            Err(e) if e.kind() == storage_ports::ErrorKind::Conflict => Err(Error::conflict(
-                format!("job {id} already exists in queue {queue}"),
-            )),
+            Err(e) if e.kind() == storage_ports::ErrorKind::AlreadyExists => {
+                Err(kit::job_taken(&id, queue))
+            }
             Err(e) => Err(e),
         }
     }

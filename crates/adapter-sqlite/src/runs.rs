@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use storage_ports::rules::poll_watch::poll_watch;
-use storage_ports::run::{self, RUN_CURSOR};
+use storage_ports::adapter_kit::cursors::RUNS as RUN_CURSOR;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, PageRequest, Result, Run, RunError,
     RunEvent, RunEventKind, RunId, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, TenantId,
@@ -134,10 +135,7 @@ async fn insert_run(
     .await
     .op("runs.write");
     match r {
-        Err(e) if e.kind() == ErrorKind::Conflict => Err(Error::conflict(format!(
-            "run {} already exists",
-            run.run_id
-        ))),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(kit::run_taken(&run.run_id)),
         other => other.map(|_| ()),
     }
 }
@@ -183,8 +181,8 @@ impl SqliteStore {
                 .await
                 .op("runs.append")?;
                 Err(match exists {
-                    Some(_) => run::finished(run),
-                    None => run::not_found(run),
+                    Some(_) => kit::run_finished(run),
+                    None => kit::run_missing(run),
                 })
             }
         }
@@ -289,7 +287,7 @@ impl RunStore for SqliteStore {
                     sp.commit().await.op("runs.store_complete_batch")?;
                     out.push(Ok(()));
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::InvalidInput) => {
+                Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::InvalidInput) => {
                     sp.rollback().await.op("runs.store_complete_batch")?;
                     out.push(Err(e));
                 }
@@ -314,7 +312,7 @@ impl RunStore for SqliteStore {
         .as_ref()
         .map(run_of)
         .transpose()?
-        .ok_or_else(|| run::not_found(run))
+        .ok_or_else(|| kit::run_missing(run))
     }
 
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
@@ -378,7 +376,7 @@ impl RunStore for SqliteStore {
                 .await
                 .op("runs.events")?;
         if exists.is_none() {
-            return Err(run::not_found(run));
+            return Err(kit::run_missing(run));
         }
         let rows = sqlx::query("SELECT seq, at, kind FROM flowstore_run_events WHERE tenant = ? AND run_id = ? AND seq >= ? ORDER BY seq")
             .bind(tenant.as_str())
@@ -410,7 +408,7 @@ impl RunStore for SqliteStore {
             .await
             .op("runs.delete")?;
         if done.rows_affected() == 0 {
-            return Err(run::not_found(run));
+            return Err(kit::run_missing(run));
         }
         Ok(())
     }

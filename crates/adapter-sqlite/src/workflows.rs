@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, Timestamp,
@@ -12,7 +13,7 @@ use storage_ports::{
 use crate::error::{json_column, SqlxResultExt};
 use crate::SqliteStore;
 
-const CURSOR: &str = "workflows";
+const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 /// The metadata columns, as a macro so that queries stay `&'static str` (sqlx
 /// refuses SQL built at run time).
 macro_rules! columns {
@@ -21,9 +22,6 @@ macro_rules! columns {
     };
 }
 
-fn missing(id: &WorkflowId, version: u32) -> Error {
-    Error::not_found(format!("workflow {id} has no version {version}"))
-}
 
 fn meta(row: &SqliteRow) -> Result<VersionMeta> {
     let version: i64 = row.try_get("version").op("workflows.decode")?;
@@ -180,7 +178,7 @@ impl WorkflowStore for SqliteStore {
     ) -> Result<WorkflowVersion> {
         self.fetch_version(tenant, id, version)
             .await?
-            .ok_or_else(|| missing(id, version))
+            .ok_or_else(|| kit::workflow_version_missing(id, version))
     }
 
     async fn latest(&self, tenant: &TenantId, id: &WorkflowId) -> Result<WorkflowVersion> {
@@ -230,7 +228,7 @@ impl WorkflowStore for SqliteStore {
         .op("workflows.lineage")?;
         let chain: Vec<VersionMeta> = rows.iter().map(meta).collect::<Result<_>>()?;
         if chain.first().is_none_or(|m| m.version != version) {
-            return Err(missing(id, version));
+            return Err(kit::workflow_version_missing(id, version));
         }
         Ok(chain)
     }
@@ -263,7 +261,7 @@ impl WorkflowStore for SqliteStore {
             .await
             .op("workflows.delete")?;
         if done.rows_affected() == 0 {
-            return Err(missing(id, version));
+            return Err(kit::workflow_version_missing(id, version));
         }
         Ok(())
     }

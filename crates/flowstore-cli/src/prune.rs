@@ -165,7 +165,7 @@ pub async fn import(storage: &Storage, args: &Args) -> Out {
             {
                 match r {
                     Ok(()) => stored += 1,
-                    Err(e) if e.kind() == storage_ports::ErrorKind::Conflict => present += 1,
+                    Err(e) if e.kind() == storage_ports::ErrorKind::AlreadyExists => present += 1,
                     Err(e) => return Err(e.into()),
                 }
             }

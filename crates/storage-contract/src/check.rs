@@ -79,16 +79,25 @@ macro_rules! ensure_eq {
     }};
 }
 
-/// Expects `r` to fail with `kind`.
+/// Expects `r` to fail with `kind` (N5). Every error the suite provokes is one that
+/// repeating the call cannot change, so it must also say it is not retryable, and its
+/// message must say something.
 ///
 /// # Errors
-/// A [`Failure`] when `r` succeeded or failed with another kind.
+/// A [`Failure`] when `r` succeeded, failed with another kind, or failed with the
+/// right kind marked retryable or without a message.
 pub fn expect_kind<T: fmt::Debug>(
     r: Result<T, Error>,
     kind: ErrorKind,
     what: &str,
 ) -> Result<Error, Failure> {
     match r {
+        Err(e) if e.kind() == kind && e.is_retryable() => Err(Failure(format!(
+            "{what}: a {kind} error must not be retryable (repeating the call cannot change it): {e}"
+        ))),
+        Err(e) if e.kind() == kind && e.message().trim().is_empty() => Err(Failure(format!(
+            "{what}: a {kind} error must say what failed: {e:?}"
+        ))),
         Err(e) if e.kind() == kind => Ok(e),
         Err(e) => Err(Failure(format!(
             "{what}: expected a {kind} error, got: {e}"

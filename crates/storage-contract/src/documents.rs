@@ -27,7 +27,7 @@ pub async fn d1_create_get_replace_delete(ctx: Ctx) -> TestResult {
             .documents
             .create(&ctx.tenant, &c, Some(given.clone()), json!({}))
             .await,
-        ErrorKind::Conflict,
+        ErrorKind::AlreadyExists,
         "create of an existing id",
     )?;
     let r = ctx
@@ -65,8 +65,8 @@ pub async fn d1_create_get_replace_delete(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
-/// D1: a stale revision is a conflict and changes nothing.
-pub async fn d1_stale_revision_conflicts(ctx: Ctx) -> TestResult {
+/// D1: a stale revision is `PreconditionFailed` and changes nothing.
+pub async fn d1_stale_revision_fails_the_precondition(ctx: Ctx) -> TestResult {
     let c: CollectionName = id("cas")?;
     let d = ctx
         .set
@@ -82,7 +82,7 @@ pub async fn d1_stale_revision_conflicts(ctx: Ctx) -> TestResult {
             .documents
             .replace(&ctx.tenant, &c, &d.id, 1, json!({"v": 3}))
             .await,
-        ErrorKind::Conflict,
+        ErrorKind::PreconditionFailed,
         "replace at stale revision",
     )?;
     expect_kind(
@@ -90,7 +90,7 @@ pub async fn d1_stale_revision_conflicts(ctx: Ctx) -> TestResult {
             .documents
             .delete(&ctx.tenant, &c, &d.id, Some(1))
             .await,
-        ErrorKind::Conflict,
+        ErrorKind::PreconditionFailed,
         "delete at stale revision",
     )?;
     ensure_eq!(

@@ -73,6 +73,19 @@ pub struct Behaviour {
     pub test: fn(Ctx) -> BoxFut,
 }
 
+impl Behaviour {
+    /// The behaviour's id as `docs/behaviours.md` states it (`Q4` for
+    /// `q4_stale_lease_is_fenced`).
+    #[must_use]
+    pub fn id(&self) -> String {
+        self.name
+            .split('_')
+            .next()
+            .unwrap_or(self.name)
+            .to_ascii_uppercase()
+    }
+}
+
 impl std::fmt::Debug for Behaviour {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Behaviour")
@@ -108,7 +121,7 @@ behaviours! {
         crate::operations::o4_export_import_through_ports_keeps_counts_and_digests;
     Workflows => crate::names::n2_payloads_round_trip_as_workflow_definitions, crate::names::n3_timestamps_round_trip_to_the_microsecond,
         crate::names::n4_oversized_definition_is_refused_and_nothing_written, crate::names::n5_errors_are_typed_and_say_what,
-        crate::workflows::w1_put_get_returns_definition_meta_and_hash, crate::workflows::w2_other_content_at_existing_version_conflicts,
+        crate::workflows::w1_put_get_returns_definition_meta_and_hash, crate::workflows::w2_other_content_at_existing_version_fails_the_precondition,
         crate::workflows::w2_identical_content_again_is_idempotent, crate::workflows::w3_next_version_is_assigned,
         crate::workflows::w3_versions_are_never_reused_after_delete, crate::workflows::w3_version_zero_is_invalid,
         crate::workflows::w4_concurrent_writers_get_distinct_versions, crate::workflows::w5_lineage_reads_back_to_the_root,
@@ -120,7 +133,7 @@ behaviours! {
         crate::runs::e2_steps_append_and_read_back_in_order, crate::runs::e2_every_append_is_a_sequenced_event,
         crate::runs::e3_finish_sets_terminal_status_and_result, crate::runs::e3_finished_run_is_immutable,
         crate::runs::e3_finish_with_running_is_invalid, crate::runs::e4_complete_run_in_one_call,
-        crate::runs::e4_existing_run_id_conflicts, crate::runs::e5_query_filters_newest_first,
+        crate::runs::e4_existing_run_id_already_exists, crate::runs::e5_query_filters_newest_first,
         crate::runs::e5_paging_yields_each_once_while_writing, crate::runs::e5_foreign_cursor_is_invalid,
         crate::runs::e6_recent_runs_of_a_version, crate::runs::e7_events_read_from_a_sequence,
         crate::runs::e8_delete_removes_steps_and_events, crate::runs::e8_delete_missing_is_not_found,
@@ -148,7 +161,7 @@ behaviours! {
     QueueWait => crate::queue::q9_wait_wakes_promptly_on_enqueue;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
     Documents => crate::names::n2_payloads_round_trip_as_documents, crate::documents::d1_create_get_replace_delete,
-        crate::documents::d1_stale_revision_conflicts, crate::documents::d1_list_pages_with_equality_filters,
+        crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters,
         crate::documents::d2_tenants_never_see_each_other;
     Schema => crate::operations::o3_migrations_recorded_and_idempotent;
 }
@@ -258,13 +271,14 @@ where
         } else {
             Box::pin(check_unsupported(b.needs, ctx))
         };
-        match tokio::time::timeout(TIMEOUT, fut).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(Failure(msg))) => Err(Failed::from(msg)),
-            Err(_) => Err(Failed::from(format!(
-                "{} did not finish within {TIMEOUT:?}",
-                b.name
-            ))),
-        }
+        let outcome = match tokio::time::timeout(TIMEOUT, fut).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(Failure(msg))) => msg,
+            Err(_) => format!("{} did not finish within {TIMEOUT:?}", b.name),
+        };
+        Err(Failed::from(format!(
+            "{outcome}\n  the behaviour: docs/behaviours.md, section {}",
+            b.id()
+        )))
     })
 }

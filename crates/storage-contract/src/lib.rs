@@ -1,7 +1,9 @@
 //! # storage-contract
 //!
-//! The shared contract suite: one public async fn per behaviour of
-//! `shared/spec/behaviours.md`, named after its spec id, each reported as its own test.
+//! The shared contract suite: one public async fn per behaviour stated in the
+//! project's `docs/behaviours.md`, named after its id (W4, Q7...), each reported as its
+//! own test. That document says what each id means, which error kind each failure
+//! must have, and which capability gates it; a failing test names its section.
 //! Any adapter, ours or an outside author's, runs it in a few lines:
 //!
 //! ```no_run

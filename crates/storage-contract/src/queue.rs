@@ -210,7 +210,7 @@ pub async fn q4_heartbeat_extends_the_lease(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
-/// Q4: ack or fail with a lease that was taken over is a conflict.
+/// Q4: ack, fail or heartbeat with a lease that was taken over is `LeaseLost`.
 pub async fn q4_stale_lease_is_fenced(ctx: Ctx) -> TestResult {
     let q: QueueName = id("q4f")?;
     ctx.set
@@ -236,7 +236,7 @@ pub async fn q4_stale_lease_is_fenced(ctx: Ctx) -> TestResult {
     );
     expect_kind(
         ctx.set.queue.ack(&ctx.tenant, &old.lease).await,
-        ErrorKind::Conflict,
+        ErrorKind::LeaseLost,
         "ack with stale lease",
     )?;
     expect_kind(
@@ -251,18 +251,18 @@ pub async fn q4_stale_lease_is_fenced(ctx: Ctx) -> TestResult {
                 },
             )
             .await,
-        ErrorKind::Conflict,
+        ErrorKind::LeaseLost,
         "fail with stale lease",
     )?;
     expect_kind(
         ctx.set.queue.heartbeat(&ctx.tenant, &old.lease, LONG).await,
-        ErrorKind::Conflict,
+        ErrorKind::LeaseLost,
         "heartbeat with stale lease",
     )?;
     ctx.set.queue.ack(&ctx.tenant, &new.lease).await?;
     expect_kind(
         ctx.set.queue.ack(&ctx.tenant, &new.lease).await,
-        ErrorKind::Conflict,
+        ErrorKind::LeaseLost,
         "second ack",
     )?;
     Ok(())
@@ -653,8 +653,8 @@ pub async fn q10_batches_enqueue_lease_and_ack_many(ctx: Ctx) -> TestResult {
     ensure!(
         again
             .iter()
-            .all(|r| matches!(r, Err(e) if e.kind() == ErrorKind::Conflict)),
-        "re-ack must be a conflict per job"
+            .all(|r| matches!(r, Err(e) if e.kind() == ErrorKind::LeaseLost)),
+        "re-ack must be lease_lost per job"
     );
     ensure_eq!(
         ctx.set.queue.stats(&ctx.tenant, &q).await?,
@@ -665,8 +665,8 @@ pub async fn q10_batches_enqueue_lease_and_ack_many(ctx: Ctx) -> TestResult {
 }
 
 /// O4 for dead letters: a dead job is exported with how it died, imported elsewhere as
-/// a dead letter (listed, not delivered, requeueable), and importing it twice is a
-/// conflict.
+/// a dead letter (listed, not delivered, requeueable), and importing it twice is
+/// `AlreadyExists`.
 pub async fn o4_dead_jobs_export_and_import(ctx: Ctx) -> TestResult {
     let q: QueueName = id("o4-dead")?;
     ctx.set
@@ -731,7 +731,7 @@ pub async fn o4_dead_jobs_export_and_import(ctx: Ctx) -> TestResult {
         .queue
         .import_dead(&ctx.other, &q, dead.job.clone(), state)
         .await;
-    crate::check::expect_kind(again, ErrorKind::Conflict, "importing it twice")?;
+    crate::check::expect_kind(again, ErrorKind::AlreadyExists, "importing it twice")?;
     let job_id = dead.job.id.clone().ok_or_else(|| Failure("no id".into()))?;
     ctx.set.queue.requeue(&ctx.other, &q, &job_id).await?;
     ensure_eq!(

@@ -205,7 +205,7 @@ pub async fn e3_finish_sets_terminal_status_and_result(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
-/// E3: after finishing, appends and finishes are conflicts.
+/// E3: after finishing, appends and finishes are `Immutable`.
 pub async fn e3_finished_run_is_immutable(ctx: Ctx) -> TestResult {
     let new = new_run("e3i", Timestamp::now());
     let rid = new.run_id.clone();
@@ -223,7 +223,7 @@ pub async fn e3_finished_run_is_immutable(ctx: Ctx) -> TestResult {
             .runs
             .append(&ctx.tenant, &rid, node("late", Timestamp::now()))
             .await,
-        ErrorKind::Conflict,
+        ErrorKind::Immutable,
         "append after finish",
     )?;
     expect_kind(
@@ -235,7 +235,7 @@ pub async fn e3_finished_run_is_immutable(ctx: Ctx) -> TestResult {
                 RunOutcome::failed(run_error(), Timestamp::now()),
             )
             .await,
-        ErrorKind::Conflict,
+        ErrorKind::Immutable,
         "second finish",
     )?;
     ensure_eq!(
@@ -288,8 +288,8 @@ pub async fn e4_complete_run_in_one_call(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
-/// E4: storing a run id that exists is a conflict.
-pub async fn e4_existing_run_id_conflicts(ctx: Ctx) -> TestResult {
+/// E4: storing a run id that exists is `AlreadyExists`.
+pub async fn e4_existing_run_id_already_exists(ctx: Ctx) -> TestResult {
     let run = complete_run("e4c", RunStatus::Succeeded, Timestamp::now());
     ctx.set
         .runs
@@ -299,7 +299,7 @@ pub async fn e4_existing_run_id_conflicts(ctx: Ctx) -> TestResult {
     other.run.run_id = run.run.run_id.clone();
     expect_kind(
         ctx.set.runs.store_complete(&ctx.tenant, other).await,
-        ErrorKind::Conflict,
+        ErrorKind::AlreadyExists,
         "existing id",
     )?;
     ensure_eq!(
@@ -832,7 +832,7 @@ pub async fn e10_tenants_never_see_each_other(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
-/// E11: a batch stores many runs; a conflicting one fails alone.
+/// E11: a batch stores many runs; one whose id exists fails alone (`AlreadyExists`).
 pub async fn e11_batch_stores_many_runs_atomically_per_run(ctx: Ctx) -> TestResult {
     let existing = complete_run("e11", RunStatus::Succeeded, Timestamp::now());
     ctx.set
@@ -853,7 +853,7 @@ pub async fn e11_batch_stores_many_runs_atomically_per_run(ctx: Ctx) -> TestResu
     ensure_eq!(results.len(), 201, "results");
     for (i, r) in results.into_iter().enumerate() {
         if i == 100 {
-            expect_kind(r, ErrorKind::Conflict, "duplicate in batch")?;
+            expect_kind(r, ErrorKind::AlreadyExists, "duplicate in batch")?;
         } else {
             r?;
             ensure_eq!(

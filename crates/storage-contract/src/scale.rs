@@ -109,7 +109,7 @@ pub async fn q7_at_scale(
                 for ((n, _), r) in to_ack.iter().zip(results) {
                     match r {
                         Ok(()) => acked.lock().map_err(|_| poisoned())?.push(*n),
-                        Err(e) if e.kind() == ErrorKind::Conflict => {
+                        Err(e) if e.kind() == ErrorKind::LeaseLost => {
                             stale.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         Err(e) => return Err(e.into()),

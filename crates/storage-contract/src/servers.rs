@@ -139,7 +139,7 @@ pub struct RestartReport {
 
 /// R2: a writer stores whole runs for 5 s; after 1.5 s `restart_script` restarts the
 /// server. Every call must succeed or fail retryably (a retry of a write that had
-/// committed may be a conflict), the same store must work again without being
+/// committed finds its id taken), the same store must work again without being
 /// reopened, and every acknowledged run must be readable afterwards.
 ///
 /// # Errors
@@ -167,7 +167,7 @@ pub async fn restart_under_load(
                         retried += 1;
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    Err(e) if e.kind() == ErrorKind::Conflict => {}
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                     Err(e) => {
                         return Err(Failure(format!(
                             "non-retryable error during the restart: {e}"

@@ -54,7 +54,7 @@ pub async fn t1_failure_leaves_neither_visible(ctx: Ctx) -> TestResult {
         .transactions
         .start_run_with_job(&ctx.tenant, run, &q, NewJob::new(json!(1)).with_id(job_id))
         .await;
-    expect_kind(r, ErrorKind::Conflict, "job id that exists")?;
+    expect_kind(r, ErrorKind::AlreadyExists, "job id that exists")?;
     expect_kind(
         ctx.set.runs.get(&ctx.tenant, &rid).await,
         ErrorKind::NotFound,

@@ -39,8 +39,8 @@ pub async fn w1_put_get_returns_definition_meta_and_hash(ctx: Ctx) -> TestResult
     Ok(())
 }
 
-/// W2: other content at an existing version is a conflict.
-pub async fn w2_other_content_at_existing_version_conflicts(ctx: Ctx) -> TestResult {
+/// W2: other content at an existing version is `PreconditionFailed`.
+pub async fn w2_other_content_at_existing_version_fails_the_precondition(ctx: Ctx) -> TestResult {
     let wf: WorkflowId = id("w2")?;
     ctx.set
         .workflows
@@ -51,7 +51,7 @@ pub async fn w2_other_content_at_existing_version_conflicts(ctx: Ctx) -> TestRes
             .workflows
             .put(&ctx.tenant, put(&wf, 2).with_version(1))
             .await,
-        ErrorKind::Conflict,
+        ErrorKind::PreconditionFailed,
         "other content at v1",
     )?;
     ensure_eq!(
@@ -123,7 +123,7 @@ pub async fn w3_versions_are_never_reused_after_delete(ctx: Ctx) -> TestResult {
             .workflows
             .put(&ctx.tenant, put(&wf, 9).with_version(2))
             .await,
-        ErrorKind::Conflict,
+        ErrorKind::PreconditionFailed,
         "explicit reuse of deleted v2",
     )?;
     Ok(())

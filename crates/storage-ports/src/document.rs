@@ -50,23 +50,6 @@ impl DocumentFilter {
     }
 }
 
-/// The not-found error every adapter returns for a missing document.
-#[must_use]
-pub fn not_found(collection: &CollectionName, id: &DocumentId) -> crate::Error {
-    crate::Error::not_found(format!("no document {id} in collection {collection}"))
-}
-
-/// The conflict every adapter returns for a stale revision.
-#[must_use]
-pub fn stale_revision(id: &DocumentId, expected: u64, actual: u64) -> crate::Error {
-    crate::Error::conflict(format!(
-        "document {id} is at revision {actual}, not the expected {expected}"
-    ))
-}
-
-/// Cursor kind of document listings.
-pub const DOCUMENT_CURSOR: &str = "documents";
-
 /// Named collections of JSON documents with optimistic concurrency.
 ///
 /// # Behavior

@@ -8,6 +8,7 @@
 //! The behaviours each trait promises are listed in `# Behavior` sections and checked
 //! by `storage-contract`, citing the spec ids (W4, Q7, ...).
 
+pub mod adapter_kit;
 pub mod capabilities;
 pub mod credential;
 pub mod document;
@@ -29,7 +30,7 @@ pub mod workflow;
 pub use capabilities::Capabilities;
 pub use credential::CredentialStore;
 pub use document::{Document, DocumentFilter, DocumentStore};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, ErrorStatus, Result};
 pub use ids::{
     CollectionName, CredentialKey, DocumentId, IdRule, JobId, MetricName, NodeId, QueueName, RunId,
     TenantId, WorkflowId,

@@ -131,10 +131,10 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The conflict every adapter returns when this lease is no longer current (Q4).
+    /// The error every adapter returns when this lease is no longer current (Q4).
     #[must_use]
     pub fn stale(&self) -> Error {
-        Error::conflict(format!(
+        Error::lease_lost(format!(
             "lease {} of job {} is no longer current (the job was leased again, acknowledged or is dead)",
             self.token, self.job_id
         ))

@@ -366,18 +366,6 @@ impl CompleteRun {
     }
 }
 
-/// The not-found error every adapter returns for a missing run.
-#[must_use]
-pub fn not_found(run: &RunId) -> Error {
-    Error::not_found(format!("no run {run}"))
-}
-
-/// The conflict every adapter returns for an append or finish after the finish (E3).
-#[must_use]
-pub fn finished(run: &RunId) -> Error {
-    Error::conflict(format!("run {run} is finished; its log is immutable"))
-}
-
 /// A run query (E5). Empty `statuses` means any status.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunQuery {
@@ -400,9 +388,6 @@ pub struct RunQuery {
 /// The sort key of run listings: newest first, ties by id, descending.
 pub type RunSortKey = (i64, String);
 
-/// Cursor kind of run listings.
-pub const RUN_CURSOR: &str = "runs";
-
 impl RunQuery {
     /// Whether `run` matches the filters (not the cursor).
     #[must_use]
@@ -423,7 +408,7 @@ impl RunQuery {
     pub fn after(&self) -> Result<Option<RunSortKey>> {
         self.cursor
             .as_ref()
-            .map(|c| c.decode(RUN_CURSOR))
+            .map(|c| c.decode(crate::adapter_kit::cursors::RUNS))
             .transpose()
     }
 
@@ -449,7 +434,7 @@ impl RunQuery {
         matching.sort_by(|a, b| Self::key(b).cmp(&Self::key(a)));
         let candidates = matching.into_iter().take(limit + 1).cloned().collect();
         Ok(Page::from_candidates(
-            RUN_CURSOR,
+            crate::adapter_kit::cursors::RUNS,
             candidates,
             limit,
             Self::key,

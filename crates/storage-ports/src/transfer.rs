@@ -207,7 +207,7 @@ impl CopyReport {
 fn present_or<T>(r: Result<T>) -> Result<bool> {
     match r {
         Ok(_) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::Conflict => Ok(false),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -1,5 +1,5 @@
 //! The retry layer: a retryable failure of a repeatable call is retried and the call
-//! succeeds; a call that could take effect twice is not retried; a conflict is never
+//! succeeds; a call that could take effect twice is not retried; a failed precondition is never
 //! retried. The inner store is the memory adapter behind a wrapper that makes the
 //! first attempt of every workflow call fail as an unreachable server would.
 
@@ -105,7 +105,7 @@ async fn repeatable_calls_are_retried_others_are_not(
         .err()
         .ok_or("an unversioned put was retried")?;
     assert_eq!(e.kind(), ErrorKind::Unavailable);
-    // A conflict is never retried: it is the answer.
+    // A failed precondition is never retried: it is the answer.
     let mut clash = NewWorkflowVersion::next(wf.clone(), json!({"other": true}));
     clash.version = Some(1);
     let e = set
@@ -114,7 +114,7 @@ async fn repeatable_calls_are_retried_others_are_not(
         .await
         .err()
         .ok_or("a clash was accepted")?;
-    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(e.kind(), ErrorKind::PreconditionFailed);
     // Without the retry layer, the first failure is returned as it is.
     let plain = layered(false);
     let e = plain

@@ -4,7 +4,8 @@
 
 use std::future::Future;
 
-use crate::document::{Document, DocumentFilter, DOCUMENT_CURSOR};
+use crate::adapter_kit::cursors::DOCUMENTS as DOCUMENT_CURSOR;
+use crate::document::{Document, DocumentFilter};
 use crate::error::Result;
 use crate::ids::DocumentId;
 use crate::rules::cursor::{Page, PageRequest};

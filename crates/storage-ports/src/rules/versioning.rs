@@ -51,7 +51,7 @@ pub fn plan_put(
     }
     let Some(v) = requested else {
         let next = state.high_water.checked_add(1).ok_or_else(|| {
-            Error::conflict(format!("workflow {workflow} has used every version number"))
+            Error::precondition_failed(format!("workflow {workflow} has used every version number"))
         })?;
         return Ok(PutPlan::Insert(next));
     };
@@ -62,10 +62,10 @@ pub fn plan_put(
     }
     match state.existing {
         Some(h) if h == hash => Ok(PutPlan::AlreadyStored(v)),
-        Some(_) => Err(Error::conflict(format!(
+        Some(_) => Err(Error::precondition_failed(format!(
             "version {v} of workflow {workflow} is stored with other content; versions are immutable"
         ))),
-        None if v <= state.high_water => Err(Error::conflict(format!(
+        None if v <= state.high_water => Err(Error::precondition_failed(format!(
             "version {v} of workflow {workflow} is not above the highest version ever assigned ({}); versions are never reused",
             state.high_water
         ))),
