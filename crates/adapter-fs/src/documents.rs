@@ -140,7 +140,11 @@ impl DocumentStore for FsStore {
             s.locked(&t, &c, |dir| {
                 let current = Self::read_document(dir, &c, &id)?;
                 if current.revision != expected_revision {
-                    return Err(kit::stale_revision(&id, expected_revision, current.revision));
+                    return Err(kit::stale_revision(
+                        &id,
+                        expected_revision,
+                        current.revision,
+                    ));
                 }
                 let doc = Document {
                     id: id.clone(),

@@ -102,8 +102,10 @@ impl FsStore {
             credentials: no.clone(),
             queue: no.clone(),
             documents: me.clone(),
-            transactions: no,
-            operations: me,
+            transactions: no.clone(),
+            operations: me.clone(),
+            job_transfer: no.clone(),
+            metrics_transfer: me,
         }
     }
 

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use storage_ports::MetricsTransfer;
 use storage_ports::{
     Baseline, Distribution, DistributionSummary, ErrorKind, MetricName, MetricSummary,
     MetricsStore, Pattern, PatternObservation, Result, RunAggregate, RunId, RunMetric,
@@ -301,20 +302,6 @@ impl MetricsStore for FsStore {
         .await
     }
 
-    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
-        let t = tenant.clone();
-        self.blocking(move |s| {
-            let (w, kind, key) = (
-                pattern.workflow_id.clone(),
-                pattern.kind.clone(),
-                pattern.key.clone(),
-            );
-            s.change_pattern(&t, &w, (&kind, &key), |_| pattern)
-                .map(|_| ())
-        })
-        .await
-    }
-
     async fn patterns(
         &self,
         tenant: &TenantId,
@@ -336,7 +323,10 @@ impl MetricsStore for FsStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl MetricsTransfer for FsStore {
     async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>> {
         let t = tenant.clone();
         self.blocking(move |s| {
@@ -346,6 +336,20 @@ impl MetricsStore for FsStore {
             }
             out.sort_by(|a, b| a.run_id.cmp(&b.run_id));
             Ok(out)
+        })
+        .await
+    }
+
+    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
+        let t = tenant.clone();
+        self.blocking(move |s| {
+            let (w, kind, key) = (
+                pattern.workflow_id.clone(),
+                pattern.kind.clone(),
+                pattern.key.clone(),
+            );
+            s.change_pattern(&t, &w, (&kind, &key), |_| pattern)
+                .map(|_| ())
         })
         .await
     }

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use storage_ports::rules::poll_watch::poll_watch;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::poll_watch::poll_watch;
 use storage_ports::{
     CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, Result, Run, RunEvent, RunId,
     RunOutcome, RunQuery, RunStep, RunStore, TenantId,
@@ -390,5 +390,17 @@ impl RunStore for FsStore {
     async fn delete(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
         let (t, r) = (tenant.clone(), run.clone());
         self.blocking(move |s| s.delete_blocking(&t, &r)).await
+    }
+
+    async fn prune(
+        &self,
+        tenant: &TenantId,
+        policy: &storage_ports::RetentionPolicy,
+        now: storage_ports::Timestamp,
+        dry_run: bool,
+        archive: Option<&mut (dyn storage_ports::RunArchive + Send)>,
+    ) -> Result<storage_ports::PruneReport> {
+        storage_ports::rules::retention::prune_by_query(self, tenant, policy, now, dry_run, archive)
+            .await
     }
 }

@@ -219,8 +219,10 @@ impl KeyringStore {
             credentials: me.clone(),
             queue: no.clone(),
             documents: no.clone(),
-            transactions: no,
-            operations: me,
+            transactions: no.clone(),
+            operations: me.clone(),
+            job_transfer: no.clone(),
+            metrics_transfer: no,
         }
     }
 
@@ -412,5 +414,12 @@ impl Operations for KeyringStore {
 
     async fn migrate(&self) -> Result<SchemaStatus> {
         Err(Error::unsupported(BACKEND, "schema migrations"))
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        Err(Error::unsupported(
+            BACKEND,
+            "listing tenants; name them explicitly",
+        ))
     }
 }

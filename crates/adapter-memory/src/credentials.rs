@@ -6,7 +6,6 @@ use storage_ports::{CredentialKey, CredentialStore, Result, Secret, TenantId};
 
 use crate::MemoryStore;
 
-
 #[async_trait]
 impl CredentialStore for MemoryStore {
     async fn set(&self, tenant: &TenantId, key: &CredentialKey, value: &Secret) -> Result<()> {

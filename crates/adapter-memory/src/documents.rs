@@ -5,8 +5,8 @@ use serde_json::Value;
 use storage_ports::adapter_kit::cursors::DOCUMENTS as DOCUMENT_CURSOR;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
-    CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Page, PageRequest,
-    Result, TenantId, Timestamp,
+    CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Page, PageRequest, Result,
+    TenantId, Timestamp,
 };
 
 use crate::MemoryStore;
@@ -94,7 +94,9 @@ impl DocumentStore for MemoryStore {
         let coll = docs
             .get_mut(collection)
             .ok_or_else(|| kit::document_missing(collection, id))?;
-        let doc = coll.get(id).ok_or_else(|| kit::document_missing(collection, id))?;
+        let doc = coll
+            .get(id)
+            .ok_or_else(|| kit::document_missing(collection, id))?;
         if let Some(expected) = expected_revision.filter(|e| *e != doc.revision) {
             return Err(kit::stale_revision(id, expected, doc.revision));
         }

@@ -101,7 +101,9 @@ impl MemoryStore {
             queue: s.clone(),
             documents: s.clone(),
             transactions: s.clone(),
-            operations: s,
+            operations: s.clone(),
+            job_transfer: s.clone(),
+            metrics_transfer: s,
         }
     }
 

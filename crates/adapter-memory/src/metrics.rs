@@ -1,6 +1,7 @@
 //! Metrics in memory (M1-M6): aggregates folded in on record, read without scanning.
 
 use async_trait::async_trait;
+use storage_ports::MetricsTransfer;
 use storage_ports::{
     Baseline, DistributionSummary, MetricName, MetricSummary, MetricsStore, Pattern,
     PatternObservation, Result, RunAggregate, RunMetric, SeriesBucket, SeriesQuery, TenantId,
@@ -109,17 +110,6 @@ impl MetricsStore for MemoryStore {
         Ok(next)
     }
 
-    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
-        let mut state = self.lock();
-        let key = (
-            pattern.workflow_id.clone(),
-            pattern.kind.clone(),
-            pattern.key.clone(),
-        );
-        state.tenant(tenant).metrics.patterns.insert(key, pattern);
-        Ok(())
-    }
-
     async fn patterns(
         &self,
         tenant: &TenantId,
@@ -137,7 +127,10 @@ impl MetricsStore for MemoryStore {
         out.sort_by(Pattern::listing_order);
         Ok(out)
     }
+}
 
+#[async_trait]
+impl MetricsTransfer for MemoryStore {
     async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>> {
         Ok(self
             .lock()
@@ -147,5 +140,16 @@ impl MetricsStore for MemoryStore {
             .values()
             .cloned()
             .collect())
+    }
+
+    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
+        let mut state = self.lock();
+        let key = (
+            pattern.workflow_id.clone(),
+            pattern.kind.clone(),
+            pattern.key.clone(),
+        );
+        state.tenant(tenant).metrics.patterns.insert(key, pattern);
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::JobTransfer;
 use storage_ports::{
     DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
     JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
@@ -359,7 +360,10 @@ impl JobQueue for MemoryStore {
             }
         }
     }
+}
 
+#[async_trait]
+impl JobTransfer for MemoryStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
         let mut state = self.lock();
         let mut jobs: Vec<(&QueueName, &Job)> = state

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use async_trait::async_trait;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
-    CompleteRun, EventStream, NewRun, Page, Result, Run, RunEvent, RunEventKind, RunId,
-    RunOutcome, RunQuery, RunStep, RunStore, TenantId,
+    CompleteRun, EventStream, NewRun, Page, Result, Run, RunEvent, RunEventKind, RunId, RunOutcome,
+    RunQuery, RunStep, RunStore, TenantId,
 };
 
 use crate::state::RunRecord;
@@ -214,6 +214,18 @@ impl RunStore for MemoryStore {
         let removed = self.lock().tenant(tenant).runs.remove(run);
         self.notify_runs();
         removed.map(|_| ()).ok_or_else(|| kit::run_missing(run))
+    }
+
+    async fn prune(
+        &self,
+        tenant: &TenantId,
+        policy: &storage_ports::RetentionPolicy,
+        now: storage_ports::Timestamp,
+        dry_run: bool,
+        archive: Option<&mut (dyn storage_ports::RunArchive + Send)>,
+    ) -> Result<storage_ports::PruneReport> {
+        storage_ports::rules::retention::prune_by_query(self, tenant, policy, now, dry_run, archive)
+            .await
     }
 }
 

@@ -12,7 +12,6 @@ use crate::MemoryStore;
 
 const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 
-
 #[async_trait]
 impl WorkflowStore for MemoryStore {
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion> {

@@ -15,10 +15,10 @@ use storage_ports::{
     Result, TenantId, Timestamp,
 };
 
-use storage_ports::adapter_kit::{stored_id, to_i64};
 use crate::error::SqlxResultExt;
 use crate::runs::json_text;
 use crate::PostgresStore;
+use storage_ports::adapter_kit::{stored_id, to_i64};
 
 /// Rows read per round trip while filtering a listing.
 const CHUNK: i64 = 500;

@@ -34,10 +34,10 @@ pub fn map_sqlx_error(e: sqlx::Error, operation: &'static str) -> Error {
                 }
                 // 40001 serialization failure, 40P01 deadlock: the transaction lost a
                 // race and may win when repeated.
-                (_, c) if c.starts_with("40") => Error::backend(format!(
-                    "PostgreSQL aborted the transaction (SQLSTATE {c})"
-                ))
-                .temporary(),
+                (_, c) if c.starts_with("40") => {
+                    Error::backend(format!("PostgreSQL aborted the transaction (SQLSTATE {c})"))
+                        .temporary()
+                }
                 // 55P03 lock not available, 57P0x shutdown and cannot-connect-now, 53xxx
                 // out of resources, 08xxx connection exceptions.
                 (_, c)

@@ -136,7 +136,9 @@ impl PostgresStore {
             queue: me.clone(),
             documents: me.clone(),
             transactions: me.clone(),
-            operations: me,
+            operations: me.clone(),
+            job_transfer: me.clone(),
+            metrics_transfer: me,
         }
     }
 }

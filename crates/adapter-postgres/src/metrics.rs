@@ -7,16 +7,17 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
+use storage_ports::MetricsTransfer;
 use storage_ports::{
     Baseline, Distribution, DistributionSummary, MetricName, MetricSummary, MetricsStore, Pattern,
     PatternObservation, Result, RunAggregate, RunMetric, SeriesBucket, SeriesQuery, TenantId,
     Timestamp, WorkflowId,
 };
 
-use storage_ports::adapter_kit::{to_i64};
 use crate::error::SqlxResultExt;
 use crate::runs::json_text;
 use crate::PostgresStore;
+use storage_ports::adapter_kit::to_i64;
 
 /// Locks, folds and writes one JSON state row inside the transaction. The row is
 /// created empty first, so that there is always a row to lock.
@@ -222,20 +223,6 @@ impl MetricsStore for PostgresStore {
         Ok(next)
     }
 
-    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
-        sqlx::query("INSERT INTO flowstore_patterns (tenant, workflow_id, kind, key, confidence, pattern) VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (tenant, workflow_id, kind, key) DO UPDATE SET confidence = excluded.confidence, pattern = excluded.pattern")
-            .bind(tenant.as_str())
-            .bind(pattern.workflow_id.as_str())
-            .bind(&pattern.kind)
-            .bind(&pattern.key)
-            .bind(pattern.confidence)
-            .bind(json_text(&pattern, "pattern")?)
-            .execute(&self.pool)
-            .await
-            .op("metrics.put_pattern")?;
-        Ok(())
-    }
-
     async fn patterns(
         &self,
         tenant: &TenantId,
@@ -251,7 +238,10 @@ impl MetricsStore for PostgresStore {
         out.sort_by(Pattern::listing_order);
         Ok(out)
     }
+}
 
+#[async_trait]
+impl MetricsTransfer for PostgresStore {
     async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>> {
         let rows: Vec<Json<RunMetric>> = sqlx::query_scalar(
             "SELECT record FROM flowstore_metric_records WHERE tenant = $1 ORDER BY run_id",
@@ -261,6 +251,20 @@ impl MetricsStore for PostgresStore {
         .await
         .op("metrics.export_records")?;
         Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
+        sqlx::query("INSERT INTO flowstore_patterns (tenant, workflow_id, kind, key, confidence, pattern) VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (tenant, workflow_id, kind, key) DO UPDATE SET confidence = excluded.confidence, pattern = excluded.pattern")
+            .bind(tenant.as_str())
+            .bind(pattern.workflow_id.as_str())
+            .bind(&pattern.kind)
+            .bind(&pattern.key)
+            .bind(pattern.confidence)
+            .bind(json_text(&pattern, "pattern")?)
+            .execute(&self.pool)
+            .await
+            .op("metrics.put_pattern")?;
+        Ok(())
     }
 }
 

@@ -17,15 +17,16 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::JobTransfer;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
-use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 use crate::error::SqlxResultExt;
 use crate::runs::json_text;
 use crate::PostgresStore;
+use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 
 /// How often a waiter re-checks even without a notification.
 const WAIT_POLL: Duration = Duration::from_secs(1);
@@ -206,7 +207,7 @@ pub(crate) async fn enqueue_in(
                 job_id: stored_id(other, "job id")?,
                 deduplicated: true,
             }),
-            None => Err(kit::job_taken(&id, queue)),
+            None => Err(kit::job_taken(id, queue)),
         });
     }
     Ok(out)
@@ -579,7 +580,10 @@ impl JobQueue for PostgresStore {
             let _ = tokio::time::timeout_at(wake, changes.changed()).await;
         }
     }
+}
 
+#[async_trait]
+impl JobTransfer for PostgresStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
         let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = $1 ORDER BY queue, seq")
             .bind(tenant.as_str())

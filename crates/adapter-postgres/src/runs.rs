@@ -14,17 +14,17 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row};
-use storage_ports::rules::poll_watch::poll_watch;
 use storage_ports::adapter_kit::cursors::RUNS as RUN_CURSOR;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::poll_watch::poll_watch;
 use storage_ports::{
     CompleteRun, Error, EventStream, NewRun, Page, PageRequest, Result, Run, RunError, RunEvent,
     RunEventKind, RunId, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, TenantId, Timestamp,
 };
 
-use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 use crate::error::SqlxResultExt;
 use crate::PostgresStore;
+use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 
 /// How often a watcher looks for new events: one indexed range read.
 const WATCH_POLL: Duration = Duration::from_millis(50);
@@ -468,5 +468,17 @@ impl RunStore for PostgresStore {
             return Err(kit::run_missing(run));
         }
         Ok(())
+    }
+
+    async fn prune(
+        &self,
+        tenant: &TenantId,
+        policy: &storage_ports::RetentionPolicy,
+        now: storage_ports::Timestamp,
+        dry_run: bool,
+        archive: Option<&mut (dyn storage_ports::RunArchive + Send)>,
+    ) -> Result<storage_ports::PruneReport> {
+        storage_ports::rules::retention::prune_by_query(self, tenant, policy, now, dry_run, archive)
+            .await
     }
 }

@@ -12,9 +12,9 @@ use storage_ports::{
     VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
-use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 use crate::error::SqlxResultExt;
 use crate::PostgresStore;
+use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 
 const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 
@@ -25,7 +25,6 @@ macro_rules! columns {
     };
 }
 
-
 fn meta(row: &PgRow) -> Result<VersionMeta> {
     let parent: Option<i64> = row.try_get("parent").op("workflows.decode")?;
     Ok(VersionMeta {
@@ -34,7 +33,9 @@ fn meta(row: &PgRow) -> Result<VersionMeta> {
             "workflow id",
         )?,
         version: stored_u32(row.try_get("version").op("workflows.decode")?, "version")?,
-        parent: parent.map(|p| stored_u32(p, "parent version")).transpose()?,
+        parent: parent
+            .map(|p| stored_u32(p, "parent version"))
+            .transpose()?,
         author: row.try_get("author").op("workflows.decode")?,
         created_at: Timestamp::from_micros(row.try_get("created_at").op("workflows.decode")?),
         content_hash: ContentHash::parse(

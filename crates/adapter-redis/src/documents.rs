@@ -14,10 +14,10 @@ use storage_ports::{
     Result, TenantId, Timestamp,
 };
 
-use storage_ports::adapter_kit::{stored_id};
 use crate::error::{decode, encode, RedisResultExt};
 use crate::keys::Keys;
 use crate::RedisStore;
+use storage_ports::adapter_kit::stored_id;
 
 /// Index entries read per round trip while a listing filters.
 const CHUNK: usize = 200;

@@ -110,8 +110,10 @@ impl RedisStore {
             credentials: no.clone(),
             queue: me.clone(),
             documents: me.clone(),
-            transactions: no,
-            operations: me,
+            transactions: no.clone(),
+            operations: me.clone(),
+            job_transfer: me.clone(),
+            metrics_transfer: me,
         }
     }
 

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use redis::Script;
+use storage_ports::MetricsTransfer;
 use storage_ports::{
     Baseline, Distribution, DistributionSummary, Error, MetricName, MetricSummary, MetricsStore,
     Pattern, PatternObservation, Result, RunAggregate, RunMetric, SeriesBucket, SeriesQuery,
@@ -285,18 +286,6 @@ impl MetricsStore for RedisStore {
         Err(contention("pattern"))
     }
 
-    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
-        let field = pattern_field(&pattern.workflow_id, &pattern.kind, &pattern.key)?;
-        let () = redis::cmd("HSET")
-            .arg(Keys::of(tenant).patterns())
-            .arg(field)
-            .arg(encode(&pattern, "pattern")?)
-            .query_async(&mut self.conn())
-            .await
-            .op("metrics.put_pattern")?;
-        Ok(())
-    }
-
     async fn patterns(
         &self,
         tenant: &TenantId,
@@ -317,7 +306,10 @@ impl MetricsStore for RedisStore {
         out.sort_by(Pattern::listing_order);
         Ok(out)
     }
+}
 
+#[async_trait]
+impl MetricsTransfer for RedisStore {
     async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>> {
         let all: Vec<String> = redis::cmd("HVALS")
             .arg(Keys::of(tenant).metric_records())
@@ -330,5 +322,17 @@ impl MetricsStore for RedisStore {
             .collect::<Result<Vec<RunMetric>>>()?;
         out.sort_by(|a, b| a.run_id.cmp(&b.run_id));
         Ok(out)
+    }
+
+    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
+        let field = pattern_field(&pattern.workflow_id, &pattern.kind, &pattern.key)?;
+        let () = redis::cmd("HSET")
+            .arg(Keys::of(tenant).patterns())
+            .arg(field)
+            .arg(encode(&pattern, "pattern")?)
+            .query_async(&mut self.conn())
+            .await
+            .op("metrics.put_pattern")?;
+        Ok(())
     }
 }

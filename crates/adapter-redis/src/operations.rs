@@ -88,4 +88,11 @@ impl Operations for RedisStore {
             "schema migrations (keys carry their own shape)",
         ))
     }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        Err(Error::unsupported(
+            BACKEND,
+            "listing tenants; name them explicitly",
+        ))
+    }
 }

@@ -15,15 +15,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::JobTransfer;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
-use storage_ports::adapter_kit::{stored_id};
 use crate::error::{decode, encode, RedisResultExt};
 use crate::keys::Keys;
 use crate::RedisStore;
+use storage_ports::adapter_kit::stored_id;
 
 /// How often a waiter looks again; Redis has no notification a waiter could share
 /// without a connection of its own.
@@ -632,7 +633,10 @@ impl JobQueue for RedisStore {
             tokio::time::sleep(pause).await;
         }
     }
+}
 
+#[async_trait]
+impl JobTransfer for RedisStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
         let keys = Keys::of(tenant);
         let queues: Vec<String> = redis::cmd("SMEMBERS")

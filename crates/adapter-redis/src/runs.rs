@@ -20,10 +20,10 @@ use storage_ports::{
     RunEventKind, RunId, RunOutcome, RunQuery, RunStep, RunStore, TenantId, Timestamp,
 };
 
-use storage_ports::adapter_kit::{stored_id};
 use crate::error::{decode, encode, RedisResultExt};
 use crate::keys::Keys;
 use crate::RedisStore;
+use storage_ports::adapter_kit::stored_id;
 
 /// ARGV: prefix, count, then per run: id, workflow, status, start score, head JSON,
 /// number of events, then (seq, at, kind JSON) per event. Returns 1 (stored) or 0
@@ -520,5 +520,17 @@ impl RunStore for RedisStore {
             return Err(kit::run_missing(run));
         }
         Ok(())
+    }
+
+    async fn prune(
+        &self,
+        tenant: &TenantId,
+        policy: &storage_ports::RetentionPolicy,
+        now: storage_ports::Timestamp,
+        dry_run: bool,
+        archive: Option<&mut (dyn storage_ports::RunArchive + Send)>,
+    ) -> Result<storage_ports::PruneReport> {
+        storage_ports::rules::retention::prune_by_query(self, tenant, policy, now, dry_run, archive)
+            .await
     }
 }

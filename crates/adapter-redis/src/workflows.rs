@@ -16,10 +16,10 @@ use storage_ports::{
     WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
-use storage_ports::adapter_kit::{stored_id};
 use crate::error::{decode, encode, RedisResultExt};
 use crate::keys::Keys;
 use crate::RedisStore;
+use storage_ports::adapter_kit::stored_id;
 
 const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 /// Attempts before a put under constant contention gives up (retryably).
@@ -58,7 +58,6 @@ for i, key in ipairs(KEYS) do
 end
 return out
 ";
-
 
 fn parse(text: &str) -> Result<WorkflowVersion> {
     decode(text, "workflow version")

@@ -151,7 +151,9 @@ impl SqliteStore {
             queue: me.clone(),
             documents: me.clone(),
             transactions: me.clone(),
-            operations: me,
+            operations: me.clone(),
+            job_transfer: me.clone(),
+            metrics_transfer: me,
         }
     }
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::{Row, Sqlite, Transaction};
+use storage_ports::MetricsTransfer;
 use storage_ports::{
     Baseline, Distribution, DistributionSummary, Error, MetricName, MetricSummary, MetricsStore,
     Pattern, PatternObservation, Result, RunAggregate, RunMetric, SeriesBucket, SeriesQuery,
@@ -223,13 +224,6 @@ impl MetricsStore for SqliteStore {
         Ok(next)
     }
 
-    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.write_tx().await.op("metrics.put_pattern")?;
-        write_pattern(&mut tx, tenant, &pattern).await?;
-        tx.commit().await.op("metrics.put_pattern")
-    }
-
     async fn patterns(
         &self,
         tenant: &TenantId,
@@ -249,7 +243,10 @@ impl MetricsStore for SqliteStore {
         out.sort_by(Pattern::listing_order);
         Ok(out)
     }
+}
 
+#[async_trait]
+impl MetricsTransfer for SqliteStore {
     async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT record FROM flowstore_metric_records WHERE tenant = ? ORDER BY run_id",
@@ -259,6 +256,13 @@ impl MetricsStore for SqliteStore {
         .await
         .op("metrics.export_records")?;
         rows.iter().map(|r| decode(r, "metric record")).collect()
+    }
+
+    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.write_tx().await.op("metrics.put_pattern")?;
+        write_pattern(&mut tx, tenant, &pattern).await?;
+        tx.commit().await.op("metrics.put_pattern")
     }
 }
 

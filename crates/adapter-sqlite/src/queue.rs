@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::JobTransfer;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
@@ -433,7 +434,10 @@ impl JobQueue for SqliteStore {
             let _ = tokio::time::timeout_at(wake, changes.changed()).await;
         }
     }
+}
 
+#[async_trait]
+impl JobTransfer for SqliteStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
         let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = ? ORDER BY queue, seq")
             .bind(tenant.as_str())

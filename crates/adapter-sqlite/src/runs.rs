@@ -10,9 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
-use storage_ports::rules::poll_watch::poll_watch;
 use storage_ports::adapter_kit::cursors::RUNS as RUN_CURSOR;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::poll_watch::poll_watch;
 use storage_ports::{
     CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, PageRequest, Result, Run, RunError,
     RunEvent, RunEventKind, RunId, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, TenantId,
@@ -287,7 +287,9 @@ impl RunStore for SqliteStore {
                     sp.commit().await.op("runs.store_complete_batch")?;
                     out.push(Ok(()));
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::InvalidInput) => {
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::InvalidInput) =>
+                {
                     sp.rollback().await.op("runs.store_complete_batch")?;
                     out.push(Err(e));
                 }
@@ -411,5 +413,17 @@ impl RunStore for SqliteStore {
             return Err(kit::run_missing(run));
         }
         Ok(())
+    }
+
+    async fn prune(
+        &self,
+        tenant: &TenantId,
+        policy: &storage_ports::RetentionPolicy,
+        now: storage_ports::Timestamp,
+        dry_run: bool,
+        archive: Option<&mut (dyn storage_ports::RunArchive + Send)>,
+    ) -> Result<storage_ports::PruneReport> {
+        storage_ports::rules::retention::prune_by_query(self, tenant, policy, now, dry_run, archive)
+            .await
     }
 }

@@ -22,7 +22,6 @@ macro_rules! columns {
     };
 }
 
-
 fn meta(row: &SqliteRow) -> Result<VersionMeta> {
     let version: i64 = row.try_get("version").op("workflows.decode")?;
     let parent: Option<i64> = row.try_get("parent").op("workflows.decode")?;

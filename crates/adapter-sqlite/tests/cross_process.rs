@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+use storage_ports::JobQueueExt as _;
 
 use adapter_sqlite::SqliteStore;
 use serde_json::json;

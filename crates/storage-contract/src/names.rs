@@ -1,6 +1,7 @@
 //! N1-N5: names, payloads, timestamps, limits and errors, on every port.
 
 use serde_json::{json, Value};
+use storage_ports::JobQueueExt as _;
 use storage_ports::{
     CollectionName, CredentialKey, DocumentId, ErrorKind, JobId, MetricName, NewJob,
     NewWorkflowVersion, NodeId, QueueName, RunId, RunStep, TenantId, Timestamp, WorkflowId,

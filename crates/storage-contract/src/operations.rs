@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use storage_ports::transfer::{copy_tenant, digest_tenant, Concerns};
+use storage_ports::JobQueueExt as _;
 use storage_ports::{
     CollectionName, CredentialKey, NewJob, NewWorkflowVersion, QueueName, RunStatus, Secret,
     Timestamp, WorkflowId,

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
+use storage_ports::JobQueueExt as _;
 use storage_ports::{
     Backoff, Dequeue, ErrorKind, FailOutcome, JobFailure, NewJob, QueueName, Timestamp,
 };
@@ -697,7 +698,7 @@ pub async fn o4_dead_jobs_export_and_import(ctx: Ctx) -> TestResult {
             },
         )
         .await?;
-    let exported = ctx.set.queue.export_jobs(&ctx.tenant).await?;
+    let exported = ctx.set.job_transfer.export_jobs(&ctx.tenant).await?;
     let dead = exported
         .iter()
         .find(|j| j.queue == q)
@@ -712,7 +713,7 @@ pub async fn o4_dead_jobs_export_and_import(ctx: Ctx) -> TestResult {
         "dead state"
     );
     ctx.set
-        .queue
+        .job_transfer
         .import_dead(&ctx.other, &q, dead.job.clone(), state.clone())
         .await?;
     ensure!(
@@ -728,7 +729,7 @@ pub async fn o4_dead_jobs_export_and_import(ctx: Ctx) -> TestResult {
     ensure_eq!(listed[0].last_error.as_str(), "gave up", "its last error");
     let again = ctx
         .set
-        .queue
+        .job_transfer
         .import_dead(&ctx.other, &q, dead.job.clone(), state)
         .await;
     crate::check::expect_kind(again, ErrorKind::AlreadyExists, "importing it twice")?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use storage_ports::JobQueueExt as _;
 use storage_ports::{
     CollectionName, CompleteRun, Dequeue, DocumentId, ErrorKind, JobId, NewJob, NewRun,
     NewWorkflowVersion, QueueName, Run, RunId, RunOutcome, RunStore, StoreSet, TenantId, Timestamp,

@@ -1,6 +1,7 @@
 //! T1: a run and its job commit together or not at all.
 
 use serde_json::json;
+use storage_ports::JobQueueExt as _;
 use storage_ports::{Dequeue, ErrorKind, JobId, NewJob, QueueName, Timestamp};
 
 use crate::check::{expect_kind, id, Ctx, TestResult};

@@ -38,8 +38,10 @@ impl MapCredentials {
             credentials: me.clone(),
             queue: no.clone(),
             documents: no.clone(),
-            transactions: no,
-            operations: me,
+            transactions: no.clone(),
+            operations: me.clone(),
+            job_transfer: no.clone(),
+            metrics_transfer: no,
         }
     }
 }
@@ -107,6 +109,13 @@ impl Operations for MapCredentials {
 
     async fn migrate(&self) -> Result<SchemaStatus> {
         Err(Error::unsupported(BACKEND, "schema migrations"))
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        Err(Error::unsupported(
+            BACKEND,
+            "listing tenants; name them explicitly",
+        ))
     }
 }
 

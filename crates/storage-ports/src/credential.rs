@@ -40,3 +40,30 @@ pub trait CredentialStore: Send + Sync + std::fmt::Debug {
     /// Backend errors.
     async fn list(&self, tenant: &TenantId) -> Result<Vec<CredentialKey>>;
 }
+
+impl crate::operation::Operation {
+    /// [`CredentialStore::set`]: setting the same value twice is one set.
+    pub const CREDENTIALS_SET: Self = Self::new(
+        "credentials.set",
+        crate::operation::Port::Credentials,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`CredentialStore::get`].
+    pub const CREDENTIALS_GET: Self = Self::new(
+        "credentials.get",
+        crate::operation::Port::Credentials,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`CredentialStore::delete`]: a repeat after an unseen success answers `NotFound`.
+    pub const CREDENTIALS_DELETE: Self = Self::new(
+        "credentials.delete",
+        crate::operation::Port::Credentials,
+        crate::operation::Repeat::Never,
+    );
+    /// [`CredentialStore::list`].
+    pub const CREDENTIALS_LIST: Self = Self::new(
+        "credentials.list",
+        crate::operation::Port::Credentials,
+        crate::operation::Repeat::Safe,
+    );
+}

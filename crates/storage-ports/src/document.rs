@@ -124,3 +124,42 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     /// Backend errors.
     async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>>;
 }
+
+impl crate::operation::Operation {
+    /// [`DocumentStore::create`]: a repeat after an unseen success answers `AlreadyExists`.
+    pub const DOCUMENTS_CREATE: Self = Self::new(
+        "documents.create",
+        crate::operation::Port::Documents,
+        crate::operation::Repeat::Never,
+    );
+    /// [`DocumentStore::get`].
+    pub const DOCUMENTS_GET: Self = Self::new(
+        "documents.get",
+        crate::operation::Port::Documents,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`DocumentStore::replace`]: a repeat after an unseen success answers `PreconditionFailed`.
+    pub const DOCUMENTS_REPLACE: Self = Self::new(
+        "documents.replace",
+        crate::operation::Port::Documents,
+        crate::operation::Repeat::Never,
+    );
+    /// [`DocumentStore::delete`]: a repeat after an unseen success answers `NotFound`.
+    pub const DOCUMENTS_DELETE: Self = Self::new(
+        "documents.delete",
+        crate::operation::Port::Documents,
+        crate::operation::Repeat::Never,
+    );
+    /// [`DocumentStore::list`].
+    pub const DOCUMENTS_LIST: Self = Self::new(
+        "documents.list",
+        crate::operation::Port::Documents,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`DocumentStore::collections`].
+    pub const DOCUMENTS_COLLECTIONS: Self = Self::new(
+        "documents.collections",
+        crate::operation::Port::Documents,
+        crate::operation::Repeat::Safe,
+    );
+}

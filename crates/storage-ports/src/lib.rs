@@ -10,11 +10,13 @@
 
 pub mod adapter_kit;
 pub mod capabilities;
+pub mod concern;
 pub mod credential;
 pub mod document;
 pub mod error;
 pub mod ids;
 pub mod metrics;
+pub mod operation;
 pub mod operations;
 pub mod queue;
 pub mod rules;
@@ -28,6 +30,7 @@ pub mod unsupported;
 pub mod workflow;
 
 pub use capabilities::Capabilities;
+pub use concern::Concern;
 pub use credential::CredentialStore;
 pub use document::{Document, DocumentFilter, DocumentStore};
 pub use error::{Error, ErrorKind, ErrorStatus, Result};
@@ -36,13 +39,14 @@ pub use ids::{
     TenantId, WorkflowId,
 };
 pub use metrics::{
-    Baseline, MetricSummary, MetricsStore, Pattern, PatternObservation, RunAggregate, RunMetric,
-    SeriesBucket, SeriesQuery,
+    Baseline, MetricSummary, MetricsStore, MetricsTransfer, Pattern, PatternObservation,
+    RunAggregate, RunMetric, SeriesBucket, SeriesQuery,
 };
+pub use operation::{Operation, Port, Repeat};
 pub use operations::{Health, Operations, SchemaStatus, StoreStats};
 pub use queue::{
-    DeadJob, DeadState, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure, JobQueue, Lease,
-    LeasedJob, NewJob, QueueStats,
+    DeadJob, DeadState, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure, JobQueue,
+    JobQueueExt, JobTransfer, Lease, LeasedJob, NewJob, QueueStats,
 };
 pub use rules::aggregate::{Distribution, DistributionSummary};
 pub use rules::backoff::Backoff;

@@ -449,12 +449,6 @@ pub trait MetricsStore: Send + Sync + std::fmt::Debug {
         observation: PatternObservation,
     ) -> Result<Pattern>;
 
-    /// Writes a pattern as it is, counts and times included (import, O4).
-    ///
-    /// # Errors
-    /// Backend errors.
-    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()>;
-
     /// Patterns, of one workflow or all, by confidence descending (M4).
     ///
     /// # Errors
@@ -464,10 +458,66 @@ pub trait MetricsStore: Send + Sync + std::fmt::Debug {
         tenant: &TenantId,
         workflow: Option<&WorkflowId>,
     ) -> Result<Vec<Pattern>>;
+}
 
+/// Moving metrics between backends (O4): kept apart from [`MetricsStore`] so that the
+/// hot path stays small and layers pass these calls through.
+#[async_trait]
+pub trait MetricsTransfer: Send + Sync + std::fmt::Debug {
     /// Recorded run metrics in run-id order, for export (O4).
     ///
     /// # Errors
     /// Backend errors.
     async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>>;
+
+    /// Writes a pattern as it is, counts and times included (import, O4).
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()>;
+}
+
+impl crate::operation::Operation {
+    /// [`MetricsStore::record`]: recording a run twice changes nothing (M1).
+    pub const METRICS_RECORD: Self = Self::new(
+        "metrics.record",
+        crate::operation::Port::Metrics,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`MetricsStore::summary`].
+    pub const METRICS_SUMMARY: Self = Self::new(
+        "metrics.summary",
+        crate::operation::Port::Metrics,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`MetricsStore::value_summary`].
+    pub const METRICS_VALUE_SUMMARY: Self = Self::new(
+        "metrics.value_summary",
+        crate::operation::Port::Metrics,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`MetricsStore::series`].
+    pub const METRICS_SERIES: Self = Self::new(
+        "metrics.series",
+        crate::operation::Port::Metrics,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`MetricsStore::baseline`].
+    pub const METRICS_BASELINE: Self = Self::new(
+        "metrics.baseline",
+        crate::operation::Port::Metrics,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`MetricsStore::upsert_pattern`]: a repeat would count the observation twice.
+    pub const METRICS_UPSERT_PATTERN: Self = Self::new(
+        "metrics.upsert_pattern",
+        crate::operation::Port::Metrics,
+        crate::operation::Repeat::Never,
+    );
+    /// [`MetricsStore::patterns`].
+    pub const METRICS_PATTERNS: Self = Self::new(
+        "metrics.patterns",
+        crate::operation::Port::Metrics,
+        crate::operation::Repeat::Safe,
+    );
 }

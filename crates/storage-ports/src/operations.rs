@@ -100,10 +100,32 @@ pub trait Operations: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unsupported` where the backend cannot list them without scanning what it must
     /// never scan (Redis keys, keyrings): name the tenants instead.
-    async fn tenants(&self) -> Result<Vec<TenantId>> {
-        Err(crate::Error::unsupported(
-            &self.capabilities().backend,
-            "listing tenants; name them explicitly",
-        ))
-    }
+    async fn tenants(&self) -> Result<Vec<TenantId>>;
+}
+
+impl crate::operation::Operation {
+    /// [`Operations::stats`].
+    pub const OPERATIONS_STATS: Self = Self::new(
+        "operations.stats",
+        crate::operation::Port::Operations,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`Operations::schema`].
+    pub const OPERATIONS_SCHEMA: Self = Self::new(
+        "operations.schema",
+        crate::operation::Port::Operations,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`Operations::migrate`]: applying the schema migrations twice changes nothing (O3).
+    pub const OPERATIONS_MIGRATE: Self = Self::new(
+        "operations.migrate",
+        crate::operation::Port::Operations,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`Operations::tenants`].
+    pub const OPERATIONS_TENANTS: Self = Self::new(
+        "operations.tenants",
+        crate::operation::Port::Operations,
+        crate::operation::Repeat::Safe,
+    );
 }

@@ -319,16 +319,6 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Result<Enqueued>>>;
 
-    /// Enqueues one job (Q1, Q6).
-    ///
-    /// # Errors
-    /// `Conflict` for an existing explicit id; `InvalidInput`.
-    async fn enqueue(&self, tenant: &TenantId, queue: &QueueName, job: NewJob) -> Result<Enqueued> {
-        let mut out = self.enqueue_batch(tenant, queue, vec![job]).await?;
-        out.pop()
-            .unwrap_or_else(|| Err(Error::backend("enqueue_batch returned no result")))
-    }
-
     /// Leases up to `req.max` ready jobs, best first (Q2, Q4, Q10).
     ///
     /// # Errors
@@ -356,16 +346,6 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Backend errors that stopped the whole batch.
     async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>>;
-
-    /// Acknowledges one job.
-    ///
-    /// # Errors
-    /// `Conflict` for a stale lease.
-    async fn ack(&self, tenant: &TenantId, lease: &Lease) -> Result<()> {
-        let mut out = self.ack_batch(tenant, std::slice::from_ref(lease)).await?;
-        out.pop()
-            .unwrap_or_else(|| Err(Error::backend("ack_batch returned no result")))
-    }
 
     /// Fails a job: retry with backoff or dead (Q5).
     ///
@@ -407,7 +387,39 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unsupported` without the `queue_wait` capability.
     async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool>;
+}
 
+/// Single-job conveniences over [`JobQueue`], for every queue (a blanket impl): they
+/// are calls of the batch methods, so wrappers and adapters never write them.
+#[async_trait]
+pub trait JobQueueExt: JobQueue {
+    /// Enqueues one job (Q1, Q6).
+    ///
+    /// # Errors
+    /// `AlreadyExists` for an existing explicit id; `InvalidInput`.
+    async fn enqueue(&self, tenant: &TenantId, queue: &QueueName, job: NewJob) -> Result<Enqueued> {
+        let mut out = self.enqueue_batch(tenant, queue, vec![job]).await?;
+        out.pop()
+            .unwrap_or_else(|| Err(Error::backend("enqueue_batch returned no result")))
+    }
+
+    /// Acknowledges one job.
+    ///
+    /// # Errors
+    /// `LeaseLost` for a stale lease.
+    async fn ack(&self, tenant: &TenantId, lease: &Lease) -> Result<()> {
+        let mut out = self.ack_batch(tenant, std::slice::from_ref(lease)).await?;
+        out.pop()
+            .unwrap_or_else(|| Err(Error::backend("ack_batch returned no result")))
+    }
+}
+
+impl<Q: JobQueue + ?Sized> JobQueueExt for Q {}
+
+/// Moving jobs between backends (O4): kept apart from [`JobQueue`] so that the hot
+/// path stays small and layers pass these calls through.
+#[async_trait]
+pub trait JobTransfer: Send + Sync + std::fmt::Debug {
     /// Every job of every queue, for export (O4), in queue then enqueue order: pending,
     /// scheduled and leased ones (leased ones exported as pending), and dead letters
     /// with their [`DeadState`].
@@ -428,4 +440,61 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
         job: NewJob,
         dead: DeadState,
     ) -> Result<()>;
+}
+
+impl crate::operation::Operation {
+    /// [`JobQueue::enqueue_batch`]: repeatable when every job carries an id or a deduplication key, so a repeat finds it enqueued.
+    pub const QUEUE_ENQUEUE: Self = Self::new(
+        "queue.enqueue",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::WhenKeyed,
+    );
+    /// [`JobQueue::dequeue`]: a repeat after an unseen success would lease more jobs, and strand the first lease.
+    pub const QUEUE_DEQUEUE: Self = Self::new(
+        "queue.dequeue",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
+    );
+    /// [`JobQueue::heartbeat`]: extending a lease twice is extending it.
+    pub const QUEUE_HEARTBEAT: Self = Self::new(
+        "queue.heartbeat",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::ack_batch`]: a repeat after an unseen success answers `LeaseLost`.
+    pub const QUEUE_ACK: Self = Self::new(
+        "queue.ack",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
+    );
+    /// [`JobQueue::fail`]: a repeat after an unseen success answers `LeaseLost`.
+    pub const QUEUE_FAIL: Self = Self::new(
+        "queue.fail",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
+    );
+    /// [`JobQueue::dead`].
+    pub const QUEUE_DEAD: Self = Self::new(
+        "queue.dead",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::requeue`]: a repeat after an unseen success answers `NotFound`.
+    pub const QUEUE_REQUEUE: Self = Self::new(
+        "queue.requeue",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
+    );
+    /// [`JobQueue::stats`].
+    pub const QUEUE_STATS: Self = Self::new(
+        "queue.stats",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::wait`].
+    pub const QUEUE_WAIT: Self = Self::new(
+        "queue.wait",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
 }

@@ -527,8 +527,8 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
 
     /// Applies a retention policy (E9): selects runs with
     /// [`RetentionPolicy::select`], archives each one, then deletes it, unless
-    /// `dry_run`. The default implementation pages through [`RunStore::query`];
-    /// adapters may do it set-based.
+    /// `dry_run`. [`crate::rules::retention::prune_by_query`] does it through
+    /// [`RunStore::query`] for any adapter; adapters may do it set-based.
     ///
     /// # Errors
     /// Archive or backend errors; runs already deleted stay deleted.
@@ -539,7 +539,80 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
         now: Timestamp,
         dry_run: bool,
         archive: Option<&mut (dyn RunArchive + Send)>,
-    ) -> Result<PruneReport> {
-        crate::rules::retention::prune_by_query(self, tenant, policy, now, dry_run, archive).await
-    }
+    ) -> Result<PruneReport>;
+}
+
+impl crate::operation::Operation {
+    /// [`RunStore::start`]: a repeat after an unseen success answers `AlreadyExists`.
+    pub const RUNS_START: Self = Self::new(
+        "runs.start",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Never,
+    );
+    /// [`RunStore::append`]: a repeat could log the step twice.
+    pub const RUNS_APPEND: Self = Self::new(
+        "runs.append",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Never,
+    );
+    /// [`RunStore::finish`]: a repeat after an unseen success answers `Immutable`.
+    pub const RUNS_FINISH: Self = Self::new(
+        "runs.finish",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Never,
+    );
+    /// [`RunStore::store_complete`]: a repeat after an unseen success answers `AlreadyExists`.
+    pub const RUNS_STORE_COMPLETE: Self = Self::new(
+        "runs.store_complete",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Never,
+    );
+    /// [`RunStore::store_complete_batch`].
+    pub const RUNS_STORE_COMPLETE_BATCH: Self = Self::new(
+        "runs.store_complete_batch",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Never,
+    );
+    /// [`RunStore::get`].
+    pub const RUNS_GET: Self = Self::new(
+        "runs.get",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`RunStore::get_complete`].
+    pub const RUNS_GET_COMPLETE: Self = Self::new(
+        "runs.get_complete",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`RunStore::query`].
+    pub const RUNS_QUERY: Self = Self::new(
+        "runs.query",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`RunStore::events`].
+    pub const RUNS_EVENTS: Self = Self::new(
+        "runs.events",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`RunStore::watch`].
+    pub const RUNS_WATCH: Self = Self::new(
+        "runs.watch",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`RunStore::delete`]: a repeat after an unseen success answers `NotFound`.
+    pub const RUNS_DELETE: Self = Self::new(
+        "runs.delete",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Never,
+    );
+    /// [`RunStore::prune`]: the archive it writes to is borrowed for one attempt.
+    pub const RUNS_PRUNE: Self = Self::new(
+        "runs.prune",
+        crate::operation::Port::Runs,
+        crate::operation::Repeat::Never,
+    );
 }

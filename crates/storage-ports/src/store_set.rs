@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::capabilities::Capabilities;
 use crate::credential::CredentialStore;
 use crate::document::DocumentStore;
-use crate::metrics::MetricsStore;
+use crate::metrics::{MetricsStore, MetricsTransfer};
 use crate::operations::Operations;
-use crate::queue::JobQueue;
+use crate::queue::{JobQueue, JobTransfer};
 use crate::run::RunStore;
 use crate::transaction::Transactions;
 use crate::workflow::WorkflowStore;
@@ -33,6 +33,10 @@ pub struct StoreSet {
     pub transactions: Arc<dyn Transactions>,
     /// Health, stats, schema.
     pub operations: Arc<dyn Operations>,
+    /// Export and import of jobs, for moving data between backends.
+    pub job_transfer: Arc<dyn JobTransfer>,
+    /// Export and import of metrics, for moving data between backends.
+    pub metrics_transfer: Arc<dyn MetricsTransfer>,
 }
 
 impl StoreSet {
@@ -55,7 +59,9 @@ impl StoreSet {
             queue: u.clone(),
             documents: u.clone(),
             transactions: u.clone(),
-            operations: u,
+            operations: u.clone(),
+            job_transfer: u.clone(),
+            metrics_transfer: u,
         }
     }
 }

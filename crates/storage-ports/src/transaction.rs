@@ -29,3 +29,12 @@ pub trait Transactions: Send + Sync + std::fmt::Debug {
         job: NewJob,
     ) -> Result<(Run, Enqueued)>;
 }
+
+impl crate::operation::Operation {
+    /// [`Transactions::start_run_with_job`]: a repeat after an unseen success answers `AlreadyExists`.
+    pub const TRANSACTIONS_START_RUN_WITH_JOB: Self = Self::new(
+        "transactions.start_run_with_job",
+        crate::operation::Port::Transactions,
+        crate::operation::Repeat::Never,
+    );
+}

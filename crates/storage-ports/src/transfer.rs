@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorKind, Result};
 use crate::ids::TenantId;
+use crate::queue::JobQueueExt;
 use crate::rules::content_hash::canonical_json;
 use crate::rules::cursor::PageRequest;
 use crate::run::RunQuery;
@@ -134,7 +135,7 @@ async fn records(
         out.insert("runs", v);
     }
     if c.metrics {
-        let recs = set.metrics.export_records(tenant).await?;
+        let recs = set.metrics_transfer.export_records(tenant).await?;
         out.insert("metric_records", recs.iter().map(to_value).collect());
         let mut pats = set.metrics.patterns(tenant, None).await?;
         pats.sort_by(|a, b| {
@@ -143,7 +144,7 @@ async fn records(
         out.insert("patterns", pats.iter().map(to_value).collect());
     }
     if c.queue {
-        let jobs = set.queue.export_jobs(tenant).await?;
+        let jobs = set.job_transfer.export_jobs(tenant).await?;
         out.insert("jobs", jobs.iter().map(to_value).collect());
     }
     if c.documents {
@@ -308,21 +309,21 @@ pub async fn copy_tenant_with_progress(
         }
     }
     if c.metrics {
-        for rec in src.metrics.export_records(src_tenant).await? {
+        for rec in src.metrics_transfer.export_records(src_tenant).await? {
             let written = dst.metrics.record(dst_tenant, rec).await?;
             report.count("metric_records", written);
         }
         tell(&report, "metric_records");
         for pat in src.metrics.patterns(src_tenant, None).await? {
-            dst.metrics.put_pattern(dst_tenant, pat).await?;
+            dst.metrics_transfer.put_pattern(dst_tenant, pat).await?;
             report.count("patterns", true);
         }
     }
     if c.queue {
-        for job in src.queue.export_jobs(src_tenant).await? {
+        for job in src.job_transfer.export_jobs(src_tenant).await? {
             let written = match job.dead {
                 Some(dead) => present_or(
-                    dst.queue
+                    dst.job_transfer
                         .import_dead(dst_tenant, &job.queue, job.job, dead)
                         .await,
                 )?,

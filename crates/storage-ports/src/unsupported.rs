@@ -16,20 +16,22 @@ use crate::ids::{
     WorkflowId,
 };
 use crate::metrics::{
-    Baseline, MetricSummary, MetricsStore, Pattern, PatternObservation, RunMetric, SeriesBucket,
-    SeriesQuery,
+    Baseline, MetricSummary, MetricsStore, MetricsTransfer, Pattern, PatternObservation, RunMetric,
+    SeriesBucket, SeriesQuery,
 };
 use crate::operations::{Health, Operations, SchemaStatus, StoreStats};
 use crate::queue::{
-    DeadJob, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure, JobQueue, Lease, LeasedJob,
-    NewJob, QueueStats,
+    DeadJob, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure, JobQueue, JobTransfer, Lease,
+    LeasedJob, NewJob, QueueStats,
 };
 use crate::rules::aggregate::DistributionSummary;
 use crate::rules::cursor::{Page, PageRequest};
+use crate::rules::retention::{PruneReport, RetentionPolicy, RunArchive};
 use crate::run::{
     CompleteRun, EventStream, NewRun, Run, RunEvent, RunOutcome, RunQuery, RunStep, RunStore,
 };
 use crate::secret::Secret;
+use crate::time::Timestamp;
 use crate::transaction::Transactions;
 use crate::workflow::{NewWorkflowVersion, VersionMeta, WorkflowStore, WorkflowVersion};
 
@@ -117,6 +119,17 @@ impl RunStore for UnsupportedStore {
     async fn delete(&self, _: &TenantId, _: &RunId) -> Result<()> {
         self.no("runs")
     }
+
+    async fn prune(
+        &self,
+        _: &TenantId,
+        _: &RetentionPolicy,
+        _: Timestamp,
+        _: bool,
+        _: Option<&mut (dyn RunArchive + Send)>,
+    ) -> Result<PruneReport> {
+        self.no("runs")
+    }
 }
 
 #[async_trait]
@@ -150,13 +163,18 @@ impl MetricsStore for UnsupportedStore {
     async fn upsert_pattern(&self, _: &TenantId, _: PatternObservation) -> Result<Pattern> {
         self.no("metrics")
     }
-    async fn put_pattern(&self, _: &TenantId, _: Pattern) -> Result<()> {
-        self.no("metrics")
-    }
     async fn patterns(&self, _: &TenantId, _: Option<&WorkflowId>) -> Result<Vec<Pattern>> {
         self.no("metrics")
     }
+}
+
+#[async_trait]
+impl MetricsTransfer for UnsupportedStore {
     async fn export_records(&self, _: &TenantId) -> Result<Vec<RunMetric>> {
+        self.no("metrics")
+    }
+
+    async fn put_pattern(&self, _: &TenantId, _: Pattern) -> Result<()> {
         self.no("metrics")
     }
 }
@@ -211,6 +229,10 @@ impl JobQueue for UnsupportedStore {
     async fn wait(&self, _: &TenantId, _: &QueueName, _: Duration) -> Result<bool> {
         self.no("waiting on job queues")
     }
+}
+
+#[async_trait]
+impl JobTransfer for UnsupportedStore {
     async fn export_jobs(&self, _: &TenantId) -> Result<Vec<ExportedJob>> {
         self.no("job queues")
     }
@@ -306,5 +328,9 @@ impl Operations for UnsupportedStore {
     }
     async fn migrate(&self) -> Result<SchemaStatus> {
         self.no("schema migrations")
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        self.no("listing tenants")
     }
 }

@@ -170,3 +170,48 @@ pub trait WorkflowStore: Send + Sync + std::fmt::Debug {
     /// `NotFound` when it does not exist.
     async fn delete(&self, tenant: &TenantId, id: &WorkflowId, version: u32) -> Result<()>;
 }
+
+impl crate::operation::Operation {
+    /// [`WorkflowStore::put`]: with an explicit version a repeat is the same put (W2); without, it would store the next version.
+    pub const WORKFLOWS_PUT: Self = Self::new(
+        "workflows.put",
+        crate::operation::Port::Workflows,
+        crate::operation::Repeat::WhenKeyed,
+    );
+    /// [`WorkflowStore::get`].
+    pub const WORKFLOWS_GET: Self = Self::new(
+        "workflows.get",
+        crate::operation::Port::Workflows,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`WorkflowStore::latest`].
+    pub const WORKFLOWS_LATEST: Self = Self::new(
+        "workflows.latest",
+        crate::operation::Port::Workflows,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`WorkflowStore::versions`].
+    pub const WORKFLOWS_VERSIONS: Self = Self::new(
+        "workflows.versions",
+        crate::operation::Port::Workflows,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`WorkflowStore::lineage`].
+    pub const WORKFLOWS_LINEAGE: Self = Self::new(
+        "workflows.lineage",
+        crate::operation::Port::Workflows,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`WorkflowStore::list`].
+    pub const WORKFLOWS_LIST: Self = Self::new(
+        "workflows.list",
+        crate::operation::Port::Workflows,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`WorkflowStore::delete`]: a repeat after an unseen success answers `NotFound`.
+    pub const WORKFLOWS_DELETE: Self = Self::new(
+        "workflows.delete",
+        crate::operation::Port::Workflows,
+        crate::operation::Repeat::Never,
+    );
+}

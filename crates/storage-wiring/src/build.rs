@@ -146,6 +146,8 @@ impl Storage {
                     .collect(),
                 transactions,
             }),
+            job_transfer: queue.job_transfer.clone(),
+            metrics_transfer: of(Concern::Metrics).metrics_transfer.clone(),
         };
         Ok(Self {
             set: layered(set, config),
@@ -215,11 +217,11 @@ fn layered(set: StoreSet, config: &StorageConfig) -> StoreSet {
     if !config.layers.any() {
         return set;
     }
-    let names = Concern::ALL
+    let names: Vec<_> = Concern::ALL
         .iter()
         .map(|c| (*c, config.backend(*c).kind.as_str().to_owned()))
         .collect();
-    crate::layers::Layered::wrap(set, config.layers.clone(), names)
+    config.layers.apply(set, &names)
 }
 
 /// What makes two concerns share one backend instance: same kind and location.

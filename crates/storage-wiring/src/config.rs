@@ -6,55 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::build::WiringError;
-
-/// A concern flowstore keeps; each has its own backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Concern {
-    /// Workflow definitions.
-    Workflows,
-    /// Run logs.
-    Runs,
-    /// Metrics.
-    Metrics,
-    /// Credentials.
-    Credentials,
-    /// The job queue.
-    Queue,
-    /// Documents.
-    Documents,
-}
-
-impl Concern {
-    /// Every concern.
-    pub const ALL: [Self; 6] = [
-        Self::Workflows,
-        Self::Runs,
-        Self::Metrics,
-        Self::Credentials,
-        Self::Queue,
-        Self::Documents,
-    ];
-
-    /// The config key, e.g. `runs`.
-    #[must_use]
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::Workflows => "workflows",
-            Self::Runs => "runs",
-            Self::Metrics => "metrics",
-            Self::Credentials => "credentials",
-            Self::Queue => "queue",
-            Self::Documents => "documents",
-        }
-    }
-}
-
-impl fmt::Display for Concern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.key())
-    }
-}
+pub use storage_ports::Concern;
 
 /// A backend type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -313,13 +265,18 @@ impl StorageConfig {
                 };
                 match field {
                     "TRACING" => self.layers.tracing = on(&value)?,
+                    "METRICS" => self.layers.metrics = on(&value)?,
                     "RETRY" => {
                         self.layers.retry = on(&value)?.then(crate::layers::RetryPolicy::default);
+                    }
+                    "TIMEOUT" => {
+                        self.layers.timeout =
+                            on(&value)?.then(crate::layers::TimeoutPolicy::default);
                     }
                     _ => {
                         return Err(WiringError::UnknownKey {
                             key: name.clone(),
-                            allowed: "FLOWSTORE_LAYERS__TRACING, FLOWSTORE_LAYERS__RETRY".into(),
+                            allowed: "FLOWSTORE_LAYERS__TRACING, FLOWSTORE_LAYERS__METRICS, FLOWSTORE_LAYERS__RETRY, FLOWSTORE_LAYERS__TIMEOUT".into(),
                         })
                     }
                 }

@@ -1,6 +1,7 @@
 //! A tenant-scoped view: the same ports, with the tenant bound once.
 
 use std::time::Duration;
+use storage_ports::JobQueueExt as _;
 
 use serde_json::Value;
 use storage_ports::{

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use storage_wiring::layers::{LayerConfig, RetryPolicy};
+use storage_wiring::layers::{LayerConfig, RetryPolicy, TimeoutPolicy};
 use storage_wiring::{Storage, StorageConfig};
 
 /// Values that must never reach a trace.
@@ -44,7 +44,9 @@ fn main() -> std::process::ExitCode {
         let mut config = StorageConfig::memory();
         config.layers = LayerConfig {
             tracing: true,
+            metrics: true,
             retry: Some(RetryPolicy::default()),
+            timeout: Some(TimeoutPolicy::default()),
         };
         Storage::build(&config)
             .await

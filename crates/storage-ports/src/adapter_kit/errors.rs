@@ -95,7 +95,11 @@ mod tests {
             (job_taken(&job, &q), ErrorKind::AlreadyExists, "q1"),
             (document_missing(&c, &d), ErrorKind::NotFound, "c1"),
             (document_taken(&c, &d), ErrorKind::AlreadyExists, "d1"),
-            (stale_revision(&d, 1, 2), ErrorKind::PreconditionFailed, "d1"),
+            (
+                stale_revision(&d, 1, 2),
+                ErrorKind::PreconditionFailed,
+                "d1",
+            ),
             (credential_missing(&key), ErrorKind::NotFound, "k1"),
         ];
         for (e, kind, names) in cases {

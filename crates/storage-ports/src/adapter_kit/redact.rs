@@ -61,7 +61,10 @@ mod tests {
                 "postgres://app:***@db:5432/flow",
             ),
             ("postgres://app@db/flow", "postgres://app@db/flow"),
-            ("redis://:s3cret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+            (
+                "redis://:s3cret@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
             (
                 "postgres://db/flow?user=app&password=s3cret",
                 "postgres://db/flow?user=app&password=***",

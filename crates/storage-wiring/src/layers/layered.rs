@@ -1,58 +1,53 @@
-//! [`Layered`]: every port of a [`StoreSet`] behind the configured layers.
-//!
-//! Each call goes through [`Layered::call`], which opens a span (`flowstore.call`, with
-//! the operation, tenant and backend) when tracing is on, retries a retryable failure
-//! of a repeatable call when retry is on, and ends with one event carrying the outcome
-//! (ok or the error kind), the duration and the attempts. Spans and events carry names
-//! and ids only: never a payload, never a secret, never an error message (messages may
-//! quote ids a host considers private).
+//! [`Layered`]: every port of a [`StoreSet`] on top of one [`Intercept`]. This is the
+//! only file that forwards port methods; a layer (tracing, retry, timeout, metrics)
+//! implements [`Intercept`] and nothing else. The port traits have no default
+//! methods, so forgetting one here does not compile; conveniences (`JobQueueExt`)
+//! are blanket impls over the required methods, and the data-move ports
+//! (`JobTransfer`, `MetricsTransfer`) pass through untouched.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use storage_ports::rules::retention::{PruneReport, RetentionPolicy, RunArchive};
 use storage_ports::{
-    Baseline, Capabilities, CollectionName, CompleteRun, CredentialKey, CredentialStore, DeadJob,
-    Dequeue, DistributionSummary, Document, DocumentFilter, DocumentId, DocumentStore, Enqueued,
-    EventStream, ExportedJob, FailOutcome, Health, JobFailure, JobId, JobQueue, Lease, LeasedJob,
-    MetricName, MetricSummary, MetricsStore, NewJob, NewRun, NewWorkflowVersion, Operations, Page,
-    PageRequest, Pattern, PatternObservation, QueueName, QueueStats, Result, Run, RunEvent, RunId,
-    RunMetric, RunOutcome, RunQuery, RunStep, RunStore, SchemaStatus, Secret, SeriesBucket,
-    SeriesQuery, StoreSet, StoreStats, TenantId, Timestamp, Transactions, VersionMeta, WorkflowId,
-    WorkflowStore, WorkflowVersion,
+    Baseline, Capabilities, CollectionName, CompleteRun, Concern, CredentialKey, CredentialStore,
+    DeadJob, Dequeue, DistributionSummary, Document, DocumentFilter, DocumentId, DocumentStore,
+    Enqueued, EventStream, FailOutcome, Health, JobFailure, JobId, JobQueue, Lease, LeasedJob,
+    MetricName, MetricSummary, MetricsStore, NewJob, NewRun, NewWorkflowVersion, Operation,
+    Operations, Page, PageRequest, Pattern, PatternObservation, Port, QueueName, QueueStats,
+    Result, Run, RunEvent, RunId, RunMetric, RunOutcome, RunQuery, RunStep, RunStore, SchemaStatus,
+    Secret, SeriesBucket, SeriesQuery, StoreSet, StoreStats, TenantId, Timestamp, Transactions,
+    VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
 };
-use tracing::Instrument;
 
-use super::retry::Idempotence::{self, Once, Repeatable};
-use super::LayerConfig;
-use crate::config::Concern;
+use super::intercept::{Call, CallFuture, Intercept, Next};
 
-/// Every port of an inner set, behind the layers.
-#[derive(Debug, Clone)]
-pub struct Layered {
+/// Every port of an inner set, each call through the layer `L`.
+#[derive(Debug)]
+pub struct Layered<L> {
     inner: StoreSet,
-    config: Arc<LayerConfig>,
-    /// The backend name of each concern, for spans.
-    backends: Arc<Vec<(Concern, String)>>,
+    layer: L,
+    /// The backend name of each concern, for [`Call::backend`].
+    backends: Vec<(Concern, String)>,
+    /// The backend of calls without a concern (operations).
+    whole: String,
 }
 
-impl Layered {
-    /// `inner` with every port behind `config`'s layers. `backends` names each
-    /// concern's backend for the spans (a concern missing from it is named by the
-    /// set's capabilities).
+impl<L: Intercept> Layered<L> {
+    /// `inner` with every port call through `layer`. `backends` names each concern's
+    /// backend (a concern missing from it is named by the set's capabilities).
     #[must_use]
-    pub fn wrap(
-        inner: StoreSet,
-        config: LayerConfig,
-        backends: Vec<(Concern, String)>,
-    ) -> StoreSet {
+    pub fn wrap(inner: StoreSet, layer: L, backends: Vec<(Concern, String)>) -> StoreSet {
+        let whole = inner.capabilities().backend;
+        let job_transfer = inner.job_transfer.clone();
+        let metrics_transfer = inner.metrics_transfer.clone();
         let me = Arc::new(Self {
             inner,
-            config: Arc::new(config),
-            backends: Arc::new(backends),
+            layer,
+            backends,
+            whole,
         });
         StoreSet {
             workflows: me.clone(),
@@ -63,106 +58,42 @@ impl Layered {
             documents: me.clone(),
             transactions: me.clone(),
             operations: me,
+            job_transfer,
+            metrics_transfer,
         }
     }
 
-    fn backend(&self, c: Concern) -> String {
-        self.backends
-            .iter()
-            .find(|(k, _)| *k == c)
-            .map_or_else(|| self.inner.capabilities().backend, |(_, b)| b.clone())
+    fn backend(&self, port: Port) -> &str {
+        port.concern()
+            .and_then(|c| self.backends.iter().find(|(k, _)| *k == c))
+            .map_or(self.whole.as_str(), |(_, b)| b.as_str())
     }
 
-    fn span(&self, c: Concern, op: &'static str, tenant: Option<&TenantId>) -> tracing::Span {
-        if !self.config.tracing {
-            return tracing::Span::none();
-        }
-        tracing::info_span!(
-            "flowstore.call",
+    /// One call of `op` through the layer; `start` starts an attempt of the inner call.
+    async fn call<'a, T: Send + 'a>(
+        &'a self,
+        op: Operation,
+        tenant: Option<&'a TenantId>,
+        keyed: bool,
+        start: impl FnMut() -> CallFuture<'a, T> + Send + 'a,
+    ) -> Result<T> {
+        let call = Call {
             op,
-            tenant = tenant.map_or("-", TenantId::as_str),
-            backend = %self.backend(c),
-        )
-    }
-
-    /// Runs `f` once, or again after a retryable failure when `idem` allows and retry
-    /// is on, inside the call's span.
-    async fn call<T, F, Fut>(
-        &self,
-        c: Concern,
-        op: &'static str,
-        tenant: Option<&TenantId>,
-        idem: Idempotence,
-        mut f: F,
-    ) -> Result<T>
-    where
-        F: FnMut() -> Fut + Send,
-        Fut: Future<Output = Result<T>> + Send,
-        T: Send,
-    {
-        let span = self.span(c, op, tenant);
-        let started = Instant::now();
-        let mut attempt = 1;
-        let result = loop {
-            let r = f().instrument(span.clone()).await;
-            match (&r, &self.config.retry) {
-                (Err(e), Some(policy))
-                    if e.is_retryable() && idem == Repeatable && attempt < policy.attempts =>
-                {
-                    let pause = policy.pause(attempt);
-                    span.in_scope(|| {
-                        tracing::warn!(kind = ?e.kind(), attempt, pause_ms = pause.as_millis() as u64, "retrying");
-                    });
-                    tokio::time::sleep(pause).await;
-                    attempt += 1;
-                }
-                _ => break r,
-            }
+            tenant,
+            backend: self.backend(op.port),
+            keyed,
         };
-        self.done(
-            &span,
-            started,
-            attempt,
-            result.as_ref().err().map(storage_ports::Error::kind),
-        );
-        result
-    }
-
-    fn done(
-        &self,
-        span: &tracing::Span,
-        started: Instant,
-        attempts: u32,
-        failed: Option<storage_ports::ErrorKind>,
-    ) {
-        if !self.config.tracing {
-            return;
-        }
-        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        span.in_scope(|| match failed {
-            None => tracing::info!(outcome = "ok", elapsed_us, attempts, "done"),
-            Some(kind) => tracing::info!(outcome = ?kind, elapsed_us, attempts, "done"),
-        });
+        self.layer.intercept(call, Next::new(start)).await
     }
 }
 
 #[async_trait]
-impl WorkflowStore for Layered {
+impl<L: Intercept> WorkflowStore for Layered<L> {
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
-        // With an explicit version a repeat is the same put (W2); without, a repeat
-        // after an unseen success would store the next version.
-        let idem = if new.version.is_some() {
-            Repeatable
-        } else {
-            Once
-        };
-        self.call(
-            Concern::Workflows,
-            "workflows.put",
-            Some(tenant),
-            idem,
-            || self.inner.workflows.put(tenant, new.clone()),
-        )
+        let keyed = new.version.is_some();
+        self.call(Operation::WORKFLOWS_PUT, Some(tenant), keyed, move || {
+            Box::pin(self.inner.workflows.put(tenant, new.clone()))
+        })
         .await
     }
     async fn get(
@@ -171,32 +102,26 @@ impl WorkflowStore for Layered {
         id: &WorkflowId,
         version: u32,
     ) -> Result<WorkflowVersion> {
-        self.call(
-            Concern::Workflows,
-            "workflows.get",
-            Some(tenant),
-            Repeatable,
-            || self.inner.workflows.get(tenant, id, version),
-        )
+        self.call(Operation::WORKFLOWS_GET, Some(tenant), false, move || {
+            Box::pin(self.inner.workflows.get(tenant, id, version))
+        })
         .await
     }
     async fn latest(&self, tenant: &TenantId, id: &WorkflowId) -> Result<WorkflowVersion> {
         self.call(
-            Concern::Workflows,
-            "workflows.latest",
+            Operation::WORKFLOWS_LATEST,
             Some(tenant),
-            Repeatable,
-            || self.inner.workflows.latest(tenant, id),
+            false,
+            move || Box::pin(self.inner.workflows.latest(tenant, id)),
         )
         .await
     }
     async fn versions(&self, tenant: &TenantId, id: &WorkflowId) -> Result<Vec<VersionMeta>> {
         self.call(
-            Concern::Workflows,
-            "workflows.versions",
+            Operation::WORKFLOWS_VERSIONS,
             Some(tenant),
-            Repeatable,
-            || self.inner.workflows.versions(tenant, id),
+            false,
+            move || Box::pin(self.inner.workflows.versions(tenant, id)),
         )
         .await
     }
@@ -207,63 +132,56 @@ impl WorkflowStore for Layered {
         version: u32,
     ) -> Result<Vec<VersionMeta>> {
         self.call(
-            Concern::Workflows,
-            "workflows.lineage",
+            Operation::WORKFLOWS_LINEAGE,
             Some(tenant),
-            Repeatable,
-            || self.inner.workflows.lineage(tenant, id, version),
+            false,
+            move || Box::pin(self.inner.workflows.lineage(tenant, id, version)),
         )
         .await
     }
     async fn list(&self, tenant: &TenantId, page: PageRequest) -> Result<Page<VersionMeta>> {
-        self.call(
-            Concern::Workflows,
-            "workflows.list",
-            Some(tenant),
-            Repeatable,
-            || self.inner.workflows.list(tenant, page.clone()),
-        )
+        self.call(Operation::WORKFLOWS_LIST, Some(tenant), false, move || {
+            Box::pin(self.inner.workflows.list(tenant, page.clone()))
+        })
         .await
     }
     async fn delete(&self, tenant: &TenantId, id: &WorkflowId, version: u32) -> Result<()> {
         self.call(
-            Concern::Workflows,
-            "workflows.delete",
+            Operation::WORKFLOWS_DELETE,
             Some(tenant),
-            Once,
-            || self.inner.workflows.delete(tenant, id, version),
+            false,
+            move || Box::pin(self.inner.workflows.delete(tenant, id, version)),
         )
         .await
     }
 }
 
 #[async_trait]
-impl RunStore for Layered {
+impl<L: Intercept> RunStore for Layered<L> {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
-        self.call(Concern::Runs, "runs.start", Some(tenant), Once, || {
-            self.inner.runs.start(tenant, new.clone())
+        self.call(Operation::RUNS_START, Some(tenant), false, move || {
+            Box::pin(self.inner.runs.start(tenant, new.clone()))
         })
         .await
     }
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
-        self.call(Concern::Runs, "runs.append", Some(tenant), Once, || {
-            self.inner.runs.append(tenant, run, step.clone())
+        self.call(Operation::RUNS_APPEND, Some(tenant), false, move || {
+            Box::pin(self.inner.runs.append(tenant, run, step.clone()))
         })
         .await
     }
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
-        self.call(Concern::Runs, "runs.finish", Some(tenant), Once, || {
-            self.inner.runs.finish(tenant, run, outcome.clone())
+        self.call(Operation::RUNS_FINISH, Some(tenant), false, move || {
+            Box::pin(self.inner.runs.finish(tenant, run, outcome.clone()))
         })
         .await
     }
     async fn store_complete(&self, tenant: &TenantId, run: CompleteRun) -> Result<()> {
         self.call(
-            Concern::Runs,
-            "runs.store_complete",
+            Operation::RUNS_STORE_COMPLETE,
             Some(tenant),
-            Once,
-            || self.inner.runs.store_complete(tenant, run.clone()),
+            false,
+            move || Box::pin(self.inner.runs.store_complete(tenant, run.clone())),
         )
         .await
     }
@@ -273,63 +191,49 @@ impl RunStore for Layered {
         runs: Vec<CompleteRun>,
     ) -> Result<Vec<Result<()>>> {
         self.call(
-            Concern::Runs,
-            "runs.store_complete_batch",
+            Operation::RUNS_STORE_COMPLETE_BATCH,
             Some(tenant),
-            Once,
-            || self.inner.runs.store_complete_batch(tenant, runs.clone()),
+            false,
+            move || Box::pin(self.inner.runs.store_complete_batch(tenant, runs.clone())),
         )
         .await
     }
     async fn get(&self, tenant: &TenantId, run: &RunId) -> Result<Run> {
-        self.call(Concern::Runs, "runs.get", Some(tenant), Repeatable, || {
-            self.inner.runs.get(tenant, run)
+        self.call(Operation::RUNS_GET, Some(tenant), false, move || {
+            Box::pin(self.inner.runs.get(tenant, run))
         })
         .await
     }
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
         self.call(
-            Concern::Runs,
-            "runs.get_complete",
+            Operation::RUNS_GET_COMPLETE,
             Some(tenant),
-            Repeatable,
-            || self.inner.runs.get_complete(tenant, run),
+            false,
+            move || Box::pin(self.inner.runs.get_complete(tenant, run)),
         )
         .await
     }
     async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {
-        self.call(
-            Concern::Runs,
-            "runs.query",
-            Some(tenant),
-            Repeatable,
-            || self.inner.runs.query(tenant, query.clone()),
-        )
+        self.call(Operation::RUNS_QUERY, Some(tenant), false, move || {
+            Box::pin(self.inner.runs.query(tenant, query.clone()))
+        })
         .await
     }
     async fn events(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {
-        self.call(
-            Concern::Runs,
-            "runs.events",
-            Some(tenant),
-            Repeatable,
-            || self.inner.runs.events(tenant, run, from_seq),
-        )
+        self.call(Operation::RUNS_EVENTS, Some(tenant), false, move || {
+            Box::pin(self.inner.runs.events(tenant, run, from_seq))
+        })
         .await
     }
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
-        self.call(
-            Concern::Runs,
-            "runs.watch",
-            Some(tenant),
-            Repeatable,
-            || self.inner.runs.watch(tenant, run, from_seq),
-        )
+        self.call(Operation::RUNS_WATCH, Some(tenant), false, move || {
+            Box::pin(self.inner.runs.watch(tenant, run, from_seq))
+        })
         .await
     }
     async fn delete(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
-        self.call(Concern::Runs, "runs.delete", Some(tenant), Once, || {
-            self.inner.runs.delete(tenant, run)
+        self.call(Operation::RUNS_DELETE, Some(tenant), false, move || {
+            Box::pin(self.inner.runs.delete(tenant, run))
         })
         .await
     }
@@ -341,36 +245,25 @@ impl RunStore for Layered {
         dry_run: bool,
         archive: Option<&mut (dyn RunArchive + Send)>,
     ) -> Result<PruneReport> {
-        // Once, and by hand: the archive is borrowed for exactly one attempt.
-        let span = self.span(Concern::Runs, "runs.prune", Some(tenant));
-        let started = Instant::now();
-        let r = self
-            .inner
-            .runs
-            .prune(tenant, policy, now, dry_run, archive)
-            .instrument(span.clone())
-            .await;
-        self.done(
-            &span,
-            started,
-            1,
-            r.as_ref().err().map(storage_ports::Error::kind),
-        );
-        r
+        let call = Call {
+            op: Operation::RUNS_PRUNE,
+            tenant: Some(tenant),
+            backend: self.backend(Port::Runs),
+            keyed: false,
+        };
+        let runs = &self.inner.runs;
+        let next = Next::once(move || runs.prune(tenant, policy, now, dry_run, archive));
+        self.layer.intercept(call, next).await
     }
 }
 
 #[async_trait]
-impl MetricsStore for Layered {
+impl<L: Intercept> MetricsStore for Layered<L> {
     async fn record(&self, tenant: &TenantId, metric: RunMetric) -> Result<bool> {
         // Idempotent per run (M1): a repeat after an unseen success answers false.
-        self.call(
-            Concern::Metrics,
-            "metrics.record",
-            Some(tenant),
-            Repeatable,
-            || self.inner.metrics.record(tenant, metric.clone()),
-        )
+        self.call(Operation::METRICS_RECORD, Some(tenant), false, move || {
+            Box::pin(self.inner.metrics.record(tenant, metric.clone()))
+        })
         .await
     }
     async fn summary(
@@ -379,13 +272,9 @@ impl MetricsStore for Layered {
         workflow: &WorkflowId,
         version: Option<u32>,
     ) -> Result<MetricSummary> {
-        self.call(
-            Concern::Metrics,
-            "metrics.summary",
-            Some(tenant),
-            Repeatable,
-            || self.inner.metrics.summary(tenant, workflow, version),
-        )
+        self.call(Operation::METRICS_SUMMARY, Some(tenant), false, move || {
+            Box::pin(self.inner.metrics.summary(tenant, workflow, version))
+        })
         .await
     }
     async fn value_summary(
@@ -395,22 +284,17 @@ impl MetricsStore for Layered {
         name: &MetricName,
     ) -> Result<Option<DistributionSummary>> {
         self.call(
-            Concern::Metrics,
-            "metrics.value_summary",
+            Operation::METRICS_VALUE_SUMMARY,
             Some(tenant),
-            Repeatable,
-            || self.inner.metrics.value_summary(tenant, workflow, name),
+            false,
+            move || Box::pin(self.inner.metrics.value_summary(tenant, workflow, name)),
         )
         .await
     }
     async fn series(&self, tenant: &TenantId, query: SeriesQuery) -> Result<Vec<SeriesBucket>> {
-        self.call(
-            Concern::Metrics,
-            "metrics.series",
-            Some(tenant),
-            Repeatable,
-            || self.inner.metrics.series(tenant, query.clone()),
-        )
+        self.call(Operation::METRICS_SERIES, Some(tenant), false, move || {
+            Box::pin(self.inner.metrics.series(tenant, query.clone()))
+        })
         .await
     }
     async fn baseline(
@@ -421,11 +305,10 @@ impl MetricsStore for Layered {
         last_n: usize,
     ) -> Result<Option<Baseline>> {
         self.call(
-            Concern::Metrics,
-            "metrics.baseline",
+            Operation::METRICS_BASELINE,
             Some(tenant),
-            Repeatable,
-            || self.inner.metrics.baseline(tenant, workflow, name, last_n),
+            false,
+            move || Box::pin(self.inner.metrics.baseline(tenant, workflow, name, last_n)),
         )
         .await
     }
@@ -436,25 +319,16 @@ impl MetricsStore for Layered {
     ) -> Result<Pattern> {
         // Counts occurrences: a repeat would count one twice.
         self.call(
-            Concern::Metrics,
-            "metrics.upsert_pattern",
+            Operation::METRICS_UPSERT_PATTERN,
             Some(tenant),
-            Once,
-            || {
-                self.inner
-                    .metrics
-                    .upsert_pattern(tenant, observation.clone())
+            false,
+            move || {
+                Box::pin(
+                    self.inner
+                        .metrics
+                        .upsert_pattern(tenant, observation.clone()),
+                )
             },
-        )
-        .await
-    }
-    async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
-        self.call(
-            Concern::Metrics,
-            "metrics.put_pattern",
-            Some(tenant),
-            Repeatable,
-            || self.inner.metrics.put_pattern(tenant, pattern.clone()),
         )
         .await
     }
@@ -464,87 +338,60 @@ impl MetricsStore for Layered {
         workflow: Option<&WorkflowId>,
     ) -> Result<Vec<Pattern>> {
         self.call(
-            Concern::Metrics,
-            "metrics.patterns",
+            Operation::METRICS_PATTERNS,
             Some(tenant),
-            Repeatable,
-            || self.inner.metrics.patterns(tenant, workflow),
-        )
-        .await
-    }
-    async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>> {
-        self.call(
-            Concern::Metrics,
-            "metrics.export_records",
-            Some(tenant),
-            Repeatable,
-            || self.inner.metrics.export_records(tenant),
+            false,
+            move || Box::pin(self.inner.metrics.patterns(tenant, workflow)),
         )
         .await
     }
 }
 
 #[async_trait]
-impl CredentialStore for Layered {
+impl<L: Intercept> CredentialStore for Layered<L> {
     async fn set(&self, tenant: &TenantId, key: &CredentialKey, value: &Secret) -> Result<()> {
-        self.call(
-            Concern::Credentials,
-            "credentials.set",
-            Some(tenant),
-            Repeatable,
-            || self.inner.credentials.set(tenant, key, value),
-        )
+        self.call(Operation::CREDENTIALS_SET, Some(tenant), false, move || {
+            Box::pin(self.inner.credentials.set(tenant, key, value))
+        })
         .await
     }
     async fn get(&self, tenant: &TenantId, key: &CredentialKey) -> Result<Secret> {
-        self.call(
-            Concern::Credentials,
-            "credentials.get",
-            Some(tenant),
-            Repeatable,
-            || self.inner.credentials.get(tenant, key),
-        )
+        self.call(Operation::CREDENTIALS_GET, Some(tenant), false, move || {
+            Box::pin(self.inner.credentials.get(tenant, key))
+        })
         .await
     }
     async fn delete(&self, tenant: &TenantId, key: &CredentialKey) -> Result<()> {
         self.call(
-            Concern::Credentials,
-            "credentials.delete",
+            Operation::CREDENTIALS_DELETE,
             Some(tenant),
-            Once,
-            || self.inner.credentials.delete(tenant, key),
+            false,
+            move || Box::pin(self.inner.credentials.delete(tenant, key)),
         )
         .await
     }
     async fn list(&self, tenant: &TenantId) -> Result<Vec<CredentialKey>> {
         self.call(
-            Concern::Credentials,
-            "credentials.list",
+            Operation::CREDENTIALS_LIST,
             Some(tenant),
-            Repeatable,
-            || self.inner.credentials.list(tenant),
+            false,
+            move || Box::pin(self.inner.credentials.list(tenant)),
         )
         .await
     }
 }
 
 #[async_trait]
-impl JobQueue for Layered {
+impl<L: Intercept> JobQueue for Layered<L> {
     async fn enqueue_batch(
         &self,
         tenant: &TenantId,
         queue: &QueueName,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Result<Enqueued>>> {
-        // Repeatable only when every job carries an id or a deduplication key, so a
-        // repeat finds what the first attempt stored.
-        let idem = if jobs.iter().all(|j| j.id.is_some() || j.dedup_key.is_some()) {
-            Repeatable
-        } else {
-            Once
-        };
-        self.call(Concern::Queue, "queue.enqueue", Some(tenant), idem, || {
-            self.inner.queue.enqueue_batch(tenant, queue, jobs.clone())
+        let keyed = jobs.iter().all(|j| j.id.is_some() || j.dedup_key.is_some());
+        self.call(Operation::QUEUE_ENQUEUE, Some(tenant), keyed, move || {
+            Box::pin(self.inner.queue.enqueue_batch(tenant, queue, jobs.clone()))
         })
         .await
     }
@@ -556,8 +403,8 @@ impl JobQueue for Layered {
     ) -> Result<Vec<LeasedJob>> {
         // Leases jobs: a repeat after an unseen success would strand those leases
         // until they expire; the queue stays correct, but it is not repeated here.
-        self.call(Concern::Queue, "queue.dequeue", Some(tenant), Once, || {
-            self.inner.queue.dequeue(tenant, queue, req.clone())
+        self.call(Operation::QUEUE_DEQUEUE, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.dequeue(tenant, queue, req.clone()))
         })
         .await
     }
@@ -567,18 +414,14 @@ impl JobQueue for Layered {
         lease: &Lease,
         extend_by: Duration,
     ) -> Result<Lease> {
-        self.call(
-            Concern::Queue,
-            "queue.heartbeat",
-            Some(tenant),
-            Repeatable,
-            || self.inner.queue.heartbeat(tenant, lease, extend_by),
-        )
+        self.call(Operation::QUEUE_HEARTBEAT, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.heartbeat(tenant, lease, extend_by))
+        })
         .await
     }
     async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
-        self.call(Concern::Queue, "queue.ack", Some(tenant), Once, || {
-            self.inner.queue.ack_batch(tenant, leases)
+        self.call(Operation::QUEUE_ACK, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.ack_batch(tenant, leases))
         })
         .await
     }
@@ -588,8 +431,8 @@ impl JobQueue for Layered {
         lease: &Lease,
         failure: JobFailure,
     ) -> Result<FailOutcome> {
-        self.call(Concern::Queue, "queue.fail", Some(tenant), Once, || {
-            self.inner.queue.fail(tenant, lease, failure.clone())
+        self.call(Operation::QUEUE_FAIL, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.fail(tenant, lease, failure.clone()))
         })
         .await
     }
@@ -599,76 +442,33 @@ impl JobQueue for Layered {
         queue: &QueueName,
         limit: usize,
     ) -> Result<Vec<DeadJob>> {
-        self.call(
-            Concern::Queue,
-            "queue.dead",
-            Some(tenant),
-            Repeatable,
-            || self.inner.queue.dead(tenant, queue, limit),
-        )
+        self.call(Operation::QUEUE_DEAD, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.dead(tenant, queue, limit))
+        })
         .await
     }
     async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
-        self.call(Concern::Queue, "queue.requeue", Some(tenant), Once, || {
-            self.inner.queue.requeue(tenant, queue, job)
+        self.call(Operation::QUEUE_REQUEUE, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.requeue(tenant, queue, job))
         })
         .await
     }
     async fn stats(&self, tenant: &TenantId, queue: &QueueName) -> Result<QueueStats> {
-        self.call(
-            Concern::Queue,
-            "queue.stats",
-            Some(tenant),
-            Repeatable,
-            || self.inner.queue.stats(tenant, queue),
-        )
+        self.call(Operation::QUEUE_STATS, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.stats(tenant, queue))
+        })
         .await
     }
     async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool> {
-        self.call(
-            Concern::Queue,
-            "queue.wait",
-            Some(tenant),
-            Repeatable,
-            || self.inner.queue.wait(tenant, queue, timeout),
-        )
-        .await
-    }
-    async fn import_dead(
-        &self,
-        tenant: &TenantId,
-        queue: &QueueName,
-        job: NewJob,
-        dead: storage_ports::DeadState,
-    ) -> Result<()> {
-        // Carries its id: a repeat finds it (a conflict the caller reads as present).
-        self.call(
-            Concern::Queue,
-            "queue.import_dead",
-            Some(tenant),
-            Once,
-            || {
-                self.inner
-                    .queue
-                    .import_dead(tenant, queue, job.clone(), dead.clone())
-            },
-        )
-        .await
-    }
-    async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
-        self.call(
-            Concern::Queue,
-            "queue.export",
-            Some(tenant),
-            Repeatable,
-            || self.inner.queue.export_jobs(tenant),
-        )
+        self.call(Operation::QUEUE_WAIT, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.wait(tenant, queue, timeout))
+        })
         .await
     }
 }
 
 #[async_trait]
-impl DocumentStore for Layered {
+impl<L: Intercept> DocumentStore for Layered<L> {
     async fn create(
         &self,
         tenant: &TenantId,
@@ -677,14 +477,15 @@ impl DocumentStore for Layered {
         body: Value,
     ) -> Result<Document> {
         self.call(
-            Concern::Documents,
-            "documents.create",
+            Operation::DOCUMENTS_CREATE,
             Some(tenant),
-            Once,
-            || {
-                self.inner
-                    .documents
-                    .create(tenant, collection, id.clone(), body.clone())
+            false,
+            move || {
+                Box::pin(
+                    self.inner
+                        .documents
+                        .create(tenant, collection, id.clone(), body.clone()),
+                )
             },
         )
         .await
@@ -695,13 +496,9 @@ impl DocumentStore for Layered {
         collection: &CollectionName,
         id: &DocumentId,
     ) -> Result<Document> {
-        self.call(
-            Concern::Documents,
-            "documents.get",
-            Some(tenant),
-            Repeatable,
-            || self.inner.documents.get(tenant, collection, id),
-        )
+        self.call(Operation::DOCUMENTS_GET, Some(tenant), false, move || {
+            Box::pin(self.inner.documents.get(tenant, collection, id))
+        })
         .await
     }
     async fn replace(
@@ -713,18 +510,17 @@ impl DocumentStore for Layered {
         body: Value,
     ) -> Result<Document> {
         self.call(
-            Concern::Documents,
-            "documents.replace",
+            Operation::DOCUMENTS_REPLACE,
             Some(tenant),
-            Once,
-            || {
-                self.inner.documents.replace(
+            false,
+            move || {
+                Box::pin(self.inner.documents.replace(
                     tenant,
                     collection,
                     id,
                     expected_revision,
                     body.clone(),
-                )
+                ))
             },
         )
         .await
@@ -737,14 +533,15 @@ impl DocumentStore for Layered {
         expected_revision: Option<u64>,
     ) -> Result<()> {
         self.call(
-            Concern::Documents,
-            "documents.delete",
+            Operation::DOCUMENTS_DELETE,
             Some(tenant),
-            Once,
-            || {
-                self.inner
-                    .documents
-                    .delete(tenant, collection, id, expected_revision)
+            false,
+            move || {
+                Box::pin(
+                    self.inner
+                        .documents
+                        .delete(tenant, collection, id, expected_revision),
+                )
             },
         )
         .await
@@ -756,33 +553,28 @@ impl DocumentStore for Layered {
         filter: &DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<Document>> {
-        self.call(
-            Concern::Documents,
-            "documents.list",
-            Some(tenant),
-            Repeatable,
-            || {
+        self.call(Operation::DOCUMENTS_LIST, Some(tenant), false, move || {
+            Box::pin(
                 self.inner
                     .documents
-                    .list(tenant, collection, filter, page.clone())
-            },
-        )
+                    .list(tenant, collection, filter, page.clone()),
+            )
+        })
         .await
     }
     async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {
         self.call(
-            Concern::Documents,
-            "documents.collections",
+            Operation::DOCUMENTS_COLLECTIONS,
             Some(tenant),
-            Repeatable,
-            || self.inner.documents.collections(tenant),
+            false,
+            move || Box::pin(self.inner.documents.collections(tenant)),
         )
         .await
     }
 }
 
 #[async_trait]
-impl Transactions for Layered {
+impl<L: Intercept> Transactions for Layered<L> {
     async fn start_run_with_job(
         &self,
         tenant: &TenantId,
@@ -791,14 +583,16 @@ impl Transactions for Layered {
         job: NewJob,
     ) -> Result<(Run, Enqueued)> {
         self.call(
-            Concern::Runs,
-            "transactions.start_run_with_job",
+            Operation::TRANSACTIONS_START_RUN_WITH_JOB,
             Some(tenant),
-            Once,
-            || {
-                self.inner
-                    .transactions
-                    .start_run_with_job(tenant, run.clone(), queue, job.clone())
+            false,
+            move || {
+                Box::pin(self.inner.transactions.start_run_with_job(
+                    tenant,
+                    run.clone(),
+                    queue,
+                    job.clone(),
+                ))
             },
         )
         .await
@@ -806,7 +600,7 @@ impl Transactions for Layered {
 }
 
 #[async_trait]
-impl Operations for Layered {
+impl<L: Intercept> Operations for Layered<L> {
     fn capabilities(&self) -> Capabilities {
         self.inner.operations.capabilities()
     }
@@ -815,38 +609,29 @@ impl Operations for Layered {
     }
     async fn stats(&self, tenant: &TenantId) -> Result<StoreStats> {
         self.call(
-            Concern::Runs,
-            "operations.stats",
+            Operation::OPERATIONS_STATS,
             Some(tenant),
-            Repeatable,
-            || self.inner.operations.stats(tenant),
+            false,
+            move || Box::pin(self.inner.operations.stats(tenant)),
         )
         .await
     }
     async fn schema(&self) -> Result<SchemaStatus> {
-        self.call(Concern::Runs, "operations.schema", None, Repeatable, || {
-            self.inner.operations.schema()
+        self.call(Operation::OPERATIONS_SCHEMA, None, false, move || {
+            Box::pin(self.inner.operations.schema())
         })
         .await
     }
     async fn migrate(&self) -> Result<SchemaStatus> {
-        self.call(
-            Concern::Runs,
-            "operations.migrate",
-            None,
-            Repeatable,
-            || self.inner.operations.migrate(),
-        )
+        self.call(Operation::OPERATIONS_MIGRATE, None, false, move || {
+            Box::pin(self.inner.operations.migrate())
+        })
         .await
     }
     async fn tenants(&self) -> Result<Vec<TenantId>> {
-        self.call(
-            Concern::Runs,
-            "operations.tenants",
-            None,
-            Repeatable,
-            || self.inner.operations.tenants(),
-        )
+        self.call(Operation::OPERATIONS_TENANTS, None, false, move || {
+            Box::pin(self.inner.operations.tenants())
+        })
         .await
     }
 }

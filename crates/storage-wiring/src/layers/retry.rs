@@ -1,24 +1,19 @@
-//! The retry policy: bounded attempts with full-jitter exponential backoff, for errors
-//! of the retryable kind only (`Unavailable`), and only for calls that can be repeated
-//! without changing the outcome. A conflict, a not-found or invalid input is never
-//! retried, and neither is a write that may have taken effect before its connection
-//! died (an append, an enqueue without an id): repeating it could do it twice.
+//! The retry layer: bounded attempts with full-jitter exponential backoff, for
+//! temporary errors only ([`storage_ports::Error::is_retryable`]), and only for calls
+//! whose operation may be repeated ([`storage_ports::Operation::may_repeat`]). A lost
+//! lease, a not-found or invalid input is never retried, and neither is a write that
+//! may have taken effect before its connection died (an append, an enqueue without an
+//! id): repeating it could do it twice. An error whose retries were spent leaves
+//! marked persistent, so that an outer retry does not multiply the attempts.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use storage_ports::Result;
 
-/// Whether a call may be repeated after a failure whose effect is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Idempotence {
-    /// Reads, and writes that mean the same when repeated (record a run's metrics, set
-    /// a credential, put a pattern, extend a lease).
-    Repeatable,
-    /// Writes that could take effect twice: never retried.
-    Once,
-}
+use super::intercept::{Call, Intercept, Next};
 
 /// Bounded retries with backoff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +61,50 @@ impl RetryPolicy {
             .saturating_mul(1_u64 << retry.saturating_sub(1).min(20))
             .min(self.max_ms);
         Duration::from_millis(random() % (cap + 1))
+    }
+}
+
+/// Retries temporary failures of repeatable calls under a [`RetryPolicy`].
+#[derive(Debug, Clone)]
+pub struct RetryLayer {
+    policy: RetryPolicy,
+}
+
+impl RetryLayer {
+    /// A retry layer with `policy`.
+    #[must_use]
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self { policy }
+    }
+}
+
+impl Intercept for RetryLayer {
+    async fn intercept<'a, T: Send + 'a>(
+        &'a self,
+        call: Call<'a>,
+        mut next: Next<'a, T>,
+    ) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            match next.run().await {
+                Err(e) if e.is_retryable() && call.may_repeat() => {
+                    if attempt >= self.policy.attempts {
+                        return Err(e.persistent());
+                    }
+                    let pause = self.policy.pause(attempt);
+                    tracing::warn!(
+                        op = call.op.name,
+                        kind = %e.kind(),
+                        attempt,
+                        pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                        "retrying"
+                    );
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
     }
 }
 
