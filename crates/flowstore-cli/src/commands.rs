@@ -9,7 +9,7 @@ use storage_ports::{
 };
 use storage_wiring::Storage;
 
-use crate::args::Args;
+use crate::cli::{MetricsCommand, QueueCommand, RunsCommand, WorkflowCommand};
 
 /// A command failure, with the exit code it maps to.
 #[derive(Debug)]
@@ -40,8 +40,40 @@ impl From<String> for Failure {
 
 pub(crate) type Out = Result<(), Failure>;
 
-pub(crate) fn emit<T: Serialize>(args: &Args, value: &T, table: impl FnOnce() -> String) {
-    let text = if args.switch("--json") {
+/// What every command needs of the global options.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    tenant: Option<String>,
+    json: bool,
+}
+
+impl Ctx {
+    pub(crate) fn new(global: &crate::cli::Global) -> Self {
+        Self {
+            tenant: global.tenant.clone(),
+            json: global.json,
+        }
+    }
+
+    /// The tenant given with `--tenant`, else `default`.
+    pub(crate) fn tenant(&self) -> Result<TenantId, Failure> {
+        self.tenant_or("default")
+    }
+
+    /// The tenant given with `--tenant`, else `fallback`.
+    pub(crate) fn tenant_or(&self, fallback: &str) -> Result<TenantId, Failure> {
+        Ok(TenantId::new(self.tenant.as_deref().unwrap_or(fallback))?)
+    }
+
+    /// Whether `--json` was given.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+}
+
+/// Prints `value` as JSON with `--json`, else the table.
+pub(crate) fn emit<T: Serialize>(ctx: &Ctx, value: &T, table: impl FnOnce() -> String) {
+    let text = if ctx.json {
         serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     } else {
         table()
@@ -51,10 +83,6 @@ pub(crate) fn emit<T: Serialize>(args: &Args, value: &T, table: impl FnOnce() ->
         &mut std::io::stdout().lock(),
         format!("{text}\n").as_bytes(),
     );
-}
-
-pub(crate) fn tenant(args: &Args) -> Result<TenantId, Failure> {
-    Ok(TenantId::new(args.flag("--tenant").unwrap_or("default"))?)
 }
 
 fn read_definition(path: &str) -> Result<Value, Failure> {
@@ -69,67 +97,55 @@ fn read_definition(path: &str) -> Result<Value, Failure> {
         .map_err(|e| Failure::Invalid(format!("{path} is not YAML or JSON: {e}")))
 }
 
-/// `flowstore workflow put|get|versions|lineage|list|delete`.
-pub async fn workflow(storage: &Storage, raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let view = storage.tenant(tenant(&args)?);
-    match args.arg(0, "put|get|versions|lineage|list|delete")? {
-        "put" => {
-            let id = WorkflowId::new(args.arg(1, "workflow")?)?;
-            let mut new =
-                NewWorkflowVersion::next(id, read_definition(args.flag("--file").unwrap_or("-"))?);
-            new.version = args.number("--version")?;
-            new.parent = args.number("--parent")?;
-            new.author = args.flag("--author").map(str::to_owned);
+/// `flowstore workflow put|get|versions|lineage|diff|list|delete`.
+pub async fn workflow(storage: &Storage, ctx: &Ctx, command: WorkflowCommand) -> Out {
+    let view = storage.tenant(ctx.tenant()?);
+    match command {
+        WorkflowCommand::Put {
+            id,
+            file,
+            parent,
+            version,
+            author,
+        } => {
+            let id = WorkflowId::new(id)?;
+            let mut new = NewWorkflowVersion::next(id, read_definition(&file)?);
+            new.version = version;
+            new.parent = parent;
+            new.author = author;
             let v = view.put_workflow(new).await?;
-            emit(&args, &v.meta, || {
+            emit(ctx, &v.meta, || {
                 format!(
                     "stored {} version {} ({})",
                     v.meta.workflow_id, v.meta.version, v.meta.content_hash
                 )
             });
         }
-        "get" => {
-            let id = WorkflowId::new(args.arg(1, "workflow")?)?;
-            let v = match args.number::<u32>("--version")? {
+        WorkflowCommand::Get { id, version } => {
+            let id = WorkflowId::new(id)?;
+            let v = match version {
                 Some(n) => view.workflow(&id, n).await?,
                 None => view.latest_workflow(&id).await?,
             };
-            emit(&args, &v, || {
-                serde_saphyr::to_string(&v).unwrap_or_default()
-            });
+            emit(ctx, &v, || serde_saphyr::to_string(&v).unwrap_or_default());
         }
-        "versions" | "lineage" => {
-            let id = WorkflowId::new(args.arg(1, "workflow")?)?;
-            let metas = if args.arg(0, "")? == "versions" {
-                view.workflow_versions(&id).await?
-            } else {
-                let v = match args.number::<u32>("--version")? {
-                    Some(n) => n,
-                    None => view.latest_workflow(&id).await?.meta.version,
-                };
-                view.workflow_lineage(&id, v).await?
+        WorkflowCommand::Diff { id, from, to } => {
+            return crate::diff::workflow_diff(&view, ctx, &WorkflowId::new(id)?, from, to).await;
+        }
+        WorkflowCommand::Versions { id } => {
+            let metas = view.workflow_versions(&WorkflowId::new(id)?).await?;
+            emit(ctx, &metas, || version_table(&metas));
+        }
+        WorkflowCommand::Lineage { id, version } => {
+            let id = WorkflowId::new(id)?;
+            let v = match version {
+                Some(n) => n,
+                None => view.latest_workflow(&id).await?.meta.version,
             };
-            emit(&args, &metas, || {
-                let mut t = format!(
-                    "{:<8} {:<8} {:<28} {:<12} {}",
-                    "VERSION", "PARENT", "CREATED", "AUTHOR", "HASH"
-                );
-                for m in &metas {
-                    let parent = m.parent.map_or("-".to_owned(), |p| p.to_string());
-                    t.push_str(&format!(
-                        "\n{:<8} {:<8} {:<28} {:<12} {}",
-                        m.version,
-                        parent,
-                        m.created_at,
-                        m.author.as_deref().unwrap_or("-"),
-                        m.content_hash
-                    ));
-                }
-                t
-            });
+            let metas = view.workflow_lineage(&id, v).await?;
+            emit(ctx, &metas, || version_table(&metas));
         }
-        "list" => {
+        WorkflowCommand::List => {
             let mut all = Vec::new();
             let mut page = PageRequest::first(500);
             loop {
@@ -140,7 +156,7 @@ pub async fn workflow(storage: &Storage, raw: &[String]) -> Out {
                     None => break,
                 }
             }
-            emit(&args, &all, || {
+            emit(ctx, &all, || {
                 let mut t = format!("{:<32} {:<8} {}", "WORKFLOW", "LATEST", "CREATED");
                 for m in &all {
                     t.push_str(&format!(
@@ -151,52 +167,67 @@ pub async fn workflow(storage: &Storage, raw: &[String]) -> Out {
                 t
             });
         }
-        "delete" => {
-            let id = WorkflowId::new(args.arg(1, "workflow")?)?;
-            let v: u32 = args
-                .number("--version")?
-                .ok_or_else(|| Failure::Invalid("delete needs --version N".into()))?;
+        WorkflowCommand::Delete { id, version: v } => {
+            let id = WorkflowId::new(id)?;
             view.delete_workflow(&id, v).await?;
             emit(
-                &args,
+                ctx,
                 &json!({"deleted": {"workflow": id, "version": v}}),
                 || format!("deleted {id} version {v}"),
             );
-        }
-        other => {
-            return Err(Failure::Invalid(format!(
-                "unknown workflow subcommand {other:?}"
-            )))
         }
     }
     Ok(())
 }
 
-/// `flowstore runs query|show|events|delete`.
-pub async fn runs(storage: &Storage, raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let view = storage.tenant(tenant(&args)?);
-    match args.arg(0, "query|show|events|delete|import")? {
-        "import" => return crate::prune::import(storage, &args).await,
-        "query" => {
+/// The versions table of `workflow versions` and `workflow lineage`.
+fn version_table(metas: &[storage_ports::VersionMeta]) -> String {
+    let mut t = format!(
+        "{:<8} {:<8} {:<28} {:<12} {}",
+        "VERSION", "PARENT", "CREATED", "AUTHOR", "HASH"
+    );
+    for m in metas {
+        let parent = m.parent.map_or("-".to_owned(), |p| p.to_string());
+        t.push_str(&format!(
+            "\n{:<8} {:<8} {:<28} {:<12} {}",
+            m.version,
+            parent,
+            m.created_at,
+            m.author.as_deref().unwrap_or("-"),
+            m.content_hash
+        ));
+    }
+    t
+}
+
+/// `flowstore runs query|show|events|delete|import`.
+pub async fn runs(storage: &Storage, ctx: &Ctx, command: RunsCommand) -> Out {
+    let view = storage.tenant(ctx.tenant()?);
+    match command {
+        RunsCommand::Import { file } => return crate::prune::import(storage, ctx, &file).await,
+        RunsCommand::Query {
+            workflow,
+            version,
+            status,
+            since_hours,
+            limit,
+        } => {
             let mut q = RunQuery {
-                limit: args.number("--limit")?.unwrap_or(50),
+                limit,
                 ..RunQuery::default()
             };
-            q.workflow_id = args.flag("--workflow").map(WorkflowId::new).transpose()?;
-            q.version = args.number("--version")?;
-            if let Some(s) = args.flag("--status") {
-                q.statuses = s
-                    .split(',')
-                    .map(RunStatus::parse)
-                    .collect::<Result<_, _>>()?;
-            }
-            if let Some(h) = args.number::<u64>("--since-hours")? {
-                q.started_from =
-                    Some(Timestamp::now().minus(std::time::Duration::from_secs(h * 3600)));
+            q.workflow_id = workflow.map(WorkflowId::new).transpose()?;
+            q.version = version;
+            q.statuses = status
+                .iter()
+                .map(|s| RunStatus::parse(s))
+                .collect::<Result<_, _>>()?;
+            if let Some(h) = since_hours {
+                let back = std::time::Duration::from_secs(u64::from(h) * 3600);
+                q.started_from = Some(Timestamp::now().minus(back));
             }
             let page = view.query_runs(q).await?;
-            emit(&args, &page.items, || {
+            emit(ctx, &page.items, || {
                 let mut t = format!(
                     "{:<34} {:<24} {:<4} {:<10} {}",
                     "RUN", "WORKFLOW", "VER", "STATUS", "STARTED"
@@ -214,20 +245,13 @@ pub async fn runs(storage: &Storage, raw: &[String]) -> Out {
                 t
             });
         }
-        "show" => {
-            let r = view.complete_run(&RunId::new(args.arg(1, "run")?)?).await?;
-            emit(&args, &r, || {
-                serde_saphyr::to_string(&r).unwrap_or_default()
-            });
+        RunsCommand::Show { run } => {
+            let r = view.complete_run(&RunId::new(run)?).await?;
+            emit(ctx, &r, || serde_saphyr::to_string(&r).unwrap_or_default());
         }
-        "events" => {
-            let events = view
-                .run_events(
-                    &RunId::new(args.arg(1, "run")?)?,
-                    args.number("--from")?.unwrap_or(1),
-                )
-                .await?;
-            emit(&args, &events, || {
+        RunsCommand::Events { run, from } => {
+            let events = view.run_events(&RunId::new(run)?, from).await?;
+            emit(ctx, &events, || {
                 events
                     .iter()
                     .map(|e| {
@@ -242,44 +266,33 @@ pub async fn runs(storage: &Storage, raw: &[String]) -> Out {
                     .join("\n")
             });
         }
-        "delete" => {
-            let id = RunId::new(args.arg(1, "run")?)?;
+        RunsCommand::Delete { run } => {
+            let id = RunId::new(run)?;
             view.delete_run(&id).await?;
-            emit(&args, &json!({"deleted": id}), || {
-                format!("deleted run {id}")
-            });
-        }
-        other => {
-            return Err(Failure::Invalid(format!(
-                "unknown runs subcommand {other:?}"
-            )))
+            emit(ctx, &json!({"deleted": id}), || format!("deleted run {id}"));
         }
     }
     Ok(())
 }
 
 /// `flowstore queue stats|dead|requeue <queue>`.
-pub async fn queue(storage: &Storage, raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let t = tenant(&args)?;
-    let q = QueueName::new(args.arg(1, "queue")?)?;
+pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
+    let t = ctx.tenant()?;
     let ports = storage.ports();
-    match args.arg(0, "stats|dead|requeue")? {
-        "stats" => {
+    match command {
+        QueueCommand::Stats { queue } => {
+            let q = QueueName::new(queue)?;
             let s = ports.queue.stats(&t, &q).await?;
-            emit(&args, &s, || {
+            emit(ctx, &s, || {
                 format!(
                     "pending {}  scheduled {}  running {}  dead {}",
                     s.pending, s.scheduled, s.running, s.dead
                 )
             });
         }
-        "dead" => {
-            let dead = ports
-                .queue
-                .dead(&t, &q, args.number("--limit")?.unwrap_or(100))
-                .await?;
-            emit(&args, &dead, || {
+        QueueCommand::Dead { queue, limit } => {
+            let dead = ports.queue.dead(&t, &QueueName::new(queue)?, limit).await?;
+            emit(ctx, &dead, || {
                 let mut out = format!(
                     "{:<34} {:<9} {:<28} {}",
                     "JOB", "ATTEMPTS", "DIED", "LAST ERROR"
@@ -293,27 +306,22 @@ pub async fn queue(storage: &Storage, raw: &[String]) -> Out {
                 out
             });
         }
-        "requeue" => {
-            let job = storage_ports::JobId::new(args.arg(2, "job")?)?;
-            ports.queue.requeue(&t, &q, &job).await?;
-            emit(&args, &json!({"requeued": job}), || {
-                format!("requeued {job}")
-            });
-        }
-        other => {
-            return Err(Failure::Invalid(format!(
-                "unknown queue subcommand {other:?}"
-            )))
+        QueueCommand::Requeue { queue, job } => {
+            let job = storage_ports::JobId::new(job)?;
+            ports
+                .queue
+                .requeue(&t, &QueueName::new(queue)?, &job)
+                .await?;
+            emit(ctx, &json!({"requeued": job}), || format!("requeued {job}"));
         }
     }
     Ok(())
 }
 
 /// `flowstore stats`.
-pub async fn stats(storage: &Storage, raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let s = storage.ports().operations.stats(&tenant(&args)?).await?;
-    emit(&args, &s, || {
+pub async fn stats(storage: &Storage, ctx: &Ctx) -> Out {
+    let s = storage.ports().operations.stats(&ctx.tenant()?).await?;
+    emit(ctx, &s, || {
         format!(
             "workflows {} ({} versions)\nruns {} ({} events)\nmetric records {}, patterns {}\njobs {}\ndocuments {}",
             s.workflows, s.workflow_versions, s.runs, s.run_events, s.metric_records, s.patterns, s.jobs, s.documents
@@ -324,18 +332,14 @@ pub async fn stats(storage: &Storage, raw: &[String]) -> Out {
 
 /// `flowstore metrics summary <workflow> [--version N]` and
 /// `flowstore metrics series <workflow> <name> [--hours H] [--bucket-minutes M]`.
-pub async fn metrics(storage: &Storage, raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let t = tenant(&args)?;
+pub async fn metrics(storage: &Storage, ctx: &Ctx, command: MetricsCommand) -> Out {
+    let t = ctx.tenant()?;
     let ports = storage.ports();
-    let wf = WorkflowId::new(args.arg(1, "workflow")?)?;
-    match args.arg(0, "summary|series")? {
-        "summary" => {
-            let s = ports
-                .metrics
-                .summary(&t, &wf, args.number("--version")?)
-                .await?;
-            emit(&args, &s, || {
+    match command {
+        MetricsCommand::Summary { workflow, version } => {
+            let wf = WorkflowId::new(workflow)?;
+            let s = ports.metrics.summary(&t, &wf, version).await?;
+            emit(ctx, &s, || {
                 let mut out = format!(
                     "runs {} (succeeded {}, failed {}, cancelled {}), success rate {:.1}%",
                     s.runs,
@@ -356,20 +360,23 @@ pub async fn metrics(storage: &Storage, raw: &[String]) -> Out {
                 out
             });
         }
-        "series" => {
-            let name = storage_ports::MetricName::new(args.arg(2, "name")?)?;
-            let hours: u64 = args.number("--hours")?.unwrap_or(24);
-            let bucket: u64 = args.number("--bucket-minutes")?.unwrap_or(60);
+        MetricsCommand::Series {
+            workflow,
+            name,
+            hours,
+            bucket_minutes,
+        } => {
+            // The parser bounds both (a year, a week), so neither product overflows.
             let to = Timestamp::now();
             let q = storage_ports::SeriesQuery {
-                workflow_id: wf,
-                name,
-                from: to.minus(std::time::Duration::from_secs(hours * 3600)),
+                workflow_id: WorkflowId::new(workflow)?,
+                name: storage_ports::MetricName::new(name)?,
+                from: to.minus(std::time::Duration::from_secs(u64::from(hours) * 3600)),
                 to,
-                bucket: std::time::Duration::from_secs(bucket * 60),
+                bucket: std::time::Duration::from_secs(u64::from(bucket_minutes) * 60),
             };
             let buckets = ports.metrics.series(&t, q).await?;
-            emit(&args, &buckets, || {
+            emit(ctx, &buckets, || {
                 let mut out = format!(
                     "{:<28} {:>7} {:>12} {:>12} {:>12}",
                     "BUCKET", "COUNT", "MEAN", "MIN", "MAX"
@@ -385,11 +392,22 @@ pub async fn metrics(storage: &Storage, raw: &[String]) -> Out {
                 out
             });
         }
-        other => {
-            return Err(Failure::Invalid(format!(
-                "unknown metrics subcommand {other:?}"
-            )))
-        }
     }
     Ok(())
+}
+
+/// `flowstore health`: one line, exit 1 when a backend fails.
+pub async fn health(storage: &Storage) -> Out {
+    let h = storage.ports().operations.health().await;
+    println!(
+        "{}: {} ({})",
+        h.backend,
+        if h.ok { "ok" } else { "FAILING" },
+        h.detail
+    );
+    if h.ok {
+        Ok(())
+    } else {
+        Err(Failure::Other(format!("{} is failing", h.backend)))
+    }
 }

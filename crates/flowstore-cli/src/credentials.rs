@@ -11,8 +11,8 @@ use serde_json::json;
 use storage_ports::{CredentialKey, Secret};
 use storage_wiring::Storage;
 
-use crate::args::Args;
-use crate::commands::{emit, tenant, Failure, Out};
+use crate::cli::CredentialsCommand;
+use crate::commands::{emit, Ctx, Failure, Out};
 
 /// Reads a secret: a hidden prompt on a terminal, else all of standard input (one
 /// trailing newline removed, as `echo` adds one).
@@ -44,13 +44,12 @@ fn read_secret(key: &CredentialKey) -> Result<Secret, Failure> {
 }
 
 /// `flowstore credentials set|get|list|delete`.
-pub async fn credentials(storage: &Storage, raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let view = storage.tenant(tenant(&args)?);
-    match args.arg(0, "set|get|list|delete")? {
-        "set" => {
-            let key = CredentialKey::new(args.arg(1, "key")?)?;
-            if args.positional_count() > 2 {
+pub async fn credentials(storage: &Storage, ctx: &Ctx, command: CredentialsCommand) -> Out {
+    let view = storage.tenant(ctx.tenant()?);
+    match command {
+        CredentialsCommand::Set { key, value } => {
+            let key = CredentialKey::new(key)?;
+            if value.is_some() {
                 return Err(Failure::Invalid(
                     "refusing a value given on the command line: it would stay in your shell history and be visible in `ps`. Pipe it on standard input, or run the command in a terminal and type it at the prompt".into(),
                 ));
@@ -58,21 +57,21 @@ pub async fn credentials(storage: &Storage, raw: &[String]) -> Out {
             let value = read_secret(&key)?;
             view.set_credential(&key, &value).await?;
             emit(
-                &args,
+                ctx,
                 &json!({"key": key, "stored": true, "bytes": value.len()}),
                 || format!("stored {key} ({} bytes)", value.len()),
             );
         }
-        "get" => {
-            let key = CredentialKey::new(args.arg(1, "key")?)?;
+        CredentialsCommand::Get { key, reveal } => {
+            let key = CredentialKey::new(key)?;
             let value = view.credential(&key).await?;
-            if args.switch("--reveal") {
-                emit(&args, &json!({"key": key, "value": value.expose()}), || {
+            if reveal {
+                emit(ctx, &json!({"key": key, "value": value.expose()}), || {
                     value.expose().to_owned()
                 });
             } else {
                 emit(
-                    &args,
+                    ctx,
                     &json!({"key": key, "set": true, "bytes": value.len()}),
                     || {
                         format!(
@@ -83,9 +82,9 @@ pub async fn credentials(storage: &Storage, raw: &[String]) -> Out {
                 );
             }
         }
-        "list" => {
+        CredentialsCommand::List => {
             let keys = view.credential_keys().await?;
-            emit(&args, &keys, || {
+            emit(ctx, &keys, || {
                 if keys.is_empty() {
                     "no credentials".into()
                 } else {
@@ -96,17 +95,12 @@ pub async fn credentials(storage: &Storage, raw: &[String]) -> Out {
                 }
             });
         }
-        "delete" => {
-            let key = CredentialKey::new(args.arg(1, "key")?)?;
+        CredentialsCommand::Delete { key } => {
+            let key = CredentialKey::new(key)?;
             view.delete_credential(&key).await?;
-            emit(&args, &json!({"key": key, "deleted": true}), || {
+            emit(ctx, &json!({"key": key, "deleted": true}), || {
                 format!("deleted {key}")
             });
-        }
-        other => {
-            return Err(Failure::Invalid(format!(
-                "unknown credentials command {other:?}; expected set, get, list or delete"
-            )))
         }
     }
     Ok(())

@@ -16,48 +16,27 @@ use storage_ports::{
 };
 use storage_wiring::{Storage, TenantView};
 
-/// Demo sizes.
-#[derive(Debug, Clone)]
-pub struct Options {
-    runs: u32,
-    workers: u32,
-}
+use crate::cli::DemoArgs;
+use crate::commands::{Ctx, Failure, Out};
 
-impl Options {
-    /// Parses `--runs N --workers N`.
-    ///
-    /// # Errors
-    /// A message for an unknown flag or a bad number.
-    pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut o = Self {
-            runs: 300,
-            workers: 4,
-        };
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let mut num = |name: &str| -> Result<u32, String> {
-                it.next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|n| (1..=100_000).contains(n))
-                    .ok_or_else(|| format!("{name} needs a number within 1..=100000"))
-            };
-            match flag.as_str() {
-                "--runs" => o.runs = num("--runs")?,
-                "--workers" => o.workers = num("--workers")?,
-                other => return Err(format!("unknown flag {other:?}")),
-            }
-        }
-        Ok(o)
-    }
-}
+/// The tenant the demo writes to unless `--tenant` names another: its own, so that a
+/// demo never mixes with what a host stored under `default`.
+const DEMO_TENANT: &str = "demo";
 
-/// Runs the demo and prints its report.
+/// Runs the demo and prints its report, then the commands that show what it stored.
 ///
 /// # Errors
 /// Any storage error, with what the demo was doing.
-pub async fn run(storage: &Storage, opts: &Options) -> anyhow::Result<()> {
+pub async fn run(storage: &Storage, ctx: &Ctx, opts: &DemoArgs) -> Out {
+    let tenant = ctx.tenant_or(DEMO_TENANT)?;
+    engine(storage, &tenant, opts)
+        .await
+        .map_err(|e| Failure::Other(format!("{e:#}")))
+}
+
+async fn engine(storage: &Storage, tenant: &TenantId, opts: &DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let view = storage.tenant(TenantId::new("demo")?);
+    let view = storage.tenant(tenant.clone());
     let wf = WorkflowId::new("order-pipeline")?;
     let queue = QueueName::new("runs")?;
 
@@ -124,7 +103,11 @@ pub async fn run(storage: &Storage, opts: &Options) -> anyhow::Result<()> {
     let counts = view.stats().await?;
     let d = summary.duration_ms;
     let mut out = String::new();
-    let _ = writeln!(out, "flowstore demo on {}", storage.capabilities().backend);
+    let _ = writeln!(
+        out,
+        "flowstore demo on {}, tenant {tenant}",
+        storage.capabilities().backend
+    );
     let _ = writeln!(
         out,
         "  workflow     {wf}: {} versions, lineage 3 -> 2 -> 1",
@@ -159,6 +142,10 @@ pub async fn run(storage: &Storage, opts: &Options) -> anyhow::Result<()> {
         let _ = writeln!(out, "  {:<12} {}", concern.key(), kind.as_str());
     }
     let _ = writeln!(out, "  took         {:.2?}", started.elapsed());
+    let _ = writeln!(out, "\nto look at what it stored:");
+    for command in look_commands(tenant, &wf) {
+        let _ = writeln!(out, "  {command}");
+    }
     // A closed stdout (e.g. piped into `head`) is not an error of the demo.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
     Ok(())
@@ -319,4 +306,18 @@ async fn show_progress(done: Arc<AtomicU64>, total: u64) {
             "-".repeat(30 - filled)
         );
     }
+}
+
+/// The commands the demo prints at its end, exactly as a person would type them (the
+/// CLI test runs each one).
+pub fn look_commands(tenant: &TenantId, wf: &WorkflowId) -> Vec<String> {
+    let t = format!("--tenant {tenant}");
+    vec![
+        format!("flowstore {t} workflow lineage {wf}"),
+        format!("flowstore {t} workflow diff {wf} 1 3"),
+        format!("flowstore {t} runs query --workflow {wf} --status failed --limit 5"),
+        format!("flowstore {t} metrics summary {wf}"),
+        format!("flowstore {t} queue stats runs"),
+        format!("flowstore {t} stats"),
+    ]
 }

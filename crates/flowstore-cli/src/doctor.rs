@@ -7,8 +7,7 @@ use serde::Serialize;
 use storage_ports::{Capabilities, ErrorKind};
 use storage_wiring::{Concern, Storage};
 
-use crate::args::Args;
-use crate::commands::{emit, tenant, Failure, Out};
+use crate::commands::{emit, Ctx, Failure, Out};
 
 /// One backend's findings.
 #[derive(Debug, Serialize)]
@@ -35,9 +34,8 @@ fn keeps(c: &Capabilities, concern: Concern) -> bool {
 }
 
 /// `flowstore doctor`.
-pub async fn doctor(storage: &Storage, raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let t = tenant(&args)?;
+pub async fn doctor(storage: &Storage, ctx: &Ctx) -> Out {
+    let t = ctx.tenant()?;
     let mut findings = Vec::new();
     for (concerns, ops) in storage.instances() {
         let caps = ops.capabilities();
@@ -126,7 +124,7 @@ pub async fn doctor(storage: &Storage, raw: &[String]) -> Out {
         findings.push(f);
     }
     let problems: usize = findings.iter().map(|f| f.problems.len()).sum();
-    emit(&args, &findings, || {
+    emit(ctx, &findings, || {
         let mut out = String::new();
         for f in &findings {
             out.push_str(&format!(

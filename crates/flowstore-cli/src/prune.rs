@@ -18,8 +18,8 @@ use storage_ports::rules::retention::{RetentionPolicy, RunArchive};
 use storage_ports::{CompleteRun, Error, Timestamp};
 use storage_wiring::Storage;
 
-use crate::args::Args;
-use crate::commands::{emit, tenant, Failure, Out};
+use crate::cli::PruneArgs;
+use crate::commands::{emit, Ctx, Failure, Out};
 
 const DAY: u64 = 24 * 3600;
 
@@ -76,29 +76,27 @@ impl RunArchive for GzipArchive {
     }
 }
 
-fn days(args: &Args, name: &str) -> Result<Option<Duration>, Failure> {
-    Ok(args
-        .number::<u64>(name)?
-        .map(|d| Duration::from_secs(d.saturating_mul(DAY))))
+/// Days as a duration (the parser bounds them to a century, so this cannot overflow).
+fn days(d: Option<u32>) -> Option<Duration> {
+    d.map(|d| Duration::from_secs(u64::from(d) * DAY))
 }
 
 /// `flowstore prune`.
-pub async fn prune(storage: &Storage, raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let t = tenant(&args)?;
+pub async fn prune(storage: &Storage, ctx: &Ctx, args: PruneArgs) -> Out {
+    let t = ctx.tenant()?;
     let policy = RetentionPolicy {
-        max_age: days(&args, "--older-than-days")?,
-        keep_newest_per_workflow: args.number("--keep-newest")?,
-        keep_failed_for: days(&args, "--keep-failed-days")?,
+        max_age: days(args.older_than_days),
+        keep_newest_per_workflow: args.keep_newest,
+        keep_failed_for: days(args.keep_failed_days),
     };
     if policy.max_age.is_none() && policy.keep_newest_per_workflow.is_none() {
         return Err(Failure::Invalid(
             "nothing to prune by: give --older-than-days N, --keep-newest N, or both".into(),
         ));
     }
-    let dry_run = args.switch("--dry-run");
-    let mut archive = match args.flag("--archive") {
-        Some(dir) if !dry_run => Some(GzipArchive::create(Path::new(dir), t.as_str())?),
+    let dry_run = args.dry_run;
+    let mut archive = match &args.archive {
+        Some(dir) if !dry_run => Some(GzipArchive::create(dir, t.as_str())?),
         _ => None,
     };
     let report = storage
@@ -113,7 +111,7 @@ pub async fn prune(storage: &Storage, raw: &[String]) -> Out {
         )
         .await?;
     let path = archive.as_ref().map(|a| a.path.display().to_string());
-    emit(&args, &json!({"report": report, "archive": path}), || {
+    emit(ctx, &json!({"report": report, "archive": path}), || {
         let verb = if dry_run { "would delete" } else { "deleted" };
         let mut text = format!(
             "examined {} runs; {verb} {}",
@@ -135,12 +133,13 @@ pub async fn prune(storage: &Storage, raw: &[String]) -> Out {
 
 /// `flowstore runs import FILE`: whole runs from JSON lines (`.gz` or plain), as a
 /// prune archive holds them. Runs already present are skipped, so it can be rerun.
-pub async fn import(storage: &Storage, args: &Args) -> Out {
-    let t = tenant(args)?;
-    let path = args.arg(1, "file")?;
+pub async fn import(storage: &Storage, ctx: &Ctx, file: &Path) -> Out {
+    let t = ctx.tenant()?;
+    let path = file.display();
+    let is_gz = file.extension().is_some_and(|e| e == "gz");
     let file =
-        File::open(path).map_err(|e| Failure::Invalid(format!("cannot open {path}: {e}")))?;
-    let reader: Box<dyn Read> = if path.ends_with(".gz") {
+        File::open(file).map_err(|e| Failure::Invalid(format!("cannot open {path}: {e}")))?;
+    let reader: Box<dyn Read> = if is_gz {
         Box::new(GzDecoder::new(file))
     } else {
         Box::new(file)
@@ -172,7 +171,7 @@ pub async fn import(storage: &Storage, args: &Args) -> Out {
         }
     }
     emit(
-        args,
+        ctx,
         &json!({"stored": stored, "already_present": present}),
         || format!("imported {stored} runs ({present} already present)"),
     );

@@ -138,3 +138,100 @@ fn doctor_names_problems_and_fixes() -> Result<(), Box<dyn std::error::Error>> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// `flowstore <command> [<subcommand>] --help` exits 0 with usage on standard output,
+/// and a mistake is one error line plus a hint, not the whole usage.
+#[test]
+fn help_everywhere_and_short_errors() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir();
+    for args in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["workflow", "--help"],
+        vec!["workflow", "diff", "--help"],
+        vec!["runs", "query", "--help"],
+        vec!["queue", "requeue", "--help"],
+        vec!["metrics", "series", "--help"],
+        vec!["credentials", "set", "--help"],
+        vec!["prune", "--help"],
+        vec!["transfer", "--help"],
+        vec!["doctor", "--help"],
+        vec!["completions", "--help"],
+    ] {
+        let out = flowstore(&dir, &args, None)?;
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            String::from_utf8(out.stdout)?.contains("Usage: flowstore"),
+            "{args:?}"
+        );
+    }
+    let out = flowstore(&dir, &["workflow", "frobnicate"], None)?;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr)?;
+    assert!(
+        err.starts_with("error: unrecognized subcommand 'frobnicate'"),
+        "{err}"
+    );
+    assert!(
+        err.lines().count() <= 6,
+        "the whole usage was printed: {err}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = flowstore(&dir, &["completions", shell], None)?;
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            String::from_utf8(out.stdout)?.contains("flowstore"),
+            "{shell}"
+        );
+    }
+    Ok(())
+}
+
+/// After `flowstore demo`, every command it prints works as printed (with `--tenant`
+/// before the command) and shows what the demo stored.
+#[test]
+fn the_demo_prints_commands_that_work() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!(
+        "flowstore-demo-{}",
+        storage_ports::RunId::generate()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let demo = flowstore(&dir, &["demo", "--runs", "30", "--workers", "2"], None)?;
+    assert_eq!(
+        demo.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let report = String::from_utf8(demo.stdout)?;
+    let commands: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("flowstore --tenant demo "))
+        .collect();
+    assert!(commands.len() >= 5, "{report}");
+    for command in commands {
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let out = flowstore(&dir, &words, None)?;
+        let stdout = String::from_utf8(out.stdout)?;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!stdout.trim().is_empty(), "{command} printed nothing");
+        if command.contains("workflow diff") {
+            assert!(
+                stdout.contains("-revision: 1") && stdout.contains("+revision: 3"),
+                "{stdout}"
+            );
+            assert!(!stdout.contains('\x1b'), "colour in a pipe: {stdout:?}");
+        }
+        if command.contains("runs query") {
+            assert!(stdout.contains("failed"), "{command}: {stdout}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

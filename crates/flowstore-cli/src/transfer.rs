@@ -1,4 +1,4 @@
-//! `flowstore migrate --from A.yaml --to B.yaml [--tenants a,b]`: moves every concern
+//! `flowstore transfer --from A.yaml --to B.yaml [--tenants a,b]`: copies every concern
 //! both configurations keep, verifies counts and digests, and prints a report per
 //! tenant and concern. Rerun it after an interruption: records already copied are
 //! skipped, and the rest is copied.
@@ -10,11 +10,12 @@ use storage_ports::TenantId;
 use storage_wiring::migrate::{migrate as run_migration, totals};
 use storage_wiring::{MigrateError, Storage, StorageConfig};
 
-use crate::args::Args;
-use crate::commands::{emit, Failure, Out};
+use crate::cli::TransferArgs;
+use crate::commands::{emit, Ctx, Failure, Out};
 
-async fn open(path: &str) -> Result<Storage, Failure> {
-    let text = std::fs::read_to_string(path)
+async fn open(path: &std::path::Path) -> Result<Storage, Failure> {
+    let path = path.display();
+    let text = std::fs::read_to_string(path.to_string())
         .map_err(|e| Failure::Invalid(format!("cannot read {path}: {e}")))?;
     let config =
         StorageConfig::from_yaml(&text).map_err(|e| Failure::Invalid(format!("{path}: {e}")))?;
@@ -23,25 +24,16 @@ async fn open(path: &str) -> Result<Storage, Failure> {
         .map_err(|e| Failure::Other(format!("{path}: {e}")))
 }
 
-/// `flowstore migrate`.
-pub async fn migrate(raw: &[String]) -> Out {
-    let args = Args::parse(raw)?;
-    let from = args
-        .flag("--from")
-        .ok_or_else(|| Failure::Invalid("missing --from <config.yaml>".into()))?;
-    let to = args
-        .flag("--to")
-        .ok_or_else(|| Failure::Invalid("missing --to <config.yaml>".into()))?;
-    let tenants = args
-        .flag("--tenants")
-        .map(|list| {
-            list.split(',')
-                .filter(|t| !t.is_empty())
-                .map(TenantId::new)
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    let (src, dst) = (open(from).await?, open(to).await?);
+/// `flowstore transfer`.
+pub async fn transfer(ctx: &Ctx, args: TransferArgs) -> Out {
+    let tenants: Vec<TenantId> = args
+        .tenants
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| TenantId::new(t.as_str()))
+        .collect::<Result<_, _>>()?;
+    let tenants = (!tenants.is_empty()).then_some(tenants);
+    let (src, dst) = (open(&args.from).await?, open(&args.to).await?);
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut last_draw = Instant::now();
@@ -64,7 +56,7 @@ pub async fn migrate(raw: &[String]) -> Out {
         MigrateError::Tenants { .. } => Failure::Invalid(e.to_string()),
         other => Failure::Other(other.to_string()),
     })?;
-    emit(&args, &report, || {
+    emit(ctx, &report, || {
         let mut out = String::new();
         for t in &report.tenants {
             out.push_str(&format!("tenant {}\n", t.tenant));
@@ -87,7 +79,7 @@ pub async fn migrate(raw: &[String]) -> Out {
             .map(|(k, v)| format!("{v} {k}"))
             .collect();
         out.push_str(&format!(
-            "migrated {} tenants in {:.1}s, every count and digest identical on both sides: {}",
+            "copied {} tenants in {:.1}s, every count and digest identical on both sides: {}",
             report.tenants.len(),
             started.elapsed().as_secs_f64(),
             sum.join(", ")

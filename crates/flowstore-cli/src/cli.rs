@@ -1,0 +1,368 @@
+//! The command line, declared with clap's derive: one enum per command group (the
+//! shape of sqlx-cli's `opt.rs`). Global options are accepted before or after the
+//! command; `--help` works on every command and subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// flowstore: the operator's command for a flowstore storage.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowstore",
+    version,
+    about = "Inspect and operate a flowstore storage: workflows, runs, queue, metrics, credentials.",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 invalid input, 3 not found.\n\
+Configuration: --config FILE (YAML), else FLOWSTORE_CONFIG, else the embedded default \
+(workflow files in ./flowstore-data/<tenant>/workflows, the rest in \
+./flowstore-data/flowstore.db, credentials in the OS keyring); FLOWSTORE_<CONCERN>__TYPE|URL|PATH \
+override it (docs/configuration.md). FLOWSTORE_LOG=debug|trace for diagnostics."
+)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted anywhere on the line.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The tenant to act on [default: default; the demo's own is demo].
+    #[arg(long, global = true, value_name = "T")]
+    pub tenant: Option<String>,
+    /// The configuration file (YAML).
+    #[arg(long, global = true, value_name = "FILE", env = "FLOWSTORE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// After the command, print the port-call metrics it caused (Prometheus text
+    /// format) on standard error.
+    #[arg(long, global = true)]
+    pub metrics: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Act as a small workflow engine and report what was stored.
+    Demo(DemoArgs),
+    /// Workflow definitions: put, get, versions, lineage, diff, list, delete.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Run logs: query, show, events, delete, import.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// The job queue: stats, dead letters, requeue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Metrics: summary and time series.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// Credentials in the OS keyring: set (from standard input), get, list, delete.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+    /// Delete old runs (archived first as .jsonl.gz with --archive).
+    Prune(PruneArgs),
+    /// Copy every concern of some tenants to other backends, then verify counts and
+    /// digests on both sides (moving data; schema migrations run when a store opens).
+    Transfer(TransferArgs),
+    /// What the tenant holds, per concern.
+    Stats,
+    /// Check every configured backend (one line).
+    Health,
+    /// Check every backend in detail: reachable, schema, what it keeps and holds, what
+    /// is wrong and how to fix it.
+    Doctor,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `flowstore demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Runs to execute.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub runs: u32,
+    /// Concurrent workers.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub workers: u32,
+}
+
+/// `flowstore workflow ...`.
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Store a new version from a YAML or JSON file, or standard input.
+    Put {
+        /// The workflow id.
+        id: String,
+        /// The definition file; `-` for standard input.
+        #[arg(long, default_value = "-")]
+        file: String,
+        /// The version this one derives from (lineage).
+        #[arg(long)]
+        parent: Option<u32>,
+        /// An explicit version number (the next one when absent).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Who wrote it.
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// Print a version (the latest when --version is absent).
+    Get {
+        /// The workflow id.
+        id: String,
+        /// The version.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// List the versions of a workflow.
+    Versions {
+        /// The workflow id.
+        id: String,
+    },
+    /// The ancestry of a version (the latest when --version is absent).
+    Lineage {
+        /// The workflow id.
+        id: String,
+        /// The version.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// A unified diff of two versions' definitions (coloured on a terminal).
+    Diff {
+        /// The workflow id.
+        id: String,
+        /// The old version.
+        from: u32,
+        /// The new version.
+        to: u32,
+    },
+    /// Every workflow with its latest version.
+    List,
+    /// Delete one version.
+    Delete {
+        /// The workflow id.
+        id: String,
+        /// The version to delete.
+        #[arg(long)]
+        version: u32,
+    },
+}
+
+/// `flowstore runs ...`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Find runs, newest first.
+    Query {
+        /// Only this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only this version (with --workflow).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Only these statuses, comma-separated (running, succeeded, failed, cancelled).
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        /// Only runs started in the last H hours.
+        #[arg(long, value_name = "H")]
+        since_hours: Option<u32>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// A run with its steps, snapshots and events.
+    Show {
+        /// The run id.
+        run: String,
+    },
+    /// A run's events from a sequence number on.
+    Events {
+        /// The run id.
+        run: String,
+        /// The first sequence number.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
+    /// Delete a run.
+    Delete {
+        /// The run id.
+        run: String,
+    },
+    /// Store whole runs from JSON lines (.gz or plain), as a prune archive holds them.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// `flowstore queue ...`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Counts per state.
+    Stats {
+        /// The queue.
+        queue: String,
+    },
+    /// Dead letters, oldest death first.
+    Dead {
+        /// The queue.
+        queue: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Make a dead job pending again.
+    Requeue {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        job: String,
+    },
+}
+
+/// `flowstore metrics ...`.
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Runs, success rate and duration percentiles of a workflow.
+    Summary {
+        /// The workflow id.
+        workflow: String,
+        /// Only this version.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// A metric's values over time, in buckets.
+    Series {
+        /// The workflow id.
+        workflow: String,
+        /// The metric name.
+        name: String,
+        /// The hours to cover, up to a year.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8_784))]
+        hours: u32,
+        /// The bucket width in minutes, up to a week.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=10_080))]
+        bucket_minutes: u32,
+    },
+}
+
+/// `flowstore credentials ...`.
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Store a value read from standard input, or typed at a hidden prompt.
+    Set {
+        /// The key.
+        key: String,
+        /// Refused: a value on the command line stays in shell history and `ps`.
+        #[arg(hide = true)]
+        value: Option<String>,
+    },
+    /// Say whether a key is set (print its value with --reveal).
+    Get {
+        /// The key.
+        key: String,
+        /// Print the value.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// The keys of the tenant.
+    List,
+    /// Delete a key.
+    Delete {
+        /// The key.
+        key: String,
+    },
+}
+
+/// `flowstore prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Delete runs started more than D days ago.
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub older_than_days: Option<u32>,
+    /// Keep the newest N runs of each workflow.
+    #[arg(long, value_name = "N")]
+    pub keep_newest: Option<usize>,
+    /// Keep failed runs for D days.
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub keep_failed_days: Option<u32>,
+    /// Report what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the runs to a .jsonl.gz file in DIR, made durable before the first delete.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+}
+
+/// `flowstore transfer`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The source configuration (YAML).
+    #[arg(long, value_name = "A.yaml")]
+    pub from: PathBuf,
+    /// The destination configuration (YAML).
+    #[arg(long, value_name = "B.yaml")]
+    pub to: PathBuf,
+    /// Only these tenants, comma-separated (default: every tenant the source lists).
+    #[arg(long, value_delimiter = ',')]
+    pub tenants: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command path, e.g. `["workflow", "diff"]`.
+    fn paths(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands() {
+            let mut path = prefix.to_vec();
+            path.push(sub.get_name().to_owned());
+            out.push(path.clone());
+            paths(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn help_works_on_every_command_and_global_options_go_anywhere() {
+        let mut all = Vec::new();
+        paths(&Cli::command(), &[], &mut all);
+        assert!(all.len() > 30, "{all:?}");
+        for path in all {
+            let mut argv = vec!["flowstore".to_owned()];
+            argv.extend(path.iter().cloned());
+            argv.push("--help".to_owned());
+            match Cli::try_parse_from(&argv) {
+                Err(e) => assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{argv:?}"),
+                Ok(_) => panic!("{argv:?} did not show help"),
+            }
+        }
+        for argv in [
+            ["flowstore", "--tenant", "demo", "runs", "query"],
+            ["flowstore", "runs", "--tenant", "demo", "query"],
+            ["flowstore", "runs", "query", "--tenant", "demo"],
+        ] {
+            let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string());
+            assert_eq!(
+                cli.map(|c| c.global.tenant),
+                Ok(Some("demo".to_owned())),
+                "{argv:?}"
+            );
+        }
+    }
+}
