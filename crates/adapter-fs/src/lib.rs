@@ -26,6 +26,7 @@
 //! The queue, credentials and transactions answer `Unsupported`: a queue of files
 //! would be a poor database, and secrets never go into files.
 
+mod config;
 mod documents;
 mod files;
 mod metrics;
@@ -33,6 +34,7 @@ mod operations;
 mod runs;
 mod workflows;
 
+pub use crate::config::Config;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -119,4 +121,15 @@ impl FsStore {
             .await
             .map_err(|e| Error::backend(format!("file task failed: {e}")))?
     }
+}
+
+/// Opens the backend `config` describes, with `limit` on every payload: the entry
+/// point storage-wiring's registry calls for `type: fs`.
+///
+/// # Errors
+/// As [`FsStore::open`].
+pub fn open(config: &Config, limit: PayloadLimit) -> Result<StoreSet> {
+    Ok(FsStore::open(config.path.clone())?
+        .with_payload_limit(limit)
+        .store_set())
 }

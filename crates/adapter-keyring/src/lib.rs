@@ -21,11 +21,25 @@
 //! where the store can enumerate (the Secret Service), what it finds is the truth and the
 //! index is rewritten from it.
 
+mod config;
 mod error;
 mod index;
 mod store;
 
+pub use crate::config::Config;
 pub use crate::store::{KeyringChoice, KeyringStore};
 
 /// Backend name reported in capabilities, health and errors.
 pub const BACKEND: &str = "keyring";
+
+/// Opens the backend `config` describes: the entry point storage-wiring's registry
+/// calls for `type: keyring`. The keyring itself is opened when first used, so a host
+/// that never touches credentials needs none, and one that does gets an error naming
+/// the stores tried.
+///
+/// # Errors
+/// `InvalidInput` for a store name that is not one of [`KeyringChoice::ALLOWED`].
+pub fn open(config: &Config) -> storage_ports::Result<storage_ports::StoreSet> {
+    let choice = KeyringChoice::parse(&config.store)?;
+    Ok(KeyringStore::lazy(choice).store_set())
+}

@@ -7,6 +7,7 @@
 //!
 //! Data lives as long as the [`MemoryStore`] (and its clones): nothing is persisted.
 
+mod config;
 mod credentials;
 mod documents;
 mod metrics;
@@ -17,6 +18,7 @@ mod state;
 mod transactions;
 mod workflows;
 
+pub use crate::config::Config;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use storage_ports::{Capabilities, PayloadLimit, StoreSet};
@@ -132,4 +134,11 @@ impl MemoryStore {
             .queue_changed
             .send_modify(|v| *v = v.wrapping_add(1));
     }
+}
+
+/// Opens the backend `config` describes, with `limit` on every payload: the entry
+/// point storage-wiring's registry calls for `type: memory`.
+#[must_use]
+pub fn open(_config: &Config, limit: storage_ports::PayloadLimit) -> storage_ports::StoreSet {
+    MemoryStore::new(MemoryOptions::default().with_payload_limit(limit.0)).store_set()
 }

@@ -17,6 +17,7 @@
 //! - Errors carry kinds: lost connections, serialization failures and deadlocks are
 //!   retryable (`Unavailable`), unique violations are conflicts.
 
+mod config;
 mod documents;
 mod error;
 mod listener;
@@ -29,11 +30,12 @@ mod workflows;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use storage_ports::adapter_kit::redact_url;
 use storage_ports::{Capabilities, PayloadLimit, Result, StoreSet, UnsupportedStore};
 
+pub use crate::config::Config;
 pub use crate::error::map_sqlx_error;
 
 /// Backend name reported in capabilities, health and errors.
@@ -41,24 +43,6 @@ pub const BACKEND: &str = "postgres";
 
 /// The migrations this build knows, embedded at compile time.
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
-
-/// Pool settings; the defaults suit one engine node.
-#[derive(Debug, Clone)]
-pub struct PostgresOptions {
-    /// Most connections this node opens (default 16).
-    pub max_connections: u32,
-    /// How long a call waits for a free connection before `Unavailable` (default 10 s).
-    pub acquire_timeout: Duration,
-}
-
-impl Default for PostgresOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// The PostgreSQL store. Clones share the pool and the notification listener.
 #[derive(Debug, Clone)]
@@ -73,20 +57,28 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:password@host:port/db`), applies
-    /// migrations, and starts listening for queue notifications.
+    /// Connects with `config` (its `url` is `postgres://user:password@host:port/db`),
+    /// applies migrations, and starts listening for queue notifications.
     ///
     /// # Errors
-    /// `InvalidInput` for a malformed URL or a database written by a newer flowstore;
-    /// `Unavailable` when the server cannot be reached.
-    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
-        let shown: Arc<str> = redact(url).into();
-        let connect = PgConnectOptions::from_str(url).map_err(|e| {
-            storage_ports::Error::invalid_input(format!("{shown} is not a PostgreSQL URL: {e}"))
+    /// `InvalidInput` for a malformed URL, a setting out of range, or a database
+    /// written by a newer flowstore; `Unavailable` when the server cannot be reached.
+    pub async fn connect(config: &Config) -> Result<Self> {
+        config.validate()?;
+        let shown: Arc<str> = redact_url(&config.url).into();
+        let mut connect = PgConnectOptions::from_str(&config.url).map_err(|_| {
+            storage_ports::Error::invalid_input(format!("{shown} is not a PostgreSQL URL"))
         })?;
+        connect = match config.ssl_mode.as_str() {
+            "disable" => connect.ssl_mode(PgSslMode::Disable),
+            _ => connect.ssl_mode(PgSslMode::Prefer),
+        };
+        if let Some(ms) = config.statement_timeout_ms {
+            connect = connect.options([("statement_timeout", ms.to_string())]);
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout())
             .connect_with(connect)
             .await
             .map_err(|e| map_sqlx_error(e, "postgres.connect").with_context("url", &shown))?;
@@ -143,31 +135,14 @@ impl PostgresStore {
     }
 }
 
-/// `url` with its password replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact("postgres://app:s3cret@db:5432/flow"),
-            "postgres://app:***@db:5432/flow"
-        );
-        assert_eq!(
-            super::redact("postgres://app@db/flow"),
-            "postgres://app@db/flow"
-        );
-    }
+/// Opens the backend `config` describes, with `limit` on every payload: the entry
+/// point storage-wiring's registry calls for `type: postgres`.
+///
+/// # Errors
+/// As [`PostgresStore::connect`].
+pub async fn open(config: &Config, limit: PayloadLimit) -> Result<StoreSet> {
+    Ok(PostgresStore::connect(config)
+        .await?
+        .with_payload_limit(limit)
+        .store_set())
 }

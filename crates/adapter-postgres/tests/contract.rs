@@ -3,7 +3,7 @@
 //! The server comes from `FLOWSTORE_TEST_POSTGRES_URL`, which `cargo xtask test` sets
 //! after starting a throwaway cluster. Without it, every test fails and says so.
 
-use adapter_postgres::{PostgresOptions, PostgresStore};
+use adapter_postgres::{Config, PostgresStore};
 
 fn main() -> std::process::ExitCode {
     let url = std::env::var("FLOWSTORE_TEST_POSTGRES_URL").ok();
@@ -13,7 +13,7 @@ fn main() -> std::process::ExitCode {
             let url = url.ok_or_else(|| {
                 "FLOWSTORE_TEST_POSTGRES_URL is not set: run `cargo xtask test`, or start a server with `cargo xtask services` and export what it prints".to_owned()
             })?;
-            PostgresStore::connect(&url, PostgresOptions::default())
+            PostgresStore::connect(&Config::new(url.clone()))
                 .await
                 .map(|s| s.store_set())
                 .map_err(|e| e.to_string())

@@ -8,16 +8,13 @@
 
 use std::sync::Arc;
 
-use adapter_postgres::{PostgresOptions, PostgresStore};
+use adapter_postgres::{Config, PostgresStore};
 use storage_contract::servers::{restart_under_load, server_env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restart_in_the_middle_of_a_workload() -> Result<(), Box<dyn std::error::Error>> {
-    let store = PostgresStore::connect(
-        &server_env("FLOWSTORE_TEST_POSTGRES_URL")?,
-        PostgresOptions::default(),
-    )
-    .await?;
+    let store =
+        PostgresStore::connect(&Config::new(server_env("FLOWSTORE_TEST_POSTGRES_URL")?)).await?;
     let report = restart_under_load(
         Arc::new(store),
         &server_env("FLOWSTORE_TEST_POSTGRES_RESTART")?,

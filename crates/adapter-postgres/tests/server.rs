@@ -7,17 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_postgres::{PostgresOptions, PostgresStore};
+use adapter_postgres::{Config, PostgresStore};
 use storage_contract::servers::{fresh_tenant, identical_ids_stay_apart, server_env};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 async fn store() -> Result<PostgresStore, Box<dyn std::error::Error>> {
-    Ok(PostgresStore::connect(
-        &server_env("FLOWSTORE_TEST_POSTGRES_URL")?,
-        PostgresOptions::default(),
-    )
-    .await?)
+    Ok(PostgresStore::connect(&Config::new(server_env("FLOWSTORE_TEST_POSTGRES_URL")?)).await?)
 }
 
 /// Q7 at scale: 8 workers, 10,000 jobs, 2 s leases, one lease in 500 held past its

@@ -15,7 +15,6 @@ use storage_ports::{
 };
 
 use crate::error::{decode, encode, RedisResultExt};
-use crate::keys::Keys;
 use crate::RedisStore;
 use storage_ports::adapter_kit::stored_id;
 
@@ -108,7 +107,7 @@ impl DocumentStore for RedisStore {
             body,
             updated_at: Timestamp::now(),
         };
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let done: i64 = CREATE
             .key(keys.document(collection, doc.id.as_str()))
             .key(keys.collection(collection))
@@ -133,7 +132,7 @@ impl DocumentStore for RedisStore {
         id: &DocumentId,
     ) -> Result<Document> {
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(Keys::of(tenant).document(collection, id.as_str()))
+            .arg(self.keys(tenant).document(collection, id.as_str()))
             .arg(&["rev", "body", "at"])
             .query_async(&mut self.conn())
             .await
@@ -152,7 +151,7 @@ impl DocumentStore for RedisStore {
         self.limit.check("document", &body)?;
         let now = Timestamp::now();
         let code: i64 = REPLACE
-            .key(Keys::of(tenant).document(collection, id.as_str()))
+            .key(self.keys(tenant).document(collection, id.as_str()))
             .arg(expected_revision)
             .arg(encode(&body, "document")?)
             .arg(now.as_micros())
@@ -177,7 +176,7 @@ impl DocumentStore for RedisStore {
         id: &DocumentId,
         expected_revision: Option<u64>,
     ) -> Result<()> {
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let code: i64 = DELETE
             .key(keys.document(collection, id.as_str()))
             .key(keys.collection(collection))
@@ -206,7 +205,7 @@ impl DocumentStore for RedisStore {
         filter: &DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<Document>> {
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let keys = &keys;
         list_filtered(filter, &page, |after| async move {
             let start = after
@@ -256,7 +255,7 @@ impl DocumentStore for RedisStore {
 
     async fn collections(&self, tenant: &TenantId) -> Result<Vec<CollectionName>> {
         let names: Vec<String> = redis::cmd("ZRANGE")
-            .arg(Keys::of(tenant).collections())
+            .arg(self.keys(tenant).collections())
             .arg("-")
             .arg("+")
             .arg("BYLEX")

@@ -1,4 +1,5 @@
-//! Every key flowstore writes, in one place. Each starts with `flowstore:{<tenant>}:`;
+//! Every key flowstore writes, in one place. Each starts with `<prefix>:{<tenant>}:`
+//! (the prefix is `flowstore` unless configured);
 //! the braces are a Redis Cluster hash tag, so all of a tenant's keys share one slot
 //! and multi-key scripts stay legal. No operation ever lists keys (no SCAN or KEYS):
 //! whatever must be enumerated has an index key of its own.
@@ -9,9 +10,10 @@ use storage_ports::{CollectionName, QueueName, RunId, TenantId, WorkflowId};
 pub(crate) struct Keys(String);
 
 impl Keys {
-    pub(crate) fn of(tenant: &TenantId) -> Self {
-        // Tenant ids are [a-z0-9_-]: nothing in them can close the hash tag.
-        Self(format!("flowstore:{{{tenant}}}:"))
+    pub(crate) fn of(prefix: &str, tenant: &TenantId) -> Self {
+        // Tenant ids and prefixes are [A-Za-z0-9_-]: nothing in them can close the
+        // hash tag.
+        Self(format!("{prefix}:{{{tenant}}}:"))
     }
 
     fn k(&self, rest: std::fmt::Arguments<'_>) -> String {

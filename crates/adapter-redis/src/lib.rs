@@ -17,6 +17,7 @@
 //! - The connection is a `ConnectionManager`: it reconnects after a restart, and
 //!   calls in flight fail with a retryable `Unavailable` error.
 
+mod config;
 mod documents;
 mod error;
 mod keys;
@@ -32,7 +33,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use storage_ports::{Capabilities, Error, PayloadLimit, Result, StoreSet, UnsupportedStore};
 
+pub use crate::config::Config;
 pub use crate::error::map_redis_error;
+use storage_ports::adapter_kit::redact_url;
 
 /// Backend name reported in capabilities, health and errors.
 pub const BACKEND: &str = "redis";
@@ -45,6 +48,8 @@ pub struct RedisStore {
     limit: PayloadLimit,
     /// The URL without its password, for health and errors.
     shown: Arc<str>,
+    /// The first part of every key.
+    prefix: Arc<str>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -61,12 +66,22 @@ impl RedisStore {
     /// # Errors
     /// `InvalidInput` for a malformed URL; `Unavailable` when the server does not answer.
     pub async fn connect(url: &str) -> Result<Self> {
-        let shown: Arc<str> = redact(url).into();
+        Self::connect_with(&Config::new(url)).await
+    }
+
+    /// Connects with `config`.
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect`]; `InvalidInput` for a bad key prefix.
+    pub async fn connect_with(settings: &Config) -> Result<Self> {
+        settings.validate()?;
+        let url = settings.url.as_str();
+        let shown: Arc<str> = redact_url(url).into();
         let client = redis::Client::open(url)
-            .map_err(|e| Error::invalid_input(format!("{shown} is not a Redis URL: {e}")))?;
+            .map_err(|_| Error::invalid_input(format!("{shown} is not a Redis URL")))?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_connection_timeout(Some(settings.connect_timeout()))
+            .set_response_timeout(Some(settings.response_timeout()))
             .set_number_of_retries(3)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client.clone(), config)
@@ -77,7 +92,13 @@ impl RedisStore {
             conn,
             limit: PayloadLimit::default(),
             shown,
+            prefix: settings.key_prefix.as_str().into(),
         })
+    }
+
+    /// The key builder of `tenant` under this store's prefix.
+    pub(crate) fn keys(&self, tenant: &storage_ports::TenantId) -> crate::keys::Keys {
+        crate::keys::Keys::of(&self.prefix, tenant)
     }
 
     /// Sets the payload limit (N4).
@@ -135,16 +156,14 @@ impl RedisStore {
     }
 }
 
-/// `url` with its password replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => format!("{scheme}://***@{host}"),
-        },
-        None => url.to_owned(),
-    }
+/// Opens the backend `config` describes, with `limit` on every payload: the entry
+/// point storage-wiring's registry calls for `type: redis`.
+///
+/// # Errors
+/// As [`RedisStore::connect_with`].
+pub async fn open(config: &Config, limit: PayloadLimit) -> Result<StoreSet> {
+    Ok(RedisStore::connect_with(config)
+        .await?
+        .with_payload_limit(limit)
+        .store_set())
 }

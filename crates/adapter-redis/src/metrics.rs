@@ -20,7 +20,6 @@ use storage_ports::{
 };
 
 use crate::error::{decode, encode, RedisResultExt};
-use crate::keys::Keys;
 use crate::RedisStore;
 
 /// Attempts before a fold under constant contention gives up (retryably).
@@ -90,7 +89,7 @@ fn contention(what: &str) -> Error {
 impl MetricsStore for RedisStore {
     async fn record(&self, tenant: &TenantId, metric: RunMetric) -> Result<bool> {
         metric.validate()?;
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let w = &metric.workflow_id;
         let record = encode(&metric, "metric record")?;
         let names: Vec<&MetricName> = metric.values.keys().collect();
@@ -169,7 +168,7 @@ impl MetricsStore for RedisStore {
         version: Option<u32>,
     ) -> Result<MetricSummary> {
         let all: BTreeMap<u32, String> = redis::cmd("HGETALL")
-            .arg(Keys::of(tenant).metric_aggregates(workflow))
+            .arg(self.keys(tenant).metric_aggregates(workflow))
             .query_async(&mut self.conn())
             .await
             .op("metrics.summary")?;
@@ -189,7 +188,7 @@ impl MetricsStore for RedisStore {
         name: &MetricName,
     ) -> Result<Option<DistributionSummary>> {
         let state: Option<String> = redis::cmd("HGET")
-            .arg(Keys::of(tenant).metric_values(workflow))
+            .arg(self.keys(tenant).metric_values(workflow))
             .arg(name.as_str())
             .query_async(&mut self.conn())
             .await
@@ -204,7 +203,10 @@ impl MetricsStore for RedisStore {
     async fn series(&self, tenant: &TenantId, query: SeriesQuery) -> Result<Vec<SeriesBucket>> {
         query.validate()?;
         let points: Vec<(String, i64)> = redis::cmd("ZRANGE")
-            .arg(Keys::of(tenant).metric_points(&query.workflow_id, query.name.as_str()))
+            .arg(
+                self.keys(tenant)
+                    .metric_points(&query.workflow_id, query.name.as_str()),
+            )
             .arg(query.from.as_micros())
             .arg(format!("({}", query.to.as_micros()))
             .arg("BYSCORE")
@@ -230,7 +232,7 @@ impl MetricsStore for RedisStore {
             return Ok(None);
         }
         let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(Keys::of(tenant).metric_points(workflow, name.as_str()))
+            .arg(self.keys(tenant).metric_points(workflow, name.as_str()))
             .arg("+inf")
             .arg("-inf")
             .arg("BYSCORE")
@@ -255,7 +257,7 @@ impl MetricsStore for RedisStore {
     ) -> Result<Pattern> {
         observation.validate()?;
         self.limit.check("pattern data", &observation.data)?;
-        let key = Keys::of(tenant).patterns();
+        let key = self.keys(tenant).patterns();
         let field = pattern_field(
             &observation.workflow_id,
             &observation.kind,
@@ -292,7 +294,7 @@ impl MetricsStore for RedisStore {
         workflow: Option<&WorkflowId>,
     ) -> Result<Vec<Pattern>> {
         let all: Vec<String> = redis::cmd("HVALS")
-            .arg(Keys::of(tenant).patterns())
+            .arg(self.keys(tenant).patterns())
             .query_async(&mut self.conn())
             .await
             .op("metrics.patterns")?;
@@ -312,7 +314,7 @@ impl MetricsStore for RedisStore {
 impl MetricsTransfer for RedisStore {
     async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>> {
         let all: Vec<String> = redis::cmd("HVALS")
-            .arg(Keys::of(tenant).metric_records())
+            .arg(self.keys(tenant).metric_records())
             .query_async(&mut self.conn())
             .await
             .op("metrics.export_records")?;
@@ -327,7 +329,7 @@ impl MetricsTransfer for RedisStore {
     async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {
         let field = pattern_field(&pattern.workflow_id, &pattern.kind, &pattern.key)?;
         let () = redis::cmd("HSET")
-            .arg(Keys::of(tenant).patterns())
+            .arg(self.keys(tenant).patterns())
             .arg(field)
             .arg(encode(&pattern, "pattern")?)
             .query_async(&mut self.conn())

@@ -7,7 +7,6 @@ use storage_ports::{
 };
 
 use crate::error::RedisResultExt;
-use crate::keys::Keys;
 use crate::{RedisStore, BACKEND};
 
 /// Counts what a tenant holds by walking its index keys (never SCAN/KEYS). ARGV:
@@ -57,7 +56,7 @@ impl Operations for RedisStore {
     async fn stats(&self, tenant: &TenantId) -> Result<StoreStats> {
         let c: Vec<u64> = redis::Script::new(STATS)
             .prepare_invoke()
-            .arg(Keys::of(tenant).prefix())
+            .arg(self.keys(tenant).prefix())
             .invoke_async(&mut self.conn())
             .await
             .op("redis.stats")?;

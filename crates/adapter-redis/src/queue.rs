@@ -22,7 +22,6 @@ use storage_ports::{
 };
 
 use crate::error::{decode, encode, RedisResultExt};
-use crate::keys::Keys;
 use crate::RedisStore;
 use storage_ports::adapter_kit::stored_id;
 
@@ -321,7 +320,7 @@ impl JobQueue for RedisStore {
         queue: &QueueName,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Result<Enqueued>>> {
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let now = Timestamp::now();
         let mut out: Vec<Option<Result<Enqueued>>> = Vec::with_capacity(jobs.len());
         let mut args: Vec<String> = Vec::new();
@@ -388,7 +387,7 @@ impl JobQueue for RedisStore {
         req: Dequeue,
     ) -> Result<Vec<LeasedJob>> {
         req.validate()?;
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let now = Timestamp::now();
         let expires_at = now.plus(req.lease_for);
         let rows: Vec<(String, String, i32, u32, u32, i64, u64)> = DEQUEUE
@@ -431,7 +430,7 @@ impl JobQueue for RedisStore {
         let expires_at = Timestamp::now().plus(extend_by);
         let done: i64 = HEARTBEAT
             .prepare_invoke()
-            .arg(Keys::of(tenant).queue(&lease.queue))
+            .arg(self.keys(tenant).queue(&lease.queue))
             .arg(lease.job_id.as_str())
             .arg(lease.token)
             .arg(expires_at.as_micros())
@@ -452,7 +451,7 @@ impl JobQueue for RedisStore {
             return Ok(Vec::new());
         }
         let mut call = ACK.prepare_invoke();
-        call.arg(Keys::of(tenant).prefix()).arg(leases.len());
+        call.arg(self.keys(tenant).prefix()).arg(leases.len());
         for l in leases {
             call.arg(l.queue.as_str())
                 .arg(l.job_id.as_str())
@@ -473,7 +472,7 @@ impl JobQueue for RedisStore {
         failure: JobFailure,
     ) -> Result<FailOutcome> {
         let now = Timestamp::now();
-        let qkey = Keys::of(tenant).queue(&lease.queue);
+        let qkey = self.keys(tenant).queue(&lease.queue);
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(format!("{qkey}job:{}", lease.job_id))
             .arg(&["state", "token", "attempts", "max", "backoff", "priority"])
@@ -528,7 +527,7 @@ impl JobQueue for RedisStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let qkey = Keys::of(tenant).queue(queue);
+        let qkey = self.keys(tenant).queue(queue);
         let ids: Vec<String> = redis::cmd("ZRANGE")
             .arg(format!("{qkey}dead"))
             .arg(0)
@@ -563,7 +562,7 @@ impl JobQueue for RedisStore {
     }
 
     async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
-        let qkey = Keys::of(tenant).queue(queue);
+        let qkey = self.keys(tenant).queue(queue);
         let priority: Option<i32> = redis::cmd("HGET")
             .arg(format!("{qkey}job:{job}"))
             .arg("priority")
@@ -591,7 +590,7 @@ impl JobQueue for RedisStore {
     async fn stats(&self, tenant: &TenantId, queue: &QueueName) -> Result<QueueStats> {
         let c: Vec<u64> = STATS
             .prepare_invoke()
-            .arg(Keys::of(tenant).queue(queue))
+            .arg(self.keys(tenant).queue(queue))
             .arg(Timestamp::now().as_micros())
             .invoke_async(&mut self.conn())
             .await
@@ -607,7 +606,7 @@ impl JobQueue for RedisStore {
 
     async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let qkey = Keys::of(tenant).queue(queue);
+        let qkey = self.keys(tenant).queue(queue);
         loop {
             let next: i64 = NEXT_READY
                 .prepare_invoke()
@@ -638,7 +637,7 @@ impl JobQueue for RedisStore {
 #[async_trait]
 impl JobTransfer for RedisStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let queues: Vec<String> = redis::cmd("SMEMBERS")
             .arg(keys.queues())
             .query_async(&mut self.conn())
@@ -736,7 +735,7 @@ impl JobTransfer for RedisStore {
     ) -> Result<()> {
         self.limit.check_job(&job)?;
         let id = job.imported_id()?.clone();
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let run_at = job.run_at.unwrap_or(dead.died_at);
         let done: i64 = IMPORT_DEAD
             .prepare_invoke()

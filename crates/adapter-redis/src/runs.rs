@@ -175,7 +175,7 @@ fn events_of(reply: &StreamRangeReply) -> Result<Vec<RunEvent>> {
 impl RedisStore {
     /// Stores whole runs in one script call; per run, whether it was stored.
     async fn create_runs(&self, tenant: &TenantId, runs: &[&CompleteRun]) -> Result<Vec<bool>> {
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let mut args = vec![keys.prefix().to_owned(), runs.len().to_string()];
         for r in runs {
             push_run(&mut args, r)?;
@@ -191,7 +191,7 @@ impl RedisStore {
 
     async fn head(&self, tenant: &TenantId, run: &RunId) -> Result<Option<Run>> {
         let text: Option<String> = redis::cmd("HGET")
-            .arg(Keys::of(tenant).run(run))
+            .arg(self.keys(tenant).run(run))
             .arg("head")
             .query_async(&mut self.conn())
             .await
@@ -235,7 +235,7 @@ impl RunStore for RedisStore {
 
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
         self.limit.check_step(&step)?;
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let at = step.at();
         let code: i64 = APPEND
             .key(keys.run(run))
@@ -265,7 +265,7 @@ impl RunStore for RedisStore {
         };
         let ended = outcome.ended_at;
         head.apply(outcome);
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let code: i64 = FINISH
             .key(keys.run(run))
             .key(keys.run_events(run))
@@ -340,7 +340,7 @@ impl RunStore for RedisStore {
     async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {
         let after = query.after()?;
         let limit = query.limit.clamp(1, PageRequest::MAX_LIMIT);
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let index = Self::index_for(&keys, &query);
         let min = query
             .started_from
@@ -421,7 +421,7 @@ impl RunStore for RedisStore {
     }
 
     async fn events(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let reply: StreamRangeReply = redis::cmd("XRANGE")
             .arg(keys.run_events(run))
             .arg(format!("{}-0", from_seq.max(1)))
@@ -445,7 +445,7 @@ impl RunStore for RedisStore {
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
         let backlog = RunStore::events(self, tenant, run, from_seq).await?;
         let conn = self.dedicated().await?;
-        let stream_key = Keys::of(tenant).run_events(run);
+        let stream_key = self.keys(tenant).run_events(run);
         struct State {
             buf: VecDeque<RunEvent>,
             next: u64,
@@ -507,7 +507,7 @@ impl RunStore for RedisStore {
     }
 
     async fn delete(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let done: i64 = DELETE
             .key(keys.run(run))
             .key(keys.run_events(run))

@@ -17,7 +17,6 @@ use storage_ports::{
 };
 
 use crate::error::{decode, encode, RedisResultExt};
-use crate::keys::Keys;
 use crate::RedisStore;
 use storage_ports::adapter_kit::stored_id;
 
@@ -70,7 +69,7 @@ impl RedisStore {
         id: &WorkflowId,
     ) -> Result<BTreeMap<u32, WorkflowVersion>> {
         let all: BTreeMap<String, String> = redis::cmd("HGETALL")
-            .arg(Keys::of(tenant).wf_versions(id))
+            .arg(self.keys(tenant).wf_versions(id))
             .query_async(&mut self.conn())
             .await
             .op("workflows.read")?;
@@ -85,7 +84,7 @@ impl WorkflowStore for RedisStore {
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
         self.limit.check("workflow definition", &new.definition)?;
         let hash = ContentHash::of(&new.definition);
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let (vkey, hwkey) = (
             keys.wf_versions(&new.workflow_id),
             keys.wf_high_water(&new.workflow_id),
@@ -160,7 +159,7 @@ impl WorkflowStore for RedisStore {
         version: u32,
     ) -> Result<WorkflowVersion> {
         let text: Option<String> = redis::cmd("HGET")
-            .arg(Keys::of(tenant).wf_versions(id))
+            .arg(self.keys(tenant).wf_versions(id))
             .arg(version)
             .query_async(&mut self.conn())
             .await
@@ -173,7 +172,7 @@ impl WorkflowStore for RedisStore {
 
     async fn latest(&self, tenant: &TenantId, id: &WorkflowId) -> Result<WorkflowVersion> {
         let out: Vec<Option<String>> = Script::new(LATEST)
-            .key(Keys::of(tenant).wf_versions(id))
+            .key(self.keys(tenant).wf_versions(id))
             .invoke_async(&mut self.conn())
             .await
             .op("workflows.latest")?;
@@ -221,7 +220,7 @@ impl WorkflowStore for RedisStore {
         let after: Option<WorkflowId> =
             page.cursor.as_ref().map(|c| c.decode(CURSOR)).transpose()?;
         let limit = page.effective_limit();
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let start = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
         let ids: Vec<String> = redis::cmd("ZRANGE")
             .arg(keys.workflows())
@@ -266,7 +265,7 @@ impl WorkflowStore for RedisStore {
     }
 
     async fn delete(&self, tenant: &TenantId, id: &WorkflowId, version: u32) -> Result<()> {
-        let keys = Keys::of(tenant);
+        let keys = self.keys(tenant);
         let done: i64 = Script::new(DELETE)
             .key(keys.wf_versions(id))
             .key(keys.workflows())

@@ -22,6 +22,7 @@
 //! when the store opens, recorded in the database, and idempotent. A database written
 //! by a newer schema is refused (O3).
 
+mod config;
 mod documents;
 mod error;
 mod metrics;
@@ -34,13 +35,13 @@ mod workflows;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use storage_ports::{Capabilities, Error, PayloadLimit, Result, StoreSet, UnsupportedStore};
 
+pub use crate::config::Config;
 pub use crate::error::map_sqlx_error;
 
 /// Backend name reported in capabilities, health and errors.
@@ -70,7 +71,17 @@ impl SqliteStore {
     /// `Unavailable` when the file cannot be opened. `InvalidInput` when a newer
     /// flowstore wrote the database.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
+        Self::open_with(&Config::at(path.as_ref())).await
+    }
+
+    /// Opens (creating if missing) the database `config` names, then applies
+    /// migrations.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`]; `InvalidInput` for a setting out of range.
+    pub async fn open_with(config: &Config) -> Result<Self> {
+        config.validate()?;
+        let path = config.path.as_path();
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -83,9 +94,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(config.busy_timeout());
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(config.max_connections)
             .connect_with(options)
             .await
             .map_err(|e| map_sqlx_error(e, "sqlite.open").with_context("path", &shown))?;
@@ -156,4 +167,16 @@ impl SqliteStore {
             metrics_transfer: me,
         }
     }
+}
+
+/// Opens the backend `config` describes, with `limit` on every payload: the entry
+/// point storage-wiring's registry calls for `type: sqlite`.
+///
+/// # Errors
+/// As [`SqliteStore::open_with`].
+pub async fn open(config: &Config, limit: PayloadLimit) -> Result<StoreSet> {
+    Ok(SqliteStore::open_with(config)
+        .await?
+        .with_payload_limit(limit)
+        .store_set())
 }

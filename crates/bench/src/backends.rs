@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use adapter_postgres::{PostgresOptions, PostgresStore};
+use adapter_postgres::{Config, PostgresStore};
 use adapter_redis::RedisStore;
 use adapter_sqlite::SqliteStore;
 use storage_ports::StoreSet;
@@ -74,9 +74,9 @@ pub async fn open(dir: &std::path::Path, only: &[String]) -> anyhow::Result<Vec<
     if want("postgres") {
         let url = std::env::var("FLOWSTORE_TEST_POSTGRES_URL")
             .map_err(|_| anyhow::anyhow!("FLOWSTORE_TEST_POSTGRES_URL is not set: run `cargo xtask bench`, which starts the servers"))?;
-        let store = PostgresStore::connect(&url, PostgresOptions::default()).await?;
+        let store = PostgresStore::connect(&Config::new(url.clone())).await?;
         let raw = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(PostgresOptions::default().max_connections)
+            .max_connections(Config::new(url.clone()).max_connections)
             .connect(&url)
             .await?;
         out.push(Arc::new(Backend::Postgres { store, raw }));

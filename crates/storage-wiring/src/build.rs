@@ -1,14 +1,12 @@
 //! Building the [`Storage`] bundle from a [`StorageConfig`].
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use storage_ports::{Capabilities, StoreSet, TenantId};
+use storage_ports::{Capabilities, PayloadLimit, StoreSet, TenantId};
 
 use crate::composite::CompositeOperations;
-use crate::config::BackendConfig;
-
-use crate::config::{BackendKind, Concern, StorageConfig};
+use crate::config::{BackendConfig, Concern, StorageConfig};
+use crate::registry::{OpenContext, Registry, Settings, SHIPPED};
 use crate::tenant_view::TenantView;
 
 /// A configuration that cannot be built.
@@ -45,21 +43,9 @@ pub enum WiringError {
         /// The concern.
         concern: Concern,
         /// The backend.
-        backend: &'static str,
+        backend: String,
         /// Why.
         source: storage_ports::Error,
-    },
-    /// A setting the backend needs is missing.
-    #[error("{concern}.{key} is required for the {backend} backend (or set {env})")]
-    MissingSetting {
-        /// The concern.
-        concern: Concern,
-        /// The missing key.
-        key: &'static str,
-        /// The backend.
-        backend: &'static str,
-        /// The environment variable that can set it.
-        env: String,
     },
     /// The backend is not compiled into this build.
     #[error("{concern} is configured with the {backend} backend, which this build does not include; enable the cargo feature `{backend}` of storage-wiring")]
@@ -67,7 +53,29 @@ pub enum WiringError {
         /// The concern.
         concern: Concern,
         /// The backend.
-        backend: &'static str,
+        backend: String,
+    },
+    /// The backend refused its settings (an unknown key, a missing one, a bad value).
+    #[error("invalid settings for {concern} ({backend}): {message}; set them under `{concern}:` in the configuration, or with {env}")]
+    Settings {
+        /// The concern.
+        concern: Concern,
+        /// The backend.
+        backend: String,
+        /// What is wrong, from the backend.
+        message: String,
+        /// The environment variable of the key at fault, or the pattern of them.
+        env: String,
+    },
+    /// No backend of this name is registered.
+    #[error("{concern} is configured with type {backend:?}, which no registered backend has; registered: {known}")]
+    UnknownBackend {
+        /// The concern.
+        concern: Concern,
+        /// The name given.
+        backend: String,
+        /// The registered names.
+        known: String,
     },
 }
 
@@ -75,19 +83,34 @@ pub enum WiringError {
 #[derive(Debug, Clone)]
 pub struct Storage {
     set: StoreSet,
-    backends: Vec<(Concern, BackendKind)>,
+    backends: Vec<(Concern, String)>,
     instances: Vec<(Vec<Concern>, Arc<dyn storage_ports::Operations>)>,
     retention: Option<crate::retention::RetentionConfig>,
 }
 
 impl Storage {
-    /// Builds the ports `config` names: each distinct backend is opened once, and
-    /// each concern takes its port from its backend.
+    /// Builds the ports `config` names from the backends compiled in
+    /// ([`Registry::builtin`]).
     ///
     /// # Errors
-    /// [`WiringError::NotCompiled`] for a backend whose feature is off;
-    /// [`WiringError::Open`] when a backend cannot be opened.
+    /// As [`Storage::build_with`].
     pub async fn build(config: &StorageConfig) -> Result<Self, WiringError> {
+        Self::build_with(config, &Registry::builtin()).await
+    }
+
+    /// Builds the ports `config` names from the backends of `registry`: each distinct
+    /// backend (same type and settings) is opened once, and each concern takes its
+    /// port from its backend.
+    ///
+    /// # Errors
+    /// [`WiringError::UnknownBackend`] for a type nobody registered,
+    /// [`WiringError::NotCompiled`] for one of flowstore's whose feature is off,
+    /// [`WiringError::Open`] when a backend cannot be opened (its settings refused
+    /// included).
+    pub async fn build_with(
+        config: &StorageConfig,
+        registry: &Registry,
+    ) -> Result<Self, WiringError> {
         let mut instances: Vec<(InstanceKey, StoreSet, Vec<Concern>)> = Vec::new();
         for c in Concern::ALL {
             let b = config.backend(c);
@@ -95,13 +118,16 @@ impl Storage {
             match instances.iter_mut().find(|(k, _, _)| *k == key) {
                 Some((_, _, concerns)) => concerns.push(c),
                 None => {
-                    instances.push((key, open(c, b, config.payload_limit_bytes).await?, vec![c]))
+                    let ctx = OpenContext {
+                        payload_limit: PayloadLimit(config.payload_limit_bytes),
+                    };
+                    instances.push((key, open(registry, c, b, ctx).await?, vec![c]));
                 }
             }
         }
         let backends = Concern::ALL
             .iter()
-            .map(|c| (*c, config.backend(*c).kind))
+            .map(|c| (*c, config.backend(*c).backend.clone()))
             .collect();
         let ops = instances
             .iter()
@@ -183,7 +209,7 @@ impl Storage {
 
     /// The backend of each concern, as configured.
     #[must_use]
-    pub fn backends(&self) -> &[(Concern, BackendKind)] {
+    pub fn backends(&self) -> &[(Concern, String)] {
         &self.backends
     }
 
@@ -219,137 +245,64 @@ fn layered(set: StoreSet, config: &StorageConfig) -> StoreSet {
     }
     let names: Vec<_> = Concern::ALL
         .iter()
-        .map(|c| (*c, config.backend(*c).kind.as_str().to_owned()))
+        .map(|c| (*c, config.backend(*c).backend.clone()))
         .collect();
     config.layers.apply(set, &names)
 }
 
-/// What makes two concerns share one backend instance: same kind and location.
+/// What makes two concerns share one backend instance: the same type and settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct InstanceKey(BackendKind, Option<PathBuf>, Option<String>);
+struct InstanceKey(String, Settings);
 
 impl InstanceKey {
     fn of(b: &BackendConfig) -> Self {
-        Self(b.kind, b.path.clone(), b.url.clone())
+        Self(b.backend.clone(), b.settings.clone())
     }
 }
 
-/// Opens one backend.
-#[allow(unused_variables)]
+/// Opens one backend through the registry.
 async fn open(
+    registry: &Registry,
     concern: Concern,
     b: &BackendConfig,
-    payload_limit: usize,
+    ctx: OpenContext,
 ) -> Result<StoreSet, WiringError> {
-    match b.kind {
-        #[cfg(feature = "memory")]
-        BackendKind::Memory => Ok(adapter_memory::MemoryStore::new(
-            adapter_memory::MemoryOptions::default().with_payload_limit(payload_limit),
-        )
-        .store_set()),
-        #[cfg(feature = "fs")]
-        BackendKind::Fs => {
-            let path = b
-                .path
-                .clone()
-                .unwrap_or_else(crate::config::default_data_dir);
-            adapter_fs::FsStore::open(path)
-                .map(|s| {
-                    s.with_payload_limit(storage_ports::PayloadLimit(payload_limit))
-                        .store_set()
-                })
-                .map_err(|source| WiringError::Open {
-                    concern,
-                    backend: "fs",
-                    source,
-                })
-        }
-        #[cfg(feature = "sqlite")]
-        BackendKind::Sqlite => {
-            let path = b
-                .path
-                .clone()
-                .unwrap_or_else(|| crate::config::default_data_dir().join("flowstore.db"));
-            adapter_sqlite::SqliteStore::open(path)
-                .await
-                .map(|s| {
-                    s.with_payload_limit(storage_ports::PayloadLimit(payload_limit))
-                        .store_set()
-                })
-                .map_err(|source| WiringError::Open {
-                    concern,
-                    backend: "sqlite",
-                    source,
-                })
-        }
-        #[cfg(feature = "postgres")]
-        BackendKind::Postgres => {
-            let url = b
-                .url
-                .as_deref()
-                .ok_or_else(|| WiringError::MissingSetting {
-                    concern,
-                    key: "url",
-                    backend: "postgres",
-                    env: format!("FLOWSTORE_{}__URL", concern.key().to_uppercase()),
-                })?;
-            adapter_postgres::PostgresStore::connect(
-                url,
-                adapter_postgres::PostgresOptions::default(),
-            )
-            .await
-            .map(|s| {
-                s.with_payload_limit(storage_ports::PayloadLimit(payload_limit))
-                    .store_set()
-            })
-            .map_err(|source| WiringError::Open {
+    let Some(opening) = registry.open(&b.backend, b.settings.clone(), ctx) else {
+        if SHIPPED.contains(&b.backend.as_str()) {
+            return Err(WiringError::NotCompiled {
                 concern,
-                backend: "postgres",
-                source,
-            })
+                backend: b.backend.clone(),
+            });
         }
-        #[cfg(feature = "redis")]
-        BackendKind::Redis => {
-            let url = b
-                .url
-                .as_deref()
-                .ok_or_else(|| WiringError::MissingSetting {
-                    concern,
-                    key: "url",
-                    backend: "redis",
-                    env: format!("FLOWSTORE_{}__URL", concern.key().to_uppercase()),
-                })?;
-            adapter_redis::RedisStore::connect(url)
-                .await
-                .map(|s| {
-                    s.with_payload_limit(storage_ports::PayloadLimit(payload_limit))
-                        .store_set()
-                })
-                .map_err(|source| WiringError::Open {
-                    concern,
-                    backend: "redis",
-                    source,
-                })
-        }
-        #[cfg(feature = "keyring")]
-        BackendKind::Keyring => {
-            let value = b.store.as_deref().unwrap_or("auto");
-            let choice = adapter_keyring::KeyringChoice::parse(value).map_err(|_| {
-                WiringError::InvalidValue {
-                    key: format!("{}.store", concern.key()),
-                    value: value.to_owned(),
-                    allowed: adapter_keyring::KeyringChoice::ALLOWED.to_owned(),
-                }
-            })?;
-            // Opened when first used: a host that never touches credentials needs no
-            // keyring, and one that does gets an error naming the stores tried.
-            Ok(adapter_keyring::KeyringStore::lazy(choice).store_set())
-        }
-        // Reachable when a backend's feature is off.
-        #[allow(unreachable_patterns)]
-        other => Err(WiringError::NotCompiled {
+        return Err(WiringError::UnknownBackend {
             concern,
-            backend: other.as_str(),
-        }),
-    }
+            backend: b.backend.clone(),
+            known: registry.names().join(", "),
+        });
+    };
+    opening.await.map_err(|source| {
+        if crate::registry::is_settings_error(&source) {
+            let field = source
+                .message()
+                .split('`')
+                .nth(1)
+                .filter(|f| !f.is_empty() && !f.contains(' '));
+            let upper = concern.key().to_ascii_uppercase();
+            WiringError::Settings {
+                concern,
+                backend: b.backend.clone(),
+                message: source.message().to_owned(),
+                env: match field {
+                    Some(f) => format!("FLOWSTORE_{upper}__{}", f.to_ascii_uppercase()),
+                    None => format!("FLOWSTORE_{upper}__<KEY>"),
+                },
+            }
+        } else {
+            WiringError::Open {
+                concern,
+                backend: b.backend.clone(),
+                source,
+            }
+        }
+    })
 }

@@ -1,6 +1,5 @@
 //! The configuration value: which backend keeps each concern, and its settings.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -8,104 +7,36 @@ use serde::{Deserialize, Serialize};
 use crate::build::WiringError;
 pub use storage_ports::Concern;
 
-/// A backend type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// In-process memory (`adapter-memory`).
-    Memory,
-    /// Files (`adapter-fs`).
-    Fs,
-    /// SQLite (`adapter-sqlite`).
-    Sqlite,
-    /// PostgreSQL (`adapter-postgres`).
-    Postgres,
-    /// Redis (`adapter-redis`).
-    Redis,
-    /// OS keyring (`adapter-keyring`).
-    Keyring,
-}
-
-impl BackendKind {
-    /// The accepted values, for error messages.
-    pub const ALLOWED: &'static str = "memory, fs, sqlite, postgres, redis, keyring";
-
-    /// Parses a config value.
-    ///
-    /// # Errors
-    /// [`WiringError::InvalidValue`] naming the key and the allowed values.
-    pub fn parse(key: &str, s: &str) -> Result<Self, WiringError> {
-        Ok(match s {
-            "memory" => Self::Memory,
-            "fs" => Self::Fs,
-            "sqlite" => Self::Sqlite,
-            "postgres" => Self::Postgres,
-            "redis" => Self::Redis,
-            "keyring" => Self::Keyring,
-            _ => {
-                return Err(WiringError::InvalidValue {
-                    key: key.to_owned(),
-                    value: s.to_owned(),
-                    allowed: Self::ALLOWED.to_owned(),
-                })
-            }
-        })
-    }
-
-    /// The name used in config and errors.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::Fs => "fs",
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-            Self::Redis => "redis",
-            Self::Keyring => "keyring",
-        }
-    }
-}
-
-/// One concern's backend and settings.
+/// One concern's backend: its registered name (`type`) and its own settings (every
+/// other key), which the backend's `Config` checks when it opens, refusing keys it does
+/// not have. `Debug` hides passwords in URLs and keys named like secrets.
 #[non_exhaustive]
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendConfig {
-    /// Which backend.
+    /// The backend's name in the [`crate::Registry`]: `memory`, `fs`, `sqlite`,
+    /// `postgres`, `redis`, `keyring`, or one an outside crate registered.
     #[serde(rename = "type")]
-    pub kind: BackendKind,
-    /// Server URL (postgres, redis). May hold a password: never shown by Debug.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Directory or file (fs, sqlite).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// Which OS store (keyring): `secret-service`, `keyutils` or `auto` (default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store: Option<String>,
+    pub backend: String,
+    /// The backend's own settings (`path`, `url`, `max_connections`, ...).
+    #[serde(flatten)]
+    pub settings: crate::registry::Settings,
 }
 
 impl BackendConfig {
-    /// A backend of `kind` with no settings.
+    /// The backend `name` with no settings (each takes its default).
     #[must_use]
-    pub fn of(kind: BackendKind) -> Self {
+    pub fn of(name: impl Into<String>) -> Self {
         Self {
-            kind,
-            url: None,
-            path: None,
-            store: None,
+            backend: name.into(),
+            settings: crate::registry::Settings::default(),
         }
     }
-}
 
-impl fmt::Debug for BackendConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BackendConfig")
-            .field("kind", &self.kind)
-            .field("url", &self.url.as_ref().map(|_| "[redacted]"))
-            .field("path", &self.path)
-            .field("store", &self.store)
-            .finish()
+    /// The same backend with `key` set to `value`.
+    #[must_use]
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.settings.set(key, value.into());
+        self
     }
 }
 
@@ -144,6 +75,11 @@ pub struct StorageConfig {
     pub retention: Option<crate::retention::RetentionConfig>,
 }
 
+/// A path as a setting's value.
+fn path_value(p: &std::path::Path) -> serde_json::Value {
+    serde_json::Value::String(p.display().to_string())
+}
+
 fn default_limit() -> usize {
     storage_ports::rules::limits::DEFAULT_MAX_PAYLOAD_BYTES
 }
@@ -155,18 +91,10 @@ impl Default for StorageConfig {
     /// answers, opened when first used: never written to a file or database).
     fn default() -> Self {
         let mut c = Self::memory();
-        c.workflows = BackendConfig {
-            path: Some(default_data_dir()),
-            ..BackendConfig::of(BackendKind::Fs)
-        };
-        let db = BackendConfig {
-            path: Some(default_data_dir().join("flowstore.db")),
-            ..BackendConfig::of(BackendKind::Sqlite)
-        };
-        c.credentials = BackendConfig {
-            store: Some("auto".into()),
-            ..BackendConfig::of(BackendKind::Keyring)
-        };
+        c.workflows = BackendConfig::of("fs").with("path", path_value(&default_data_dir()));
+        let db = BackendConfig::of("sqlite")
+            .with("path", path_value(&default_data_dir().join("flowstore.db")));
+        c.credentials = BackendConfig::of("keyring").with("store", "auto");
         c.runs = db.clone();
         c.metrics = db.clone();
         c.queue = db.clone();
@@ -189,7 +117,7 @@ impl StorageConfig {
     /// Every concern in memory: for tests and trials.
     #[must_use]
     pub fn memory() -> Self {
-        let m = BackendConfig::of(BackendKind::Memory);
+        let m = BackendConfig::of("memory");
         Self {
             workflows: m.clone(),
             runs: m.clone(),
@@ -228,8 +156,10 @@ impl StorageConfig {
     }
 
     /// Applies overrides such as `FLOWSTORE_RUNS__TYPE=postgres`,
-    /// `FLOWSTORE_RUNS__URL=...`, `FLOWSTORE_WORKFLOWS__PATH=...`,
-    /// `FLOWSTORE_PAYLOAD_LIMIT_BYTES=...`. Other variables are ignored.
+    /// `FLOWSTORE_RUNS__URL=...`, `FLOWSTORE_RUNS__MAX_CONNECTIONS=32` (any setting of
+    /// the concern's backend, lowercased), `FLOWSTORE_PAYLOAD_LIMIT_BYTES=...`. `TYPE`
+    /// is applied first, and a new type starts with no settings (they were the old
+    /// backend's). Other variables are ignored.
     ///
     /// # Errors
     /// [`WiringError::InvalidValue`] or [`WiringError::UnknownKey`] naming the variable.
@@ -237,6 +167,12 @@ impl StorageConfig {
         &mut self,
         vars: I,
     ) -> Result<(), WiringError> {
+        let mut vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("FLOWSTORE_"))
+            .collect();
+        // Types first: a setting given beside a new type belongs to the new backend.
+        vars.sort_by_key(|(n, _)| !n.ends_with("__TYPE"));
         for (name, value) in vars {
             let Some(rest) = name.strip_prefix("FLOWSTORE_") else {
                 continue;
@@ -290,21 +226,40 @@ impl StorageConfig {
                     allowed: "workflows, runs, metrics, credentials, queue, documents".into(),
                 })?;
             let b = self.backend_mut(c);
-            match field {
-                "TYPE" => b.kind = BackendKind::parse(&name, &value)?,
-                "URL" => b.url = Some(value),
-                "PATH" => b.path = Some(PathBuf::from(value)),
-                "STORE" => b.store = Some(value),
-                _ => {
-                    return Err(WiringError::UnknownKey {
-                        key: name.clone(),
-                        allowed: "TYPE, URL, PATH, STORE".into(),
-                    })
+            if field == "TYPE" {
+                if b.backend != value {
+                    *b = BackendConfig::of(value);
                 }
+            } else if field.is_empty() {
+                return Err(WiringError::UnknownKey {
+                    key: name.clone(),
+                    allowed: "TYPE, or a setting of the backend (URL, PATH, ...)".into(),
+                });
+            } else {
+                let key = field.to_ascii_lowercase();
+                let v = setting_value(&key, value);
+                b.settings.set(key, v);
             }
         }
         Ok(())
     }
+}
+
+/// A setting's value from an environment variable: numbers and booleans as such (a
+/// pool size, a switch), except for keys that are always text (URLs, paths, names).
+fn setting_value(key: &str, raw: String) -> serde_json::Value {
+    const TEXT: [&str; 4] = ["url", "path", "store", "key_prefix"];
+    if !TEXT.contains(&key) {
+        if let Ok(n) = raw.parse::<u64>() {
+            return n.into();
+        }
+        match raw.as_str() {
+            "true" => return true.into(),
+            "false" => return false.into(),
+            _ => {}
+        }
+    }
+    serde_json::Value::String(raw)
 }
 
 #[cfg(test)]
@@ -317,16 +272,19 @@ mod tests {
             "workflows:\n  type: fs\n  path: /srv/wf\nruns:\n  type: memory\n",
         );
         let c = c.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.workflows.kind, BackendKind::Fs);
+        assert_eq!(c.workflows.backend, "fs");
         assert_eq!(
-            c.workflows.path.as_deref(),
-            Some(std::path::Path::new("/srv/wf"))
+            c.workflows.settings.get("path"),
+            Some(&serde_json::json!("/srv/wf"))
         );
-        let e = StorageConfig::from_yaml("runs:\n  type: mysql\n")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(e.contains("mysql"), "{e}");
+        let c = StorageConfig::from_yaml(
+            "runs:\n  type: postgres\n  url: postgres://db/x\n  max_connections: 32\n",
+        );
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.runs.settings.get("max_connections"),
+            Some(&serde_json::json!(32))
+        );
         let e = StorageConfig::from_yaml("jobs:\n  type: memory\n")
             .err()
             .map(|e| e.to_string())
@@ -345,16 +303,32 @@ mod tests {
             ("PATH".to_owned(), "/bin".to_owned()),
         ]);
         assert!(ok.is_ok());
-        assert_eq!(c.runs.url.as_deref(), Some("postgres://u:pw@h/db"));
+        assert_eq!(
+            c.runs.settings.get("url"),
+            Some(&serde_json::json!("postgres://u:pw@h/db"))
+        );
         assert!(!format!("{c:?}").contains("pw@"), "Debug must hide URLs");
-        let e = c
-            .apply_env([("FLOWSTORE_RUNS__TYPE".to_owned(), "mysql".to_owned())])
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            e.contains("FLOWSTORE_RUNS__TYPE") && e.contains("memory, fs, sqlite"),
-            "{e}"
+        // A new type starts afresh, whatever order the variables come in.
+        let ok = c.apply_env([
+            (
+                "FLOWSTORE_QUEUE__MAX_CONNECTIONS".to_owned(),
+                "32".to_owned(),
+            ),
+            (
+                "FLOWSTORE_QUEUE__URL".to_owned(),
+                "postgres://db/x".to_owned(),
+            ),
+            ("FLOWSTORE_QUEUE__TYPE".to_owned(), "postgres".to_owned()),
+        ]);
+        assert!(ok.is_ok());
+        assert_eq!(c.queue.backend, "postgres");
+        assert_eq!(
+            c.queue.settings.get("max_connections"),
+            Some(&serde_json::json!(32))
+        );
+        assert_eq!(
+            c.queue.settings.get("url"),
+            Some(&serde_json::json!("postgres://db/x"))
         );
         let e = c
             .apply_env([("FLOWSTORE_JOBS__TYPE".to_owned(), "memory".to_owned())])

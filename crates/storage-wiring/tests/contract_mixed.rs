@@ -4,7 +4,7 @@
 //! behaviour, including T1 (runs and queue share the SQLite
 //! instance) and O2 stats.
 
-use storage_wiring::{BackendConfig, BackendKind, Storage, StorageConfig};
+use storage_wiring::{BackendConfig, Storage, StorageConfig};
 
 fn main() -> std::process::ExitCode {
     let base =
@@ -13,11 +13,9 @@ fn main() -> std::process::ExitCode {
     let code = storage_contract::run("fs+sqlite+memory", move || {
         let root = roots.join(storage_ports::RunId::generate().as_str());
         let mut config = StorageConfig::memory();
-        let mut fs = BackendConfig::of(BackendKind::Fs);
-        fs.path = Some(root.clone());
-        config.workflows = fs;
-        let mut sqlite = BackendConfig::of(BackendKind::Sqlite);
-        sqlite.path = Some(root.join("flowstore.db"));
+        config.workflows = BackendConfig::of("fs").with("path", root.display().to_string());
+        let sqlite = BackendConfig::of("sqlite")
+            .with("path", root.join("flowstore.db").display().to_string());
         config.runs = sqlite.clone();
         config.metrics = sqlite.clone();
         config.queue = sqlite.clone();

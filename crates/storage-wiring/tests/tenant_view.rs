@@ -38,15 +38,15 @@ async fn an_unknown_keyring_store_names_the_key_and_the_choices() {
     ]);
     assert!(set.is_ok());
     match Storage::build(&config).await {
-        Err(e @ WiringError::InvalidValue { .. }) => {
+        Err(e @ WiringError::Settings { .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("credentials.store")
+                text.contains("FLOWSTORE_CREDENTIALS__STORE")
                     && text.contains("secret-service, keyutils, auto"),
                 "{text}"
             );
         }
-        other => panic!("expected InvalidValue, got {other:?}"),
+        other => panic!("expected Settings, got {other:?}"),
     }
 }
 
@@ -56,13 +56,13 @@ async fn a_server_backend_without_url_names_the_key_and_variable() {
     let set = config.apply_env([("FLOWSTORE_RUNS__TYPE".to_owned(), "postgres".to_owned())]);
     assert!(set.is_ok());
     match Storage::build(&config).await {
-        Err(e @ WiringError::MissingSetting { .. }) => {
+        Err(e @ WiringError::Settings { .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("runs.url") && text.contains("FLOWSTORE_RUNS__URL"),
+                text.contains("missing field `url`") && text.contains("FLOWSTORE_RUNS__URL"),
                 "{text}"
             );
         }
-        other => panic!("expected MissingSetting, got {other:?}"),
+        other => panic!("expected Settings, got {other:?}"),
     }
 }
