@@ -28,6 +28,11 @@ pub struct Config {
     /// (default: none, the server's setting).
     #[serde(default)]
     pub statement_timeout_ms: Option<u64>,
+    /// The schema that holds flowstore's tables and its migration history
+    /// (`<schema>._flowstore_migrations`), apart from the host's (default
+    /// `flowstore`).
+    #[serde(default = "default_schema")]
+    pub schema: String,
     /// TLS: `disable` or `prefer` (default). This build has no TLS library, so
     /// `require`, `verify-ca` and `verify-full` are refused when the store opens
     /// rather than failing at the first connection.
@@ -40,6 +45,9 @@ fn default_max_connections() -> u32 {
 }
 fn default_acquire_timeout_ms() -> u64 {
     10_000
+}
+fn default_schema() -> String {
+    "flowstore".into()
 }
 fn default_ssl_mode() -> String {
     "prefer".into()
@@ -54,6 +62,7 @@ impl Config {
             max_connections: default_max_connections(),
             acquire_timeout_ms: default_acquire_timeout_ms(),
             statement_timeout_ms: None,
+            schema: default_schema(),
             ssl_mode: default_ssl_mode(),
         }
     }
@@ -62,6 +71,13 @@ impl Config {
     #[must_use]
     pub fn with_max_connections(mut self, n: u32) -> Self {
         self.max_connections = n;
+        self
+    }
+
+    /// The same settings with flowstore's tables in `schema`.
+    #[must_use]
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
         self
     }
 
@@ -74,8 +90,10 @@ impl Config {
     /// Checks what can be checked before connecting.
     ///
     /// # Errors
-    /// `InvalidInput` naming the key: a pool of 0, an unknown or unavailable TLS mode.
+    /// `InvalidInput` naming the key: a pool of 0, a schema that is not a plain
+    /// identifier, an unknown or unavailable TLS mode.
     pub fn validate(&self) -> Result<()> {
+        crate::schema_home::validate(&self.schema)?;
         if self.max_connections == 0 {
             return Err(Error::invalid_input(
                 "postgres max_connections must be at least 1",
@@ -101,6 +119,7 @@ impl fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("schema", &self.schema)
             .field("ssl_mode", &self.ssl_mode)
             .finish()
     }

@@ -25,6 +25,7 @@ mod metrics;
 mod operations;
 mod queue;
 mod runs;
+mod schema_home;
 mod transactions;
 mod workflows;
 
@@ -51,6 +52,8 @@ pub struct PostgresStore {
     limit: PayloadLimit,
     /// The URL without its password, for health and errors.
     shown: Arc<str>,
+    /// The schema of flowstore's tables and history.
+    schema: Arc<str>,
     /// Bumped on every `flowstore_queue` notification; waiters re-check on it (Q9).
     queue_changed: Arc<tokio::sync::watch::Sender<u64>>,
     _listener: Arc<listener::Listener>,
@@ -73,9 +76,12 @@ impl PostgresStore {
             "disable" => connect.ssl_mode(PgSslMode::Disable),
             _ => connect.ssl_mode(PgSslMode::Prefer),
         };
+        // Every connection resolves flowstore's unqualified table names in its schema.
+        let mut startup = vec![("search_path", format!("\"{}\"", config.schema))];
         if let Some(ms) = config.statement_timeout_ms {
-            connect = connect.options([("statement_timeout", ms.to_string())]);
+            startup.push(("statement_timeout", ms.to_string()));
         }
+        connect = connect.options(startup);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout())
@@ -84,9 +90,11 @@ impl PostgresStore {
             .map_err(|e| map_sqlx_error(e, "postgres.connect").with_context("url", &shown))?;
         let queue_changed = Arc::new(tokio::sync::watch::Sender::new(0));
         let listener = listener::Listener::start(pool.clone(), queue_changed.clone()).await?;
+        schema_home::adopt_public_layout(&pool, &config.schema).await?;
         let store = Self {
             pool,
             limit: PayloadLimit::default(),
+            schema: config.schema.as_str().into(),
             shown,
             queue_changed,
             _listener: Arc::new(listener),

@@ -6,6 +6,7 @@ use storage_ports::{
 };
 
 use crate::error::SqlxResultExt;
+use crate::schema_home::{self, HISTORY};
 use crate::{PostgresStore, BACKEND, MIGRATOR};
 
 impl PostgresStore {
@@ -16,19 +17,21 @@ impl PostgresStore {
 
     /// The newest migration recorded in the database (0 for a new database).
     async fn applied_version(&self) -> Result<i64> {
-        let table: Option<String> =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
-                .fetch_one(&self.pool)
-                .await
-                .op("postgres.schema")?;
+        let history = format!("\"{}\".{HISTORY}", self.schema);
+        let table: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+            .bind(&history)
+            .fetch_one(&self.pool)
+            .await
+            .op("postgres.schema")?;
         if table.is_none() {
             return Ok(0);
         }
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await
-                .op("postgres.schema")?;
+        let v: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT MAX(version) FROM {history} WHERE success"
+        )))
+        .fetch_one(&self.pool)
+        .await
+        .op("postgres.schema")?;
         Ok(v.unwrap_or(0))
     }
 
@@ -36,10 +39,13 @@ impl PostgresStore {
     pub(crate) async fn apply_migrations(&self) -> Result<SchemaStatus> {
         let (applied, known) = (self.applied_version().await?, Self::known_version());
         SchemaStatus::refuse_newer(applied, known)?;
-        MIGRATOR.run(&self.pool).await.map_err(|e| {
-            Error::backend(format!("applying the PostgreSQL schema failed: {e}"))
-                .with_operation("postgres.migrate")
-        })?;
+        schema_home::migrator(&self.schema)
+            .run(&self.pool)
+            .await
+            .map_err(|e| {
+                Error::backend(format!("applying the PostgreSQL schema failed: {e}"))
+                    .with_operation("postgres.migrate")
+            })?;
         Ok(SchemaStatus {
             applied: self.applied_version().await?,
             known,

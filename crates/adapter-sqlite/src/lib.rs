@@ -29,6 +29,7 @@ mod metrics;
 mod operations;
 mod queue;
 mod runs;
+mod schema_home;
 mod transactions;
 mod workflows;
 

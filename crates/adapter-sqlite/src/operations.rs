@@ -6,6 +6,7 @@ use storage_ports::{
 };
 
 use crate::error::SqlxResultExt;
+use crate::schema_home;
 use crate::{SqliteStore, BACKEND, MIGRATOR};
 
 impl SqliteStore {
@@ -17,7 +18,7 @@ impl SqliteStore {
     /// The newest migration recorded in the database (0 for a new database).
     async fn applied_version(&self) -> Result<i64> {
         let table: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_flowstore_migrations'",
         )
         .fetch_optional(&self.pool)
         .await
@@ -26,7 +27,7 @@ impl SqliteStore {
             return Ok(0);
         }
         let v: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            sqlx::query_scalar("SELECT MAX(version) FROM _flowstore_migrations WHERE success")
                 .fetch_one(&self.pool)
                 .await
                 .op("sqlite.schema")?;
@@ -35,9 +36,10 @@ impl SqliteStore {
 
     /// Refuses a newer database, then applies what is missing (O3).
     pub(crate) async fn apply_migrations(&self) -> Result<SchemaStatus> {
+        schema_home::adopt_sqlx_history(self).await?;
         let (applied, known) = (self.applied_version().await?, Self::known_version());
         SchemaStatus::refuse_newer(applied, known)?;
-        MIGRATOR.run(&self.pool).await.map_err(|e| {
+        schema_home::migrator().run(&self.pool).await.map_err(|e| {
             Error::backend(format!("applying the SQLite schema failed: {e}"))
                 .with_operation("sqlite.migrate")
         })?;
