@@ -17,6 +17,7 @@ use storage_ports::{
 
 use crate::error::SqlxResultExt;
 use crate::runs::json_text;
+use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, to_i64};
 
@@ -31,7 +32,7 @@ fn document(row: &PgRow) -> Result<Document> {
         revision: u64::try_from(revision)
             .map_err(|_| Error::corrupt(format!("stored revision {revision} is negative")))?,
         body,
-        updated_at: Timestamp::from_micros(row.try_get("updated_at").op("documents.decode")?),
+        updated_at: from_pg(row.try_get("updated_at").op("documents.decode")?),
     })
 }
 
@@ -72,7 +73,7 @@ impl DocumentStore for PostgresStore {
             .bind(collection.as_str())
             .bind(doc.id.as_str())
             .bind(json_text(&doc.body, "document")?)
-            .bind(doc.updated_at.as_micros())
+            .bind(to_pg(doc.updated_at)?)
             .execute(&self.pool)
             .await
             .op("documents.create")?;
@@ -113,7 +114,7 @@ impl DocumentStore for PostgresStore {
         let now = Timestamp::now();
         let done = sqlx::query("UPDATE flowstore_documents SET revision = revision + 1, body = $1::jsonb, updated_at = $2 WHERE tenant = $3 AND collection = $4 AND id = $5 AND revision = $6")
             .bind(json_text(&body, "document")?)
-            .bind(now.as_micros())
+            .bind(to_pg(now)?)
             .bind(tenant.as_str())
             .bind(collection.as_str())
             .bind(id.as_str())

@@ -5,17 +5,19 @@
 //! [`PostgresStore::capabilities`]). Credentials never go into a database.
 //!
 //! - Schema from `migrations/postgres/` through `sqlx::migrate!` (which holds an
-//!   advisory lock, so nodes starting together apply it once); a database written by a
-//!   newer schema is refused (O3).
-//! - Payloads are JSONB; timestamps BIGINT microseconds (exact, N3); every table has
+//!   advisory lock, so nodes starting together apply it once), in a PostgreSQL schema
+//!   of its own (`flowstore` by default) with its history in
+//!   `flowstore._flowstore_migrations`, apart from a host's own; a database written
+//!   by a newer schema is refused (O3).
+//! - Payloads are JSONB; times TIMESTAMPTZ (microseconds, exact, N3); every table has
 //!   the tenant first in its primary key and every query filters on it.
 //! - The queue dequeues with `FOR UPDATE SKIP LOCKED`, fences leases with tokens from
 //!   a sequence, and wakes waiters with `LISTEN/NOTIFY` (a trigger notifies when a job
 //!   becomes ready, whichever node wrote it).
 //! - Batches are single statements over arrays (`UNNEST`), so a batch costs one round
 //!   trip, not one per item.
-//! - Errors carry kinds: lost connections, serialization failures and deadlocks are
-//!   retryable (`Unavailable`), unique violations are conflicts.
+//! - Errors carry kinds: lost connections are `Unavailable`, serialization failures
+//!   and deadlocks temporary backend errors, unique violations `AlreadyExists`.
 
 mod config;
 mod documents;
@@ -26,6 +28,7 @@ mod operations;
 mod queue;
 mod runs;
 mod schema_home;
+mod time;
 mod transactions;
 mod workflows;
 

@@ -11,11 +11,12 @@ use storage_ports::MetricsTransfer;
 use storage_ports::{
     Baseline, Distribution, DistributionSummary, MetricName, MetricSummary, MetricsStore, Pattern,
     PatternObservation, Result, RunAggregate, RunMetric, SeriesBucket, SeriesQuery, TenantId,
-    Timestamp, WorkflowId,
+    WorkflowId,
 };
 
 use crate::error::SqlxResultExt;
 use crate::runs::json_text;
+use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::to_i64;
 
@@ -105,7 +106,7 @@ impl MetricsStore for PostgresStore {
             sqlx::query("INSERT INTO flowstore_metric_points (tenant, workflow_id, name, at, run_id, value) SELECT $1, $2, p.name, $3, $4, p.value FROM UNNEST($5::text[], $6::float8[]) AS p(name, value)")
                 .bind(t)
                 .bind(w)
-                .bind(metric.finished_at.as_micros())
+                .bind(to_pg(metric.finished_at)?)
                 .bind(metric.run_id.as_str())
                 .bind(names)
                 .bind(values)
@@ -159,8 +160,8 @@ impl MetricsStore for PostgresStore {
             .bind(tenant.as_str())
             .bind(query.workflow_id.as_str())
             .bind(query.name.as_str())
-            .bind(query.from.as_micros())
-            .bind(query.to.as_micros())
+            .bind(to_pg(query.from)?)
+            .bind(to_pg(query.to)?)
             .fetch_all(&self.pool)
             .await
             .op("metrics.series")?;
@@ -168,7 +169,7 @@ impl MetricsStore for PostgresStore {
             .iter()
             .map(|r| {
                 Ok((
-                    Timestamp::from_micros(r.try_get("at").op("metrics.series")?),
+                    from_pg(r.try_get("at").op("metrics.series")?),
                     r.try_get::<f64, _>("value").op("metrics.series")?,
                 ))
             })

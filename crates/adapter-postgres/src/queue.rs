@@ -23,8 +23,11 @@ use storage_ports::{
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
+use chrono::{DateTime, Utc};
+
 use crate::error::SqlxResultExt;
 use crate::runs::json_text;
+use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 
@@ -37,7 +40,7 @@ struct JobColumns {
     ids: Vec<String>,
     payload: Vec<String>,
     priority: Vec<i32>,
-    run_at: Vec<i64>,
+    run_at: Vec<DateTime<Utc>>,
     max_attempts: Vec<i64>,
     backoff: Vec<String>,
 }
@@ -97,7 +100,7 @@ pub(crate) async fn enqueue_in(
                 cols.ids.push(id.as_str().to_owned());
                 cols.payload.push(p);
                 cols.priority.push(job.priority);
-                cols.run_at.push(job.run_at.unwrap_or(now).as_micros());
+                cols.run_at.push(to_pg(job.run_at.unwrap_or(now))?);
                 cols.max_attempts.push(i64::from(job.max_attempts));
                 cols.backoff.push(b);
                 dedup.push(job.dedup_key.clone());
@@ -117,13 +120,13 @@ pub(crate) async fn enqueue_in(
         cols.bound(
             "INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) \
              SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, j.run_at, j.max_attempts, j.backoff::jsonb, 'ready', $9 \
-             FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::int8[], $7::int8[], $8::text[]) \
+             FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[]) \
                WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, ord) \
              ORDER BY j.ord",
             tenant,
             queue,
         )
-        .bind(now.as_micros())
+        .bind(to_pg(now)?)
         .execute(&mut *conn)
         .await
         .op("queue.enqueue")?;
@@ -146,7 +149,7 @@ pub(crate) async fn enqueue_in(
          ins AS ( \
            INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at) \
            SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, j.run_at, j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', $11 \
-           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::int8[], $7::int8[], $8::text[], $9::text[]) \
+           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::text[]) \
              WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, ord) \
            WHERE j.dedup_key IS NULL OR j.dedup_key NOT IN (SELECT dedup_key FROM existing) \
            ORDER BY j.ord \
@@ -158,7 +161,7 @@ pub(crate) async fn enqueue_in(
     )
     .bind(&dedup)
     .bind(&keys)
-    .bind(now.as_micros())
+    .bind(to_pg(now)?)
     .fetch_all(&mut *conn)
     .await
     .op("queue.enqueue")?;
@@ -232,11 +235,12 @@ fn leased_of(
     row: &PgRow,
     queue: &QueueName,
     expires_at: Timestamp,
-) -> Result<(LeasedJob, (i64, i64))> {
+) -> Result<(LeasedJob, (DateTime<Utc>, i64))> {
     let token: i64 = row.try_get("token").op("queue.decode")?;
     let Json(payload): Json<Value> = row.try_get("payload").op("queue.decode")?;
     let order = (
-        row.try_get::<i64, _>("run_at").op("queue.decode")?,
+        row.try_get::<DateTime<Utc>, _>("run_at")
+            .op("queue.decode")?,
         row.try_get::<i64, _>("seq").op("queue.decode")?,
     );
     Ok((
@@ -254,7 +258,7 @@ fn leased_of(
                 row.try_get("max_attempts").op("queue.decode")?,
                 "max attempts",
             )?,
-            enqueued_at: Timestamp::from_micros(row.try_get("enqueued_at").op("queue.decode")?),
+            enqueued_at: from_pg(row.try_get("enqueued_at").op("queue.decode")?),
         },
         order,
     ))
@@ -308,7 +312,7 @@ impl JobQueue for PostgresStore {
         // 0.8k-2.7k jobs/s). Each part of this statement now has one plan:
         // - lookups are keyed on `tenant || '/' || queue`, an expression only the
         //   ready and leased indexes serve (schema 3), never a primary key prefix;
-        // - `run_at + 0 <= $3` is a filter, not an index condition: as a condition on
+        // - `run_at + interval '0 s' <= $3` is a filter, not an index condition: as a condition on
         //   the ready index (estimated 1 row) it made a bitmap scan of every ready job
         //   plus a sort look cheaper than reading the index in order;
         // - the picked rows reach the UPDATE by ctid, a TID scan (they are locked by
@@ -321,7 +325,7 @@ impl JobQueue for PostgresStore {
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= $3 AND attempts >= max_attempts), \
              ready AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + 0 <= $3 \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= $3 \
                ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED), \
              expired AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
@@ -337,9 +341,9 @@ impl JobQueue for PostgresStore {
         )
             .bind(tenant.as_str())
             .bind(queue.as_str())
-            .bind(now.as_micros())
+            .bind(to_pg(now)?)
             .bind(to_i64(req.max as u64))
-            .bind(expires_at.as_micros())
+            .bind(to_pg(expires_at)?)
             .fetch_all(&self.pool)
             .await
             .op("queue.dequeue")?;
@@ -360,7 +364,7 @@ impl JobQueue for PostgresStore {
     ) -> Result<Lease> {
         let expires_at = Timestamp::now().plus(extend_by);
         let done = sqlx::query("UPDATE flowstore_jobs SET lease_expires = $1 WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5")
-            .bind(expires_at.as_micros())
+            .bind(to_pg(expires_at)?)
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
             .bind(lease.job_id.as_str())
@@ -448,8 +452,8 @@ impl JobQueue for PostgresStore {
             FailOutcome::Dead
         };
         let (state, run_at, died_at) = match outcome {
-            FailOutcome::Retrying { at } => ("ready", Some(at.as_micros()), None),
-            FailOutcome::Dead => ("dead", None, Some(now.as_micros())),
+            FailOutcome::Retrying { at } => ("ready", Some(to_pg(at)?), None),
+            FailOutcome::Dead => ("dead", None, Some(to_pg(now)?)),
         };
         sqlx::query("UPDATE flowstore_jobs SET state = $1, run_at = COALESCE($2, run_at), died_at = $3, last_error = $4, token = NULL, lease_expires = NULL WHERE tenant = $5 AND queue = $6 AND job_id = $7")
             .bind(state)
@@ -490,11 +494,10 @@ impl JobQueue for PostgresStore {
                         .try_get::<Option<String>, _>("last_error")
                         .op("queue.decode")?
                         .unwrap_or_default(),
-                    died_at: Timestamp::from_micros(
-                        r.try_get::<Option<i64>, _>("died_at")
-                            .op("queue.decode")?
-                            .unwrap_or(0),
-                    ),
+                    died_at: r
+                        .try_get::<Option<DateTime<Utc>>, _>("died_at")
+                        .op("queue.decode")?
+                        .map_or(Timestamp::from_micros(0), from_pg),
                 })
             })
             .collect()
@@ -502,7 +505,7 @@ impl JobQueue for PostgresStore {
 
     async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
         let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = $1, token = NULL, lease_expires = NULL, died_at = NULL WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'dead'")
-            .bind(Timestamp::now().as_micros())
+            .bind(to_pg(Timestamp::now())?)
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(job.as_str())
@@ -526,7 +529,7 @@ impl JobQueue for PostgresStore {
                COUNT(*) FILTER (WHERE (state = 'ready' AND run_at <= $1) OR (state = 'leased' AND lease_expires <= $1)) AS pending \
              FROM flowstore_jobs WHERE tenant = $2 AND queue = $3",
         )
-        .bind(Timestamp::now().as_micros())
+        .bind(to_pg(Timestamp::now())?)
         .bind(tenant.as_str())
         .bind(queue.as_str())
         .fetch_one(&self.pool)
@@ -550,7 +553,7 @@ impl JobQueue for PostgresStore {
             changes.borrow_and_update();
             let now = Timestamp::now();
             // The earliest time a job becomes ready (now or later), if any.
-            let next: Option<i64> = sqlx::query_scalar(
+            let next: Option<DateTime<Utc>> = sqlx::query_scalar(
                 "SELECT LEAST( \
                    (SELECT MIN(run_at) FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready'), \
                    (SELECT MIN(lease_expires) FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased'))",
@@ -560,14 +563,14 @@ impl JobQueue for PostgresStore {
             .fetch_one(&self.pool)
             .await
             .op("queue.wait")?;
-            if next.is_some_and(|t| t <= now.as_micros()) {
+            let next = next.map(from_pg);
+            if next.is_some_and(|t| t <= now) {
                 return Ok(true);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(false);
             }
-            let due =
-                next.map(|t| tokio::time::Instant::now() + Timestamp::from_micros(t).since(now));
+            let due = next.map(|t| tokio::time::Instant::now() + t.since(now));
             let wake = [
                 Some(deadline),
                 due,
@@ -603,9 +606,7 @@ impl JobTransfer for PostgresStore {
                         )?),
                         payload,
                         priority: r.try_get("priority").op("queue.decode")?,
-                        run_at: Some(Timestamp::from_micros(
-                            r.try_get("run_at").op("queue.decode")?,
-                        )),
+                        run_at: Some(from_pg(r.try_get("run_at").op("queue.decode")?)),
                         max_attempts: stored_u32(
                             r.try_get("max_attempts").op("queue.decode")?,
                             "max attempts",
@@ -617,7 +618,9 @@ impl JobTransfer for PostgresStore {
                         &r.try_get::<String, _>("state").op("queue.decode")?,
                         stored_u32(r.try_get("attempts").op("queue.decode")?, "attempts")?,
                         r.try_get("last_error").op("queue.decode")?,
-                        r.try_get("died_at").op("queue.decode")?,
+                        r.try_get::<Option<DateTime<Utc>>, _>("died_at")
+                            .op("queue.decode")?
+                            .map(|d| from_pg(d).as_micros()),
                     ),
                 })
             })
@@ -639,13 +642,13 @@ impl JobTransfer for PostgresStore {
             .bind(id.as_str())
             .bind(json_text(&job.payload, "job payload")?)
             .bind(job.priority)
-            .bind(job.run_at.unwrap_or(dead.died_at).as_micros())
+            .bind(to_pg(job.run_at.unwrap_or(dead.died_at))?)
             .bind(i64::from(job.max_attempts))
             .bind(json_text(&job.backoff, "backoff")?)
             .bind(job.dedup_key.as_deref())
             .bind(i64::from(dead.attempts))
             .bind(&dead.last_error)
-            .bind(dead.died_at.as_micros())
+            .bind(to_pg(dead.died_at)?)
             .execute(&self.pool)
             .await
             .op("queue.import_dead")?;

@@ -22,7 +22,10 @@ use storage_ports::{
     RunEventKind, RunId, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, TenantId, Timestamp,
 };
 
+use chrono::{DateTime, Utc};
+
 use crate::error::SqlxResultExt;
+use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 
@@ -46,11 +49,11 @@ fn run_of(row: &PgRow) -> Result<Run> {
         status: RunStatus::parse(&row.try_get::<String, _>("status").op("runs.decode")?)
             .map_err(|e| Error::corrupt(e.message().to_owned()))?,
         inputs,
-        started_at: Timestamp::from_micros(row.try_get("started_at").op("runs.decode")?),
+        started_at: from_pg(row.try_get("started_at").op("runs.decode")?),
         ended_at: row
-            .try_get::<Option<i64>, _>("ended_at")
+            .try_get::<Option<DateTime<Utc>>, _>("ended_at")
             .op("runs.decode")?
-            .map(Timestamp::from_micros),
+            .map(from_pg),
         output: output.map(|o| o.0),
         error: error.map(|e| e.0),
     })
@@ -62,7 +65,7 @@ fn event_of(row: &PgRow) -> Result<RunEvent> {
     Ok(RunEvent {
         seq: u64::try_from(seq)
             .map_err(|_| Error::corrupt(format!("stored sequence {seq} is negative")))?,
-        at: Timestamp::from_micros(row.try_get("at").op("runs.decode")?),
+        at: from_pg(row.try_get("at").op("runs.decode")?),
         kind,
     })
 }
@@ -98,14 +101,14 @@ pub(crate) struct RunColumns {
     version: Vec<i64>,
     status: Vec<String>,
     inputs: Vec<String>,
-    started_at: Vec<i64>,
-    ended_at: Vec<Option<i64>>,
+    started_at: Vec<DateTime<Utc>>,
+    ended_at: Vec<Option<DateTime<Utc>>>,
     output: Vec<Option<String>>,
     error: Vec<Option<String>>,
     next_seq: Vec<i64>,
     ev_run: Vec<String>,
     ev_seq: Vec<i64>,
-    ev_at: Vec<i64>,
+    ev_at: Vec<DateTime<Utc>>,
     ev_kind: Vec<String>,
 }
 
@@ -134,15 +137,15 @@ impl RunColumns {
         self.version.push(i64::from(r.version));
         self.status.push(r.status.as_str().to_owned());
         self.inputs.push(inputs);
-        self.started_at.push(r.started_at.as_micros());
-        self.ended_at.push(r.ended_at.map(Timestamp::as_micros));
+        self.started_at.push(to_pg(r.started_at)?);
+        self.ended_at.push(r.ended_at.map(to_pg).transpose()?);
         self.output.push(output);
         self.error.push(error);
         self.next_seq.push(to_i64(events.len() as u64 + 1));
         for (e, kind) in events.iter().zip(kinds) {
             self.ev_run.push(r.run_id.as_str().to_owned());
             self.ev_seq.push(to_i64(e.seq));
-            self.ev_at.push(e.at.as_micros());
+            self.ev_at.push(to_pg(e.at)?);
             self.ev_kind.push(kind);
         }
         Ok(())
@@ -160,13 +163,13 @@ pub(crate) async fn insert_runs<'e>(
         "WITH ins AS ( \
            INSERT INTO flowstore_runs (tenant, run_id, workflow_id, version, status, inputs, started_at, ended_at, output, error, next_seq) \
            SELECT $1, r.run_id, r.workflow_id, r.version, r.status, r.inputs::jsonb, r.started_at, r.ended_at, r.output::jsonb, r.error::jsonb, r.next_seq \
-           FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::bigint[]) \
+           FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::bigint[]) \
              AS r(run_id, workflow_id, version, status, inputs, started_at, ended_at, output, error, next_seq) \
            ON CONFLICT DO NOTHING RETURNING run_id), \
          ev AS ( \
            INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) \
            SELECT $1, e.run_id, e.seq, e.at, e.kind::jsonb \
-           FROM UNNEST($12::text[], $13::bigint[], $14::bigint[], $15::text[]) AS e(run_id, seq, at, kind) \
+           FROM UNNEST($12::text[], $13::bigint[], $14::timestamptz[], $15::text[]) AS e(run_id, seq, at, kind) \
            JOIN ins ON ins.run_id = e.run_id) \
          SELECT run_id FROM ins",
     )
@@ -256,7 +259,7 @@ impl RunStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(run.as_str())
-        .bind(at.as_micros())
+        .bind(to_pg(at)?)
         .bind(kind)
         .fetch_optional(&self.pool)
         .await
@@ -293,7 +296,7 @@ impl RunStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(run.as_str())
         .bind(outcome.status.as_str())
-        .bind(outcome.ended_at.as_micros())
+        .bind(to_pg(outcome.ended_at)?)
         .bind(outcome.output.as_ref().map(|o| json_text(o, "run output")).transpose()?)
         .bind(outcome.error.as_ref().map(|e| json_text(e, "run error")).transpose()?)
         .bind(kind)
@@ -406,14 +409,14 @@ impl RunStore for PostgresStore {
             sql.push(" AND status = ANY(").push_bind(names).push(")");
         }
         if let Some(t) = query.started_from {
-            sql.push(" AND started_at >= ").push_bind(t.as_micros());
+            sql.push(" AND started_at >= ").push_bind(to_pg(t)?);
         }
         if let Some(t) = query.started_before {
-            sql.push(" AND started_at < ").push_bind(t.as_micros());
+            sql.push(" AND started_at < ").push_bind(to_pg(t)?);
         }
         if let Some((at, id)) = &after {
             sql.push(" AND (started_at, run_id) < (")
-                .push_bind(*at)
+                .push_bind(to_pg(Timestamp::from_micros(*at))?)
                 .push(", ")
                 .push_bind(id.clone())
                 .push(")");

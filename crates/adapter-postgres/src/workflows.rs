@@ -8,11 +8,12 @@ use sqlx::Row;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
-    ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, Timestamp,
-    VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
+    ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, VersionMeta,
+    WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
 use crate::error::SqlxResultExt;
+use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 
@@ -37,7 +38,7 @@ fn meta(row: &PgRow) -> Result<VersionMeta> {
             .map(|p| stored_u32(p, "parent version"))
             .transpose()?,
         author: row.try_get("author").op("workflows.decode")?,
-        created_at: Timestamp::from_micros(row.try_get("created_at").op("workflows.decode")?),
+        created_at: from_pg(row.try_get("created_at").op("workflows.decode")?),
         content_hash: ContentHash::parse(
             &row.try_get::<String, _>("content_hash")
                 .op("workflows.decode")?,
@@ -127,7 +128,7 @@ impl WorkflowStore for PostgresStore {
             .bind(i64::from(v))
             .bind(stored.meta.parent.map(i64::from))
             .bind(stored.meta.author.as_deref())
-            .bind(stored.meta.created_at.as_micros())
+            .bind(to_pg(stored.meta.created_at)?)
             .bind(stored.meta.content_hash.as_str())
             .bind(Json(&stored.definition))
             .execute(&mut *tx)
