@@ -142,6 +142,15 @@ async fn engine(storage: &Storage, tenant: &TenantId, opts: &DemoArgs) -> anyhow
         let _ = writeln!(out, "  {:<12} {}", concern.key(), kind.as_str());
     }
     let _ = writeln!(out, "  took         {:.2?}", started.elapsed());
+    if let Err(e) = view.credential_keys().await {
+        if e.kind() == storage_ports::ErrorKind::Unavailable {
+            // One plain line, on standard error: the report above is complete without
+            // credentials, and `doctor` explains how to enable a keyring.
+            eprintln!(
+                "note: no OS keyring answers here, so credentials are unavailable (the demo stores none); `flowstore doctor` says how to enable one"
+            );
+        }
+    }
     let _ = writeln!(out, "\nto look at what it stored:");
     for command in look_commands(tenant, &wf) {
         let _ = writeln!(out, "  {command}");

@@ -7,8 +7,8 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use storage_ports::TenantId;
-use storage_wiring::migrate::{migrate as run_migration, totals};
-use storage_wiring::{MigrateError, Storage, StorageConfig};
+use storage_wiring::transfer::{totals, transfer as run_transfer};
+use storage_wiring::{Storage, StorageConfig, TransferError};
 
 use crate::cli::TransferArgs;
 use crate::commands::{emit, Ctx, Failure, Out};
@@ -48,12 +48,12 @@ pub async fn transfer(ctx: &Ctx, args: TransferArgs) -> Out {
             );
         }
     };
-    let result = run_migration(&src, &dst, tenants, &mut progress).await;
+    let result = run_transfer(&src, &dst, tenants, &mut progress).await;
     if tty {
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
     let report = result.map_err(|e| match e {
-        MigrateError::Tenants { .. } => Failure::Invalid(e.to_string()),
+        TransferError::Tenants { .. } => Failure::Invalid(e.to_string()),
         other => Failure::Other(other.to_string()),
     })?;
     emit(ctx, &report, || {

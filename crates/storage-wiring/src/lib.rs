@@ -10,13 +10,13 @@ mod build;
 mod composite;
 mod config;
 pub mod layers;
-pub mod migrate;
 mod registry;
 pub mod retention;
 mod tenant_view;
+pub mod transfer;
 
 pub use build::{Storage, WiringError};
 pub use config::{default_data_dir, BackendConfig, Concern, StorageConfig};
-pub use migrate::{migrate, MigrateError, MigrationReport};
 pub use registry::{settings_error, OpenContext, OpenFuture, Registry, Settings};
 pub use tenant_view::TenantView;
+pub use transfer::{transfer, TransferError, TransferReport};

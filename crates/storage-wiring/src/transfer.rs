@@ -1,11 +1,11 @@
-//! Moving a store to other backends (O4 for operators): `flowstore migrate --from A
-//! --to B` and hosts call [`migrate`].
+//! Moving a store to other backends (O4 for operators): `flowstore transfer --from A
+//! --to B` and hosts call [`transfer`].
 //!
 //! Every concern both sides keep is copied through the ports alone
 //! ([`copy_tenant_with_progress`]), so any pair of backends works, then verified: the
 //! count and content digest of each concern must be the same on both sides. Copying is
 //! idempotent (a record already present with the same content is skipped), so a
-//! migration that was interrupted, even killed, is completed by running it again.
+//! transfer that was interrupted, even killed, is completed by running it again.
 //! Credentials are not copied: they live in the OS keyring, which both sides share.
 
 use std::collections::BTreeMap;
@@ -18,10 +18,10 @@ use storage_ports::TenantId;
 
 use crate::Storage;
 
-/// Why a migration stopped.
+/// Why a transfer stopped.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
-pub enum MigrateError {
+pub enum TransferError {
     /// The source cannot list its tenants (Redis never scans its keys): name them.
     #[error("the source cannot list its tenants ({source}); name them with --tenants a,b")]
     Tenants {
@@ -37,7 +37,7 @@ pub enum MigrateError {
         source: storage_ports::Error,
     },
     /// The copy finished but differs from the source.
-    #[error("tenant {tenant}: the copy differs from the source in {concerns:?}; run the migration again, and if it persists report it")]
+    #[error("tenant {tenant}: the copy differs from the source in {concerns:?}; run the transfer again, and if it persists report it")]
     Mismatch {
         /// The tenant.
         tenant: TenantId,
@@ -48,20 +48,20 @@ pub enum MigrateError {
 
 /// What happened to one tenant.
 #[derive(Debug, Clone, Serialize)]
-pub struct TenantMigration {
+pub struct TenantTransfer {
     /// The tenant.
     pub tenant: TenantId,
-    /// Records written, and records found already present (a resumed migration).
+    /// Records written, and records found already present (a resumed transfer).
     pub copied: CopyReport,
     /// Count and digest per concern, identical on both sides.
     pub verified: TenantDigest,
 }
 
-/// What a migration did.
+/// What a transfer did.
 #[derive(Debug, Clone, Serialize)]
-pub struct MigrationReport {
+pub struct TransferReport {
     /// Per tenant.
-    pub tenants: Vec<TenantMigration>,
+    pub tenants: Vec<TenantTransfer>,
     /// Concerns the source keeps and the destination does not, so not copied.
     pub skipped: Vec<&'static str>,
 }
@@ -71,13 +71,13 @@ pub struct MigrationReport {
 /// called as records are copied.
 ///
 /// # Errors
-/// [`MigrateError`] naming the tenant and what failed.
-pub async fn migrate(
+/// [`TransferError`] naming the tenant and what failed.
+pub async fn transfer(
     from: &Storage,
     to: &Storage,
     tenants: Option<Vec<TenantId>>,
     progress: &mut (dyn FnMut(&TenantId, &str, u64) + Send),
-) -> Result<MigrationReport, MigrateError> {
+) -> Result<TransferReport, TransferError> {
     let (src, dst) = (from.ports(), to.ports());
     let tenants = match tenants {
         Some(t) => t,
@@ -85,7 +85,7 @@ pub async fn migrate(
             .operations
             .tenants()
             .await
-            .map_err(|source| MigrateError::Tenants { source })?,
+            .map_err(|source| TransferError::Tenants { source })?,
     };
     let concerns = Concerns::shared(src, dst);
     let have = src.capabilities();
@@ -101,7 +101,7 @@ pub async fn migrate(
     .collect();
     let mut out = Vec::with_capacity(tenants.len());
     for tenant in tenants {
-        let fail = |source| MigrateError::Copy {
+        let fail = |source| TransferError::Copy {
             tenant: tenant.clone(),
             source,
         };
@@ -121,18 +121,18 @@ pub async fn migrate(
             .map(|(k, _)| (*k).to_owned())
             .collect();
         if !differ.is_empty() {
-            return Err(MigrateError::Mismatch {
+            return Err(TransferError::Mismatch {
                 tenant,
                 concerns: differ,
             });
         }
-        out.push(TenantMigration {
+        out.push(TenantTransfer {
             tenant,
             copied,
             verified: a,
         });
     }
-    Ok(MigrationReport {
+    Ok(TransferReport {
         tenants: out,
         skipped,
     })
@@ -140,7 +140,7 @@ pub async fn migrate(
 
 /// Records per concern over all tenants, for a summary line.
 #[must_use]
-pub fn totals(report: &MigrationReport) -> BTreeMap<&'static str, u64> {
+pub fn totals(report: &TransferReport) -> BTreeMap<&'static str, u64> {
     let mut t = BTreeMap::new();
     for m in &report.tenants {
         for (k, d) in &m.verified {

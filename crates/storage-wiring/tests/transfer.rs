@@ -1,7 +1,7 @@
 //! O4 for operators: a store of 10,000 runs and 50 workflow versions (plus metrics,
 //! patterns, jobs and documents, in two tenants) moves fs+SQLite -> PostgreSQL -> Redis
 //! -> SQLite, and every record and digest at the end is identical to the source. A
-//! migration SIGKILLed halfway and run again ends identical too.
+//! transfer SIGKILLed halfway and run again ends identical too.
 //!
 //! Needs the servers `cargo xtask test` starts.
 
@@ -17,12 +17,12 @@ use storage_ports::{
     NodeExecution, NodeStatus, PatternObservation, QueueName, Run, RunId, RunMetric, RunOutcome,
     RunStatus, RunStep, TenantId, Timestamp, VariableSnapshot, WorkflowId,
 };
-use storage_wiring::{migrate, Storage, StorageConfig};
+use storage_wiring::{transfer, Storage, StorageConfig};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const ROLE: &str = "FLOWSTORE_MIGRATE_CHILD";
-const KILL_TEST: &str = "a_migration_killed_halfway_completes_when_run_again";
+const ROLE: &str = "FLOWSTORE_TRANSFER_CHILD";
+const KILL_TEST: &str = "a_transfer_killed_halfway_completes_when_run_again";
 const ALL: Concerns = Concerns {
     workflows: true,
     runs: true,
@@ -181,7 +181,7 @@ async fn fs_sqlite_to_postgres_to_redis_to_sqlite_is_identical() -> TestResult {
         server_env("FLOWSTORE_TEST_POSTGRES_URL")?,
         server_env("FLOWSTORE_TEST_REDIS_URL")?,
     );
-    let dir = std::env::temp_dir().join(format!("flowstore-migrate-{}", RunId::generate()));
+    let dir = std::env::temp_dir().join(format!("flowstore-transfer-{}", RunId::generate()));
     std::fs::create_dir_all(&dir)?;
     let (big, small) = (fresh_tenant()?, fresh_tenant()?);
     // Stores sit side by side, never inside the source's root, whose directories
@@ -203,7 +203,7 @@ async fn fs_sqlite_to_postgres_to_redis_to_sqlite_is_identical() -> TestResult {
     let started = std::time::Instant::now();
     // The source lists its own tenants (files and SQLite can); Redis cannot, so the
     // next hops name them.
-    let hop1 = migrate(&source, &pg_store, None, &mut |_, _, _| {}).await?;
+    let hop1 = transfer(&source, &pg_store, None, &mut |_, _, _| {}).await?;
     assert_eq!(
         hop1.tenants.len(),
         2,
@@ -211,9 +211,9 @@ async fn fs_sqlite_to_postgres_to_redis_to_sqlite_is_identical() -> TestResult {
         hop1.tenants.iter().map(|t| &t.tenant).collect::<Vec<_>>()
     );
     let t1 = started.elapsed();
-    migrate(&pg_store, &redis_store, both.clone(), &mut |_, _, _| {}).await?;
+    transfer(&pg_store, &redis_store, both.clone(), &mut |_, _, _| {}).await?;
     let t2 = started.elapsed();
-    let hop3 = migrate(&redis_store, &back, both, &mut |_, _, _| {}).await?;
+    let hop3 = transfer(&redis_store, &back, both, &mut |_, _, _| {}).await?;
     let t3 = started.elapsed();
     eprintln!(
         "fs+sqlite -> postgres {:.1}s, -> redis {:.1}s, -> sqlite {:.1}s",
@@ -241,12 +241,12 @@ async fn fs_sqlite_to_postgres_to_redis_to_sqlite_is_identical() -> TestResult {
     Ok(())
 }
 
-/// The child role of the kill test: migrate the seeded source to a fresh SQLite file,
+/// The child role of the kill test: transfer the seeded source to a fresh SQLite file,
 /// printing progress, until killed.
 async fn child(dir: &std::path::Path) -> TestResult {
     let source = storage(&embedded(&dir.join("source"), "source.db")).await?;
     let dest = storage(&embedded(&dir.join("dest"), "dest.db")).await?;
-    migrate(&source, &dest, None, &mut |_, concern, n| {
+    transfer(&source, &dest, None, &mut |_, concern, n| {
         println!("progress {concern} {n}");
     })
     .await?;
@@ -255,11 +255,11 @@ async fn child(dir: &std::path::Path) -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_migration_killed_halfway_completes_when_run_again() -> TestResult {
+async fn a_transfer_killed_halfway_completes_when_run_again() -> TestResult {
     if let Ok(dir) = std::env::var(ROLE) {
         return child(std::path::Path::new(&dir)).await;
     }
-    let dir = std::env::temp_dir().join(format!("flowstore-migrate-kill-{}", RunId::generate()));
+    let dir = std::env::temp_dir().join(format!("flowstore-transfer-kill-{}", RunId::generate()));
     std::fs::create_dir_all(&dir)?;
     let (big, small) = (TenantId::new("big")?, TenantId::new("small")?);
     let source = storage(&embedded(&dir.join("source"), "source.db")).await?;
@@ -292,7 +292,7 @@ async fn a_migration_killed_halfway_completes_when_run_again() -> TestResult {
     proc.wait()?;
     let killed_at = killed_at.ok_or("the child never reached 4,000 runs")?;
     let dest = storage(&embedded(&dir.join("dest"), "dest.db")).await?;
-    let report = migrate(&source, &dest, None, &mut |_, _, _| {}).await?;
+    let report = transfer(&source, &dest, None, &mut |_, _, _| {}).await?;
     assert_eq!(report.tenants.len(), 2);
     let big_report = report
         .tenants
