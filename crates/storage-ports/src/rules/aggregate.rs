@@ -91,3 +91,62 @@ impl Distribution {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Distribution;
+
+    fn of(values: &[f64]) -> Distribution {
+        let mut d = Distribution::default();
+        for v in values {
+            d.add(*v);
+        }
+        d
+    }
+
+    #[test]
+    fn exact_figures_and_ignored_values() {
+        /// Values in, then (count, min, max, mean) out.
+        type Case<'a> = (&'a [f64], Option<(u64, f64, f64, f64)>);
+        let cases: [Case<'_>; 4] = [
+            (&[], None),
+            (&[f64::NAN, f64::INFINITY], None),
+            (&[5.0], Some((1, 5.0, 5.0, 5.0))),
+            (&[1.0, 2.0, 3.0, 4.0, f64::NAN], Some((4, 1.0, 4.0, 2.5))),
+        ];
+        for (values, want) in cases {
+            let got = of(values)
+                .summary()
+                .map(|s| (s.count, s.min, s.max, s.mean));
+            assert_eq!(got, want, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn merging_equals_adding_everything() {
+        let (a, b) = ([1.0, 9.0, 3.0], [0.5, 7.0]);
+        let mut merged = of(&a);
+        merged.merge(&of(&b));
+        let all = of(&[1.0, 9.0, 3.0, 0.5, 7.0]);
+        let (m, w) = (merged.summary(), all.summary());
+        assert_eq!(
+            m.map(|s| (s.count, s.min, s.max)),
+            w.map(|s| (s.count, s.min, s.max))
+        );
+        let mut empty = Distribution::default();
+        empty.merge(&of(&[2.0]));
+        assert_eq!(empty.summary().map(|s| s.min), Some(2.0));
+    }
+
+    #[test]
+    fn quantiles_stay_within_min_and_max() {
+        let values: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let s = of(&values).summary();
+        let s = s.unwrap_or_else(|| panic!("a summary"));
+        for q in [s.p50, s.p95, s.p99] {
+            assert!((1.0..=1000.0).contains(&q), "{q}");
+        }
+        assert!((s.p50 - 500.0).abs() <= 10.0, "p50 {}", s.p50);
+        assert!((s.p99 - 990.0).abs() <= 15.0, "p99 {}", s.p99);
+    }
+}

@@ -47,4 +47,64 @@ mod tests {
         assert_eq!(d, [100, 200, 400, 800, 1_000, 1_000]);
         assert_eq!(b.delay_after(200).as_millis(), 1_000);
     }
+
+    #[test]
+    fn edges_never_overflow() {
+        for (b, attempt, want_ms) in [
+            (
+                Backoff {
+                    base_ms: 0,
+                    cap_ms: 10,
+                },
+                5,
+                0,
+            ),
+            (
+                Backoff {
+                    base_ms: 1,
+                    cap_ms: u64::MAX,
+                },
+                64,
+                1 << 63,
+            ),
+            (
+                Backoff {
+                    base_ms: 1,
+                    cap_ms: u64::MAX,
+                },
+                u32::MAX,
+                1 << 63,
+            ),
+            (
+                Backoff {
+                    base_ms: u64::MAX,
+                    cap_ms: u64::MAX,
+                },
+                3,
+                u64::MAX,
+            ),
+            (
+                Backoff {
+                    base_ms: 100,
+                    cap_ms: 50,
+                },
+                1,
+                50,
+            ),
+            (
+                Backoff {
+                    base_ms: 100,
+                    cap_ms: 1_000,
+                },
+                0,
+                100,
+            ),
+        ] {
+            assert_eq!(
+                b.delay_after(attempt),
+                std::time::Duration::from_millis(want_ms),
+                "{b:?} {attempt}"
+            );
+        }
+    }
 }

@@ -170,4 +170,42 @@ mod tests {
         assert!(c.decode::<(i64, String)>("workflows").is_err());
         assert!(Cursor::from_string("zz").decode::<i64>("runs").is_err());
     }
+
+    #[test]
+    fn limits_are_clamped() {
+        for (asked, used) in [
+            (0, 1),
+            (1, 1),
+            (50, 50),
+            (1000, 1000),
+            (1001, 1000),
+            (usize::MAX, 1000),
+        ] {
+            assert_eq!(PageRequest::first(asked).effective_limit(), used, "{asked}");
+        }
+    }
+
+    #[test]
+    fn pages_from_candidates() {
+        for (n, limit, items, has_next) in [
+            (0, 3, 0, false),
+            (3, 3, 3, false),
+            (4, 3, 3, true),
+            (1, 1, 1, false),
+        ] {
+            let p = Page::from_candidates("t", (0..n).collect::<Vec<u32>>(), limit, |x| *x);
+            assert_eq!(
+                (p.items.len(), p.next.is_some()),
+                (items, has_next),
+                "{n} of {limit}"
+            );
+            if let Some(c) = p.next {
+                assert_eq!(
+                    c.decode::<u32>("t").ok(),
+                    Some(limit as u32 - 1),
+                    "the cursor is the last kept item"
+                );
+            }
+        }
+    }
 }

@@ -63,3 +63,79 @@ where
         |d| d.id.clone(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::Timestamp;
+
+    /// Documents `d00`..`d{n-1}` whose body says whether the index is even, read two at
+    /// a time as a backend in id order would.
+    fn read(n: usize, after: Option<DocumentId>) -> Chunk {
+        let all: Vec<Document> = (0..n)
+            .map(|i| Document {
+                id: DocumentId::new(format!("d{i:02}")).unwrap_or_else(|e| panic!("{e}")),
+                revision: 1,
+                body: json!({"even": i % 2 == 0, "n": i}),
+                updated_at: Timestamp::from_micros(0),
+            })
+            .filter(|d| after.as_ref().is_none_or(|a| d.id > *a))
+            .collect();
+        let documents: Vec<Document> = all.iter().take(2).cloned().collect();
+        let next_after = (all.len() > 2).then(|| documents[1].id.clone());
+        Chunk {
+            documents,
+            next_after,
+        }
+    }
+
+    fn list(n: usize, filter: &DocumentFilter, page: &PageRequest) -> Page<Document> {
+        list_filtered(filter, page, |after| async move { Ok(read(n, after)) })
+            .now_or_never()
+            .unwrap_or_else(|| panic!("the reads are ready at once"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn pages_hold_only_matches_and_resume_after_the_last() {
+        let even = DocumentFilter::all().eq("even", json!(true));
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first(2);
+        loop {
+            let p = list(9, &even, &page);
+            assert!(p.items.len() <= 2);
+            seen.extend(p.items.iter().map(|d| d.body["n"].as_u64().unwrap_or(99)));
+            match p.next {
+                Some(c) => page = PageRequest::after(2, c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![0, 2, 4, 6, 8], "every match once, in id order");
+        assert!(list(
+            9,
+            &DocumentFilter::all().eq("n", json!(100)),
+            &PageRequest::first(5)
+        )
+        .items
+        .is_empty());
+        assert_eq!(
+            list(0, &DocumentFilter::all(), &PageRequest::first(5))
+                .items
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_foreign_cursor_is_refused() {
+        let page = PageRequest::after(2, crate::Cursor::encode("runs", &1));
+        let r = list_filtered(&DocumentFilter::all(), &page, |after| async move {
+            Ok(read(3, after))
+        })
+        .now_or_never();
+        assert!(matches!(r, Some(Err(e)) if e.kind() == crate::ErrorKind::InvalidInput));
+    }
+}

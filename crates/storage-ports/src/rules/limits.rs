@@ -93,3 +93,43 @@ impl std::io::Write for ByteCounter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes_at_and_around_the_limit() {
+        // `"xx...x"` is the length plus two quote bytes.
+        let text = |n: usize| Value::String("x".repeat(n));
+        let limit = PayloadLimit(10);
+        for (value, ok) in [
+            (json!(null), true),
+            (text(8), true),
+            (text(9), false),
+            (json!([1, 2, 3, 4]), true),
+            (json!({"k": "123456"}), false),
+        ] {
+            let got = limit.check("payload", &value);
+            assert_eq!(got.is_ok(), ok, "{value}");
+            if let Err(e) = got {
+                assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+                assert!(e.message().contains("above the limit of 10 bytes"), "{e}");
+            }
+        }
+        assert_eq!(limit.check("payload", &text(8)).ok(), Some(10));
+    }
+
+    #[test]
+    fn a_job_is_checked_for_its_fields_and_payload() {
+        let limit = PayloadLimit(16);
+        assert!(limit.check_job(&NewJob::new(json!({"n": 1}))).is_ok());
+        assert!(limit
+            .check_job(&NewJob::new(json!("x".repeat(32))))
+            .is_err());
+        assert!(limit
+            .check_job(&NewJob::new(json!(1)).with_max_attempts(0))
+            .is_err());
+    }
+}

@@ -232,3 +232,81 @@ pub async fn prune_by_query<S: RunStore + ?Sized>(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 86_400;
+
+    fn head(id: &str, wf: &str, status: RunStatus, days_ago: u64, now: Timestamp) -> RunHead {
+        RunHead {
+            run_id: RunId::new(id).unwrap_or_else(|e| panic!("{e}")),
+            workflow_id: WorkflowId::new(wf).unwrap_or_else(|e| panic!("{e}")),
+            status,
+            started_at: now.minus(Duration::from_secs(days_ago * DAY)),
+        }
+    }
+
+    #[test]
+    fn selection_by_age_count_and_failed_protection() {
+        let now = Timestamp::from_micros(1_800_000_000_000_000);
+        let heads = [
+            head("a-new", "a", RunStatus::Succeeded, 1, now),
+            head("a-mid", "a", RunStatus::Succeeded, 10, now),
+            head("a-old", "a", RunStatus::Succeeded, 40, now),
+            head("a-old-failed", "a", RunStatus::Failed, 45, now),
+            head("a-running", "a", RunStatus::Running, 100, now),
+            head("b-old", "b", RunStatus::Cancelled, 50, now),
+        ];
+        let days = |d: u64| Some(Duration::from_secs(d * DAY));
+        let cases: [(RetentionPolicy, &[&str]); 5] = [
+            (RetentionPolicy::default(), &[]),
+            (
+                RetentionPolicy {
+                    max_age: days(30),
+                    ..RetentionPolicy::default()
+                },
+                &["a-old", "a-old-failed", "b-old"],
+            ),
+            (
+                RetentionPolicy {
+                    max_age: days(30),
+                    keep_failed_for: days(60),
+                    ..RetentionPolicy::default()
+                },
+                &["a-old", "b-old"],
+            ),
+            (
+                RetentionPolicy {
+                    keep_newest_per_workflow: Some(2),
+                    ..RetentionPolicy::default()
+                },
+                &["a-old", "a-old-failed"],
+            ),
+            (
+                RetentionPolicy {
+                    max_age: days(5),
+                    keep_newest_per_workflow: Some(1),
+                    ..RetentionPolicy::default()
+                },
+                &["a-mid", "a-old", "a-old-failed", "b-old"],
+            ),
+        ];
+        for (i, (policy, want)) in cases.iter().enumerate() {
+            let got: Vec<String> = policy
+                .select(&heads, now)
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect();
+            let mut got_sorted = got.clone();
+            got_sorted.sort();
+            let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+            want.sort();
+            assert_eq!(
+                got_sorted, want,
+                "case {i}: a running run is never selected"
+            );
+        }
+    }
+}

@@ -72,3 +72,79 @@ pub fn plan_put(
         None => Ok(PutPlan::Insert(v)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn every_put_decision() {
+        let wf = WorkflowId::new("etl").unwrap_or_else(|e| panic!("{e}"));
+        let (h, other) = (
+            ContentHash::of(&serde_json::json!({"a": 1})),
+            ContentHash::of(&serde_json::json!({"a": 2})),
+        );
+        let state = |high_water, existing, parent_exists| VersionState {
+            high_water,
+            existing,
+            parent_exists,
+        };
+        // (requested, parent, state, expected plan or error kind)
+        /// (requested, parent, state, the plan or the error kind).
+        type Case<'a> = (
+            Option<u32>,
+            Option<u32>,
+            VersionState<'a>,
+            std::result::Result<PutPlan, ErrorKind>,
+        );
+        let cases: [Case<'_>; 9] = [
+            (None, None, state(0, None, true), Ok(PutPlan::Insert(1))),
+            (None, None, state(7, None, true), Ok(PutPlan::Insert(8))),
+            (
+                None,
+                None,
+                state(u32::MAX, None, true),
+                Err(ErrorKind::PreconditionFailed),
+            ),
+            (Some(3), None, state(2, None, true), Ok(PutPlan::Insert(3))),
+            (
+                Some(2),
+                None,
+                state(2, Some(&h), true),
+                Ok(PutPlan::AlreadyStored(2)),
+            ),
+            (
+                Some(2),
+                None,
+                state(2, Some(&other), true),
+                Err(ErrorKind::PreconditionFailed),
+            ),
+            (
+                Some(2),
+                None,
+                state(5, None, true),
+                Err(ErrorKind::PreconditionFailed),
+            ),
+            (
+                Some(0),
+                None,
+                state(0, None, true),
+                Err(ErrorKind::InvalidInput),
+            ),
+            (
+                Some(4),
+                Some(1),
+                state(3, None, false),
+                Err(ErrorKind::InvalidInput),
+            ),
+        ];
+        for (i, (requested, parent, st, want)) in cases.into_iter().enumerate() {
+            let got = plan_put(&wf, requested, parent, &h, st).map_err(|e| e.kind());
+            assert_eq!(got, want, "case {i}");
+        }
+        // A parent must be older than its child.
+        let e = plan_put(&wf, Some(2), Some(2), &h, state(1, None, true)).err();
+        assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::InvalidInput));
+    }
+}
