@@ -167,7 +167,7 @@ fn a_sentinel_secret_leaks_nowhere() -> TestResult {
     }
     let dump = Command::new("psql")
         .arg(&pg)
-        .args(["-Atc", "SELECT string_agg(format('SELECT t::text FROM %I t', table_name), ' UNION ALL ') FROM information_schema.tables WHERE table_name LIKE 'flowstore%'"])
+        .args(["-Atc", "SELECT string_agg(format('SELECT t::text FROM %I.%I t', table_schema, table_name), ' UNION ALL ') FROM information_schema.tables WHERE table_name LIKE 'flowstore%'"])
         .output()?;
     let union = String::from_utf8_lossy(&dump.stdout).trim().to_owned();
     assert!(
