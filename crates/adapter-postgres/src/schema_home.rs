@@ -14,6 +14,7 @@
 
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;
+use storage_ports::adapter_kit::history::own_versions;
 use storage_ports::{Error, Result};
 
 use crate::error::SqlxResultExt;
@@ -133,15 +134,10 @@ pub(crate) async fn adopt_public_layout(pool: &PgPool, schema: &str) -> Result<b
                 .fetch_all(&mut *tx)
                 .await
                 .op(OP)?;
-        let ours: Vec<i64> = rows
-            .iter()
-            .filter(|(v, sum)| {
-                MIGRATOR
-                    .iter()
-                    .any(|m| m.version == *v && m.checksum.as_ref() == sum.as_slice())
-            })
-            .map(|(v, _)| *v)
-            .collect();
+        let ours = own_versions(
+            &rows,
+            MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref())),
+        );
         q(format!(
             "INSERT INTO \"{schema}\".{HISTORY} \
              SELECT version, description, installed_on, success, checksum, execution_time \

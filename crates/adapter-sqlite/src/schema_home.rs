@@ -7,6 +7,7 @@
 //! transaction; rows flowstore does not recognise (another application's) stay.
 
 use sqlx::migrate::Migrator;
+use storage_ports::adapter_kit::history::own_versions;
 use storage_ports::Result;
 
 use crate::error::SqlxResultExt;
@@ -46,15 +47,10 @@ pub(crate) async fn adopt_sqlx_history(store: &SqliteStore) -> Result<bool> {
             .fetch_all(&mut *tx)
             .await
             .op(OP)?;
-    let ours: Vec<i64> = rows
-        .iter()
-        .filter(|(v, sum)| {
-            MIGRATOR
-                .iter()
-                .any(|m| m.version == *v && m.checksum.as_ref() == sum.as_slice())
-        })
-        .map(|(v, _)| *v)
-        .collect();
+    let ours = own_versions(
+        &rows,
+        MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref())),
+    );
     if ours.is_empty() {
         return Ok(false);
     }

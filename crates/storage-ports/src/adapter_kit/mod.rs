@@ -9,6 +9,7 @@
 pub mod convert;
 pub mod cursors;
 pub mod errors;
+pub mod history;
 pub mod redact;
 
 pub use convert::{stored_id, stored_u32, to_i64};
