@@ -77,6 +77,7 @@ impl Services {
         // Always a private bus: the tests must never write into the user's keyring.
         if keyring {
             me.start_keyring()?;
+            me.find_faketime()?;
         }
         Ok(me)
     }
@@ -276,6 +277,32 @@ impl Drop for Services {
 }
 
 impl Services {
+    /// libfaketime, for the clock-skew tests that run one engine node with its wall
+    /// clock minutes off: installs Debian's `faketime` when missing and exports
+    /// `FLOWSTORE_TEST_FAKETIME_LIB`.
+    fn find_faketime(&mut self) -> Result<()> {
+        let find = || {
+            fs::read_dir("/usr/lib").ok()?.flatten().find_map(|d| {
+                let lib = d.path().join("faketime/libfaketime.so.1");
+                lib.exists().then_some(lib)
+            })
+        };
+        let lib = match find() {
+            Some(lib) => lib,
+            None => {
+                install(&["faketime"])?;
+                find().context(
+                    "faketime is installed but libfaketime.so.1 is not under /usr/lib/*/faketime",
+                )?
+            }
+        };
+        self.env.push((
+            "FLOWSTORE_TEST_FAKETIME_LIB".into(),
+            lib.display().to_string(),
+        ));
+        Ok(())
+    }
+
     /// A private D-Bus session bus and an unlocked gnome-keyring on it, with the
     /// keyring's files in the temp directory; also makes sure `keyctl` exists for the
     /// keyutils tests.

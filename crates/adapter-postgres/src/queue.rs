@@ -40,7 +40,8 @@ struct JobColumns {
     ids: Vec<String>,
     payload: Vec<String>,
     priority: Vec<i32>,
-    run_at: Vec<DateTime<Utc>>,
+    /// `None`: due now by the server's clock.
+    run_at: Vec<Option<DateTime<Utc>>>,
     max_attempts: Vec<i64>,
     backoff: Vec<String>,
 }
@@ -73,7 +74,6 @@ pub(crate) async fn enqueue_in(
     queue: &QueueName,
     jobs: Vec<NewJob>,
 ) -> Result<Vec<Result<Enqueued>>> {
-    let now = Timestamp::now();
     // Within the batch, the first job with a deduplication key wins (Q8).
     let mut first_with_key: HashMap<String, usize> = HashMap::new();
     let mut ids = Vec::with_capacity(jobs.len());
@@ -100,7 +100,7 @@ pub(crate) async fn enqueue_in(
                 cols.ids.push(id.as_str().to_owned());
                 cols.payload.push(p);
                 cols.priority.push(job.priority);
-                cols.run_at.push(to_pg(job.run_at.unwrap_or(now))?);
+                cols.run_at.push(job.run_at.map(to_pg).transpose()?);
                 cols.max_attempts.push(i64::from(job.max_attempts));
                 cols.backoff.push(b);
                 dedup.push(job.dedup_key.clone());
@@ -119,14 +119,13 @@ pub(crate) async fn enqueue_in(
     if first_with_key.is_empty() && jobs.iter().all(|j| j.id.is_none()) {
         cols.bound(
             "INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) \
-             SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, j.run_at, j.max_attempts, j.backoff::jsonb, 'ready', $9 \
+             SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now()), j.max_attempts, j.backoff::jsonb, 'ready', now() \
              FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[]) \
                WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, ord) \
              ORDER BY j.ord",
             tenant,
             queue,
         )
-        .bind(to_pg(now)?)
         .execute(&mut *conn)
         .await
         .op("queue.enqueue")?;
@@ -148,7 +147,7 @@ pub(crate) async fn enqueue_in(
            WHERE tenant = $1 AND queue = $2 AND dedup_key = ANY($10::text[]) AND state <> 'dead'), \
          ins AS ( \
            INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at) \
-           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, j.run_at, j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', $11 \
+           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now()), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now() \
            FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::text[]) \
              WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, ord) \
            WHERE j.dedup_key IS NULL OR j.dedup_key NOT IN (SELECT dedup_key FROM existing) \
@@ -161,7 +160,6 @@ pub(crate) async fn enqueue_in(
     )
     .bind(&dedup)
     .bind(&keys)
-    .bind(to_pg(now)?)
     .fetch_all(&mut *conn)
     .await
     .op("queue.enqueue")?;
@@ -231,11 +229,8 @@ async fn live_job_with_key(
         .op("queue.enqueue")
 }
 
-fn leased_of(
-    row: &PgRow,
-    queue: &QueueName,
-    expires_at: Timestamp,
-) -> Result<(LeasedJob, (DateTime<Utc>, i64))> {
+fn leased_of(row: &PgRow, queue: &QueueName) -> Result<(LeasedJob, (DateTime<Utc>, i64))> {
+    let expires_at = from_pg(row.try_get("lease_expires").op("queue.decode")?);
     let token: i64 = row.try_get("token").op("queue.decode")?;
     let Json(payload): Json<Value> = row.try_get("payload").op("queue.decode")?;
     let order = (
@@ -305,8 +300,9 @@ impl JobQueue for PostgresStore {
         req: Dequeue,
     ) -> Result<Vec<LeasedJob>> {
         req.validate()?;
-        let now = Timestamp::now();
-        let expires_at = now.plus(req.lease_for);
+        // Every time here is the server's (`now()`, the statement's start): which jobs
+        // are due, whose lease expired, who dies, and when the new leases expire. A
+        // node whose clock is off takes no live lease and sees no job early.
         // The queue benchmark found three ways PostgreSQL read the whole queue on every
         // dequeue when a queue had grown past its statistics (P3 at 50,000 jobs fell to
         // 0.8k-2.7k jobs/s). Each part of this statement now has one plan:
@@ -320,36 +316,35 @@ impl JobQueue for PostgresStore {
         //   plan hash-joined a sequential scan of every job.
         let rows = sqlx::query(
             "WITH dead AS ( \
-               UPDATE flowstore_jobs SET state = 'dead', died_at = $3, token = NULL, lease_expires = NULL, \
+               UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, \
                  last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= $3 AND attempts >= max_attempts), \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() AND attempts >= max_attempts), \
              ready AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= $3 \
-               ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED), \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
+               ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
              expired AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= $3 AND attempts < max_attempts \
-               ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED), \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() AND attempts < max_attempts \
+               ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
              picked AS ( \
                SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT * FROM expired) c \
-               ORDER BY priority DESC, run_at, seq LIMIT $4) \
+               ORDER BY priority DESC, run_at, seq LIMIT $3) \
              UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
-               lease_expires = $5, attempts = j.attempts + 1 \
+               lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \
              WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
-             RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq",
+             RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires",
         )
             .bind(tenant.as_str())
             .bind(queue.as_str())
-            .bind(to_pg(now)?)
             .bind(to_i64(req.max as u64))
-            .bind(to_pg(expires_at)?)
+            .bind(micros(req.lease_for))
             .fetch_all(&self.pool)
             .await
             .op("queue.dequeue")?;
         let mut out = rows
             .iter()
-            .map(|r| leased_of(r, queue, expires_at))
+            .map(|r| leased_of(r, queue))
             .collect::<Result<Vec<_>>>()?;
         // RETURNING has no order: deliver best first, as picked.
         out.sort_by(|a, b| b.0.priority.cmp(&a.0.priority).then(a.1.cmp(&b.1)));
@@ -362,21 +357,21 @@ impl JobQueue for PostgresStore {
         lease: &Lease,
         extend_by: Duration,
     ) -> Result<Lease> {
-        let expires_at = Timestamp::now().plus(extend_by);
-        let done = sqlx::query("UPDATE flowstore_jobs SET lease_expires = $1 WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5")
-            .bind(to_pg(expires_at)?)
+        // Extended from the server's clock, and the new expiry is the server's.
+        let expires: Option<DateTime<Utc>> = sqlx::query_scalar("UPDATE flowstore_jobs SET lease_expires = now() + $1 * interval '1 microsecond' WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5 RETURNING lease_expires")
+            .bind(micros(extend_by))
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
             .bind(lease.job_id.as_str())
             .bind(to_i64(lease.token))
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .op("queue.heartbeat")?;
-        if done.rows_affected() == 0 {
+        let Some(expires) = expires else {
             return Err(lease.stale());
-        }
+        };
         Ok(Lease {
-            expires_at,
+            expires_at: from_pg(expires),
             ..lease.clone()
         })
     }
@@ -427,7 +422,6 @@ impl JobQueue for PostgresStore {
         lease: &Lease,
         failure: JobFailure,
     ) -> Result<FailOutcome> {
-        let now = Timestamp::now();
         let mut tx = self.pool.begin().await.op("queue.fail")?;
         let row = sqlx::query("SELECT attempts, max_attempts, backoff FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'leased' AND token = $4 FOR UPDATE")
             .bind(tenant.as_str())
@@ -444,28 +438,32 @@ impl JobQueue for PostgresStore {
             "max attempts",
         )?;
         let Json(backoff): Json<Backoff> = row.try_get("backoff").op("queue.decode")?;
-        let outcome = if failure.retry && attempts < max {
+        // The retry time and the death time are the server's clock plus the backoff.
+        let retry_after =
+            (failure.retry && attempts < max).then(|| micros(backoff.delay_after(attempts)));
+        let (state, run_at): (String, DateTime<Utc>) = sqlx::query_as(
+            "UPDATE flowstore_jobs SET \
+               state = CASE WHEN $1::bigint IS NULL THEN 'dead' ELSE 'ready' END, \
+               run_at = CASE WHEN $1::bigint IS NULL THEN run_at ELSE now() + $1 * interval '1 microsecond' END, \
+               died_at = CASE WHEN $1::bigint IS NULL THEN now() END, \
+               last_error = $2, token = NULL, lease_expires = NULL \
+             WHERE tenant = $3 AND queue = $4 AND job_id = $5 RETURNING state, run_at",
+        )
+        .bind(retry_after)
+        .bind(&failure.error)
+        .bind(tenant.as_str())
+        .bind(lease.queue.as_str())
+        .bind(lease.job_id.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .op("queue.fail")?;
+        let outcome = if state == "ready" {
             FailOutcome::Retrying {
-                at: now.plus(backoff.delay_after(attempts)),
+                at: from_pg(run_at),
             }
         } else {
             FailOutcome::Dead
         };
-        let (state, run_at, died_at) = match outcome {
-            FailOutcome::Retrying { at } => ("ready", Some(to_pg(at)?), None),
-            FailOutcome::Dead => ("dead", None, Some(to_pg(now)?)),
-        };
-        sqlx::query("UPDATE flowstore_jobs SET state = $1, run_at = COALESCE($2, run_at), died_at = $3, last_error = $4, token = NULL, lease_expires = NULL WHERE tenant = $5 AND queue = $6 AND job_id = $7")
-            .bind(state)
-            .bind(run_at)
-            .bind(died_at)
-            .bind(&failure.error)
-            .bind(tenant.as_str())
-            .bind(lease.queue.as_str())
-            .bind(lease.job_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .op("queue.fail")?;
         tx.commit().await.op("queue.fail")?;
         Ok(outcome)
     }
@@ -504,8 +502,7 @@ impl JobQueue for PostgresStore {
     }
 
     async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
-        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = $1, token = NULL, lease_expires = NULL, died_at = NULL WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'dead'")
-            .bind(to_pg(Timestamp::now())?)
+        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = now(), token = NULL, lease_expires = NULL, died_at = NULL WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'dead'")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(job.as_str())
@@ -524,12 +521,11 @@ impl JobQueue for PostgresStore {
         let row = sqlx::query(
             "SELECT \
                COUNT(*) FILTER (WHERE state = 'dead') AS dead, \
-               COUNT(*) FILTER (WHERE state = 'leased' AND lease_expires > $1) AS running, \
-               COUNT(*) FILTER (WHERE state = 'ready' AND run_at > $1) AS scheduled, \
-               COUNT(*) FILTER (WHERE (state = 'ready' AND run_at <= $1) OR (state = 'leased' AND lease_expires <= $1)) AS pending \
-             FROM flowstore_jobs WHERE tenant = $2 AND queue = $3",
+               COUNT(*) FILTER (WHERE state = 'leased' AND lease_expires > now()) AS running, \
+               COUNT(*) FILTER (WHERE state = 'ready' AND run_at > now()) AS scheduled, \
+               COUNT(*) FILTER (WHERE (state = 'ready' AND run_at <= now()) OR (state = 'leased' AND lease_expires <= now())) AS pending \
+             FROM flowstore_jobs WHERE tenant = $1 AND queue = $2",
         )
-        .bind(to_pg(Timestamp::now())?)
         .bind(tenant.as_str())
         .bind(queue.as_str())
         .fetch_one(&self.pool)
@@ -551,26 +547,28 @@ impl JobQueue for PostgresStore {
         let mut changes = self.queue_changed.subscribe();
         loop {
             changes.borrow_and_update();
-            let now = Timestamp::now();
-            // The earliest time a job becomes ready (now or later), if any.
-            let next: Option<DateTime<Utc>> = sqlx::query_scalar(
-                "SELECT LEAST( \
+            // How long until the earliest job becomes ready by the server's clock (zero
+            // or less: now), if any.
+            let until: Option<i64> = sqlx::query_scalar(
+                "SELECT (EXTRACT(epoch FROM LEAST( \
                    (SELECT MIN(run_at) FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready'), \
-                   (SELECT MIN(lease_expires) FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased'))",
+                   (SELECT MIN(lease_expires) FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased')) \
+                   - now()) * 1000000)::bigint",
             )
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .fetch_one(&self.pool)
             .await
             .op("queue.wait")?;
-            let next = next.map(from_pg);
-            if next.is_some_and(|t| t <= now) {
+            if until.is_some_and(|us| us <= 0) {
                 return Ok(true);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(false);
             }
-            let due = next.map(|t| tokio::time::Instant::now() + t.since(now));
+            let due = until.map(|us| {
+                tokio::time::Instant::now() + Duration::from_micros(u64::try_from(us).unwrap_or(0))
+            });
             let wake = [
                 Some(deadline),
                 due,
@@ -657,4 +655,10 @@ impl JobTransfer for PostgresStore {
         }
         Ok(())
     }
+}
+
+/// A duration as whole microseconds for `$n * interval '1 microsecond'`, saturating
+/// (a lease or backoff never comes near 292,000 years).
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
