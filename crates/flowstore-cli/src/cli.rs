@@ -15,8 +15,9 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Exit codes: 0 ok, 1 failure, 2 invalid input, 3 not found.\n\
 Configuration: --config FILE (YAML), else FLOWSTORE_CONFIG, else the embedded default \
 (workflow files in ./flowstore-data/<tenant>/workflows, the rest in \
-./flowstore-data/flowstore.db, credentials in the OS keyring); FLOWSTORE_<CONCERN>__TYPE|URL|PATH \
-override it (docs/configuration.md). FLOWSTORE_LOG=debug|trace for diagnostics."
+./flowstore-data/flowstore.db, credentials in the OS keyring); FLOWSTORE_<CONCERN>__TYPE and \
+FLOWSTORE_<CONCERN>__<SETTING> (URL, PATH, MAX_CONNECTIONS, ...) override it (docs/configuration.md). \
+FLOWSTORE_LOG=debug|trace for diagnostics."
 )]
 pub struct Cli {
     /// Options every command takes.
