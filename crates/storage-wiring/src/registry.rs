@@ -60,11 +60,8 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         for (k, v) in &self.0 {
-            let secret = ["password", "secret", "token", "key_material"]
-                .iter()
-                .any(|s| k.contains(s));
             match v {
-                _ if secret => m.entry(k, &"[redacted]"),
+                _ if storage_ports::adapter_kit::is_secret_name(k) => m.entry(k, &"[redacted]"),
                 Value::String(s) => m.entry(k, &storage_ports::adapter_kit::redact_url(s)),
                 other => m.entry(k, other),
             };

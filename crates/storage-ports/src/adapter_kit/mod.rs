@@ -13,4 +13,4 @@ pub mod history;
 pub mod redact;
 
 pub use convert::{stored_id, stored_u32, to_i64};
-pub use redact::redact_url;
+pub use redact::{is_secret_name, redact_url};

@@ -35,7 +35,7 @@ pub fn redact_url(url: &str) -> String {
         let redacted: Vec<String> = q
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if is_secret(name) => format!("{name}=***"),
+                Some((name, _)) if is_secret_name(name) => format!("{name}=***"),
                 _ => pair.to_owned(),
             })
             .collect();
@@ -44,7 +44,11 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
-fn is_secret(name: &str) -> bool {
+/// Whether a parameter or setting called `name` holds a secret (`password`,
+/// `sslpassword`, `auth_token`, ...): the one rule for query strings, config settings
+/// and anything else shown by name.
+#[must_use]
+pub fn is_secret_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SECRET_PARAMS.iter().any(|s| name.contains(s))
 }

@@ -10,6 +10,7 @@
 
 use std::time::Instant;
 
+use metrics::Label;
 use storage_ports::Result;
 
 use super::intercept::{Call, Intercept, Next};
@@ -48,14 +49,16 @@ impl Intercept for MetricsLayer {
             Ok(_) => "ok",
             Err(e) => e.kind().as_str(),
         };
-        let labels = [
-            ("op", call.op.name.to_owned()),
-            ("backend", call.backend.to_owned()),
-            ("tenant", call.tenant_label().to_owned()),
-            ("outcome", outcome.to_owned()),
+        // The operation and the outcome are static names: only the backend and the
+        // tenant are copied per call.
+        let labels = vec![
+            Label::new("op", call.op.name),
+            Label::new("backend", call.backend.to_owned()),
+            Label::new("tenant", call.tenant_label().to_owned()),
+            Label::new("outcome", outcome),
         ];
-        metrics::counter!(CALLS_TOTAL, &labels).increment(1);
-        metrics::histogram!(CALL_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+        metrics::counter!(CALLS_TOTAL, labels.clone()).increment(1);
+        metrics::histogram!(CALL_DURATION_SECONDS, labels).record(started.elapsed().as_secs_f64());
         r
     }
 }
