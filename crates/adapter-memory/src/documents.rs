@@ -6,7 +6,7 @@ use storage_ports::adapter_kit::cursors::DOCUMENTS as DOCUMENT_CURSOR;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Page, PageRequest, Result,
-    TenantId, Timestamp,
+    TenantId,
 };
 
 use crate::MemoryStore;
@@ -35,7 +35,7 @@ impl DocumentStore for MemoryStore {
             id: id.clone(),
             revision: 1,
             body,
-            updated_at: Timestamp::now(),
+            updated_at: self.now(),
         };
         coll.insert(id, doc.clone());
         Ok(doc)
@@ -78,7 +78,7 @@ impl DocumentStore for MemoryStore {
         }
         doc.revision += 1;
         doc.body = body;
-        doc.updated_at = Timestamp::now();
+        doc.updated_at = self.now();
         Ok(doc.clone())
     }
 

@@ -21,7 +21,7 @@ mod workflows;
 pub use crate::config::Config;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use storage_ports::{Capabilities, PayloadLimit, StoreSet};
+use storage_ports::{Capabilities, PayloadLimit, SharedClock, StoreSet, Timestamp};
 use tokio::sync::watch;
 
 use crate::state::State;
@@ -31,10 +31,21 @@ pub const BACKEND: &str = "memory";
 
 /// Options of the memory adapter.
 #[non_exhaustive]
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryOptions {
     /// Largest accepted payload (N4).
     pub payload_limit: PayloadLimit,
+    /// Where "now" comes from: due jobs, leases, document times.
+    pub clock: SharedClock,
+}
+
+impl Default for MemoryOptions {
+    fn default() -> Self {
+        Self {
+            payload_limit: PayloadLimit::default(),
+            clock: storage_ports::clock::system(),
+        }
+    }
 }
 
 impl MemoryOptions {
@@ -42,6 +53,13 @@ impl MemoryOptions {
     #[must_use]
     pub fn with_payload_limit(mut self, bytes: usize) -> Self {
         self.payload_limit = PayloadLimit(bytes);
+        self
+    }
+
+    /// Reads time from `clock` instead of the system's (a test clock, or the host's).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
         self
     }
 }
@@ -117,6 +135,10 @@ impl MemoryStore {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.options.clock.now()
     }
 
     fn limit(&self) -> PayloadLimit {

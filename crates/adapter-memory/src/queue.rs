@@ -4,10 +4,12 @@
 //! is ready again, and its next delivery raises the attempt count. Fencing tokens come
 //! from one counter, so a token is never current for two leases.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::lease::takeback_limit;
 use storage_ports::JobTransfer;
 use storage_ports::{
     DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
@@ -53,6 +55,7 @@ impl MemoryStore {
         tenant: &TenantId,
         queue: &QueueName,
         job: NewJob,
+        now: Timestamp,
     ) -> Result<Enqueued> {
         let seq = state.next_job_seq;
         let jobs = &mut state.tenant(tenant).jobs;
@@ -74,13 +77,12 @@ impl MemoryStore {
         if jobs.contains_key(&k) {
             return Err(kit::job_taken(&id, queue));
         }
-        let now = Timestamp::now();
         let mut spec = job;
         spec.id = Some(id.clone());
         jobs.insert(
             k,
             Job {
-                run_at: spec.run_at.unwrap_or(now),
+                run_at: spec.due_at(now),
                 spec,
                 enqueued_at: now,
                 seq,
@@ -126,11 +128,12 @@ impl JobQueue for MemoryStore {
             .into_iter()
             .map(|j| self.limit().check_job(&j).map(|()| j))
             .collect();
+        let now = self.now();
         let out = {
             let mut state = self.lock();
             checked
                 .into_iter()
-                .map(|j| j.and_then(|j| Self::enqueue_locked(&mut state, tenant, queue, j)))
+                .map(|j| j.and_then(|j| Self::enqueue_locked(&mut state, tenant, queue, j, now)))
                 .collect()
         };
         self.notify_queue();
@@ -144,30 +147,60 @@ impl JobQueue for MemoryStore {
         req: Dequeue,
     ) -> Result<Vec<LeasedJob>> {
         req.validate()?;
-        let now = Timestamp::now();
+        let now = self.now();
         let mut state = self.lock();
         let mut token = state.next_token;
         let jobs = &mut state.tenant(tenant).jobs;
-        // Rescue: a job whose lease expired on its last attempt is dead, not redelivered.
-        for ((q, _), job) in jobs.iter_mut() {
-            if q == queue
-                && matches!(job.state, JobState::Leased { expires_at, .. } if expires_at <= now)
-                && job.attempts >= job.spec.max_attempts
-            {
-                let error = format!(
-                    "lease expired on attempt {} of {}",
-                    job.attempts, job.spec.max_attempts
-                );
-                job.last_error = Some(error.clone());
-                job.state = JobState::Dead {
-                    error,
-                    died_at: now,
-                };
-            }
+        // The rule every adapter follows (storage_ports::rules::lease): expired leases
+        // are taken back oldest expiry first, at most `takeback_limit` per call; one on
+        // its last attempt dies instead of being delivered again.
+        let limit = takeback_limit(req.max);
+        let mut dying: Vec<(Timestamp, &JobId, &mut Job)> = jobs
+            .iter_mut()
+            .filter(|((q, _), j)| q == queue && j.attempts >= j.spec.max_attempts)
+            .filter_map(|((_, id), j)| match j.state {
+                JobState::Leased { expires_at, .. } if expires_at <= now => {
+                    Some((expires_at, id, j))
+                }
+                _ => None,
+            })
+            .collect();
+        dying.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (_, _, job) in dying.into_iter().take(limit) {
+            let error = format!(
+                "lease expired on attempt {} of {}",
+                job.attempts, job.spec.max_attempts
+            );
+            job.last_error = Some(error.clone());
+            job.state = JobState::Dead {
+                error,
+                died_at: now,
+            };
         }
+        let mut taken_back: Vec<(Timestamp, &JobId)> = jobs
+            .iter()
+            .filter(|((q, _), j)| q == queue && j.attempts < j.spec.max_attempts)
+            .filter_map(|((_, id), j)| match j.state {
+                JobState::Leased { expires_at, .. } if expires_at <= now => Some((expires_at, id)),
+                _ => None,
+            })
+            .collect();
+        taken_back.sort();
+        let taken_back: HashSet<JobId> = taken_back
+            .into_iter()
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect();
         let mut ready: Vec<(&JobId, &mut Job)> = jobs
             .iter_mut()
-            .filter(|((q, _), j)| q == queue && is_ready(j, now))
+            .filter(|((q, id), j)| {
+                q == queue
+                    && match j.state {
+                        JobState::Ready => j.run_at <= now,
+                        JobState::Leased { .. } => taken_back.contains(id),
+                        JobState::Dead { .. } => false,
+                    }
+            })
             .map(|((_, id), j)| (id, j))
             .collect();
         let order = |j: &Job| (-i64::from(j.spec.priority), j.run_at, j.seq);
@@ -204,7 +237,7 @@ impl JobQueue for MemoryStore {
     ) -> Result<Lease> {
         let mut state = self.lock();
         let job = Self::leased_job(&mut state, tenant, lease)?;
-        let expires_at = Timestamp::now().plus(extend_by);
+        let expires_at = self.now().plus(extend_by);
         job.state = JobState::Leased {
             token: lease.token,
             expires_at,
@@ -239,7 +272,7 @@ impl JobQueue for MemoryStore {
         let outcome = {
             let mut state = self.lock();
             let job = Self::leased_job(&mut state, tenant, lease)?;
-            let now = Timestamp::now();
+            let now = self.now();
             job.last_error = Some(failure.error.clone());
             if failure.retry && job.attempts < job.spec.max_attempts {
                 let at = now.plus(job.spec.backoff.delay_after(job.attempts));
@@ -296,7 +329,7 @@ impl JobQueue for MemoryStore {
                 .filter(|j| matches!(j.state, JobState::Dead { .. }))
                 .ok_or_else(|| Error::not_found(format!("no dead job {job} in queue {queue}")))?;
             j.attempts = 0;
-            j.run_at = Timestamp::now();
+            j.run_at = self.now();
             j.state = JobState::Ready;
         }
         self.notify_queue();
@@ -304,7 +337,7 @@ impl JobQueue for MemoryStore {
     }
 
     async fn stats(&self, tenant: &TenantId, queue: &QueueName) -> Result<QueueStats> {
-        let now = Timestamp::now();
+        let now = self.now();
         let mut state = self.lock();
         let mut s = QueueStats::default();
         for ((q, _), j) in &state.tenant(tenant).jobs {
@@ -327,7 +360,7 @@ impl JobQueue for MemoryStore {
         loop {
             changes.borrow_and_update();
             // The earliest time something becomes ready, if nothing is ready now.
-            let now = Timestamp::now();
+            let now = self.now();
             let next = {
                 let mut state = self.lock();
                 let mut next: Option<Timestamp> = None;
@@ -378,6 +411,7 @@ impl JobTransfer for MemoryStore {
             .map(|(q, j)| {
                 let mut job = j.spec.clone();
                 job.run_at = Some(j.run_at);
+                job.delay = None;
                 let dead = match &j.state {
                     JobState::Dead { error, died_at } => Some(DeadState {
                         attempts: j.attempts,

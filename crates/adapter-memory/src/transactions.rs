@@ -22,7 +22,7 @@ impl Transactions for MemoryStore {
             // Check the job part first: nothing is written until both parts can be.
             self.check_enqueue_possible(&mut state, tenant, queue, &job)?;
             let started = Self::start_locked(&mut state, tenant, run)?;
-            let enqueued = Self::enqueue_locked(&mut state, tenant, queue, job)?;
+            let enqueued = Self::enqueue_locked(&mut state, tenant, queue, job, self.now())?;
             (started, enqueued)
         };
         self.notify_runs();

@@ -30,6 +30,7 @@ use crate::runs::json_text;
 use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
+use storage_ports::rules::lease::takeback_limit;
 
 /// How often a waiter re-checks even without a notification.
 const WAIT_POLL: Duration = Duration::from_secs(1);
@@ -44,18 +45,23 @@ struct JobColumns {
     run_at: Vec<Option<DateTime<Utc>>>,
     max_attempts: Vec<i64>,
     backoff: Vec<String>,
+    /// Added to the server's clock when `run_at` is `None`.
+    delay_us: Vec<i64>,
 }
 
 impl JobColumns {
     /// `sql` with what both enqueue statements take first bound: $1 tenant, $2 queue,
-    /// $3..$8 the columns.
+    /// $3..$8 the columns; the delays are returned to bind where the statement wants.
     fn bound<'q>(
         self,
         sql: &'static str,
         tenant: &'q TenantId,
         queue: &'q QueueName,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        sqlx::query(sql)
+    ) -> (
+        sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        Vec<i64>,
+    ) {
+        let q = sqlx::query(sql)
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(self.ids)
@@ -63,7 +69,8 @@ impl JobColumns {
             .bind(self.priority)
             .bind(self.run_at)
             .bind(self.max_attempts)
-            .bind(self.backoff)
+            .bind(self.backoff);
+        (q, self.delay_us)
     }
 }
 
@@ -103,6 +110,7 @@ pub(crate) async fn enqueue_in(
                 cols.run_at.push(job.run_at.map(to_pg).transpose()?);
                 cols.max_attempts.push(i64::from(job.max_attempts));
                 cols.backoff.push(b);
+                cols.delay_us.push(job.delay_micros());
                 dedup.push(job.dedup_key.clone());
                 pending.push(None);
             }
@@ -117,18 +125,20 @@ pub(crate) async fn enqueue_in(
     // insertion ON CONFLICT costs (about a third of the statement) and without
     // returning the ids we already know.
     if first_with_key.is_empty() && jobs.iter().all(|j| j.id.is_none()) {
-        cols.bound(
+        let (insert, delays) = cols.bound(
             "INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) \
-             SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now()), j.max_attempts, j.backoff::jsonb, 'ready', now() \
-             FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[]) \
-               WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, ord) \
+             SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, 'ready', now() \
+             FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::int8[]) \
+               WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, delay_us, ord) \
              ORDER BY j.ord",
             tenant,
             queue,
-        )
-        .execute(&mut *conn)
-        .await
-        .op("queue.enqueue")?;
+        );
+        insert
+            .bind(delays)
+            .execute(&mut *conn)
+            .await
+            .op("queue.enqueue")?;
         return Ok(pending
             .into_iter()
             .zip(ids)
@@ -141,15 +151,15 @@ pub(crate) async fn enqueue_in(
             .collect());
     }
     let keys: Vec<String> = first_with_key.keys().cloned().collect();
-    let rows = cols.bound(
+    let (insert, delays) = cols.bound(
         "WITH existing AS ( \
            SELECT dedup_key, job_id FROM flowstore_jobs \
            WHERE tenant = $1 AND queue = $2 AND dedup_key = ANY($10::text[]) AND state <> 'dead'), \
          ins AS ( \
            INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at) \
-           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now()), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now() \
-           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::text[]) \
-             WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, ord) \
+           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now() \
+           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::text[], $11::int8[]) \
+             WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, delay_us, ord) \
            WHERE j.dedup_key IS NULL OR j.dedup_key NOT IN (SELECT dedup_key FROM existing) \
            ORDER BY j.ord \
            ON CONFLICT DO NOTHING RETURNING job_id) \
@@ -157,12 +167,14 @@ pub(crate) async fn enqueue_in(
          UNION ALL SELECT job_id, dedup_key FROM existing",
         tenant,
         queue,
-    )
-    .bind(&dedup)
-    .bind(&keys)
-    .fetch_all(&mut *conn)
-    .await
-    .op("queue.enqueue")?;
+    );
+    let rows = insert
+        .bind(&dedup)
+        .bind(&keys)
+        .bind(delays)
+        .fetch_all(&mut *conn)
+        .await
+        .op("queue.enqueue")?;
     let mut inserted = HashSet::new();
     let mut existing: HashMap<String, String> = HashMap::new();
     for r in &rows {
@@ -314,11 +326,19 @@ impl JobQueue for PostgresStore {
         // - the picked rows reach the UPDATE by ctid, a TID scan (they are locked by
         //   this very statement, so their ctid holds): joined on the key, the generic
         //   plan hash-joined a sequential scan of every job.
+        // Expired leases are taken back, and last attempts marked dead, oldest expiry
+        // first and at most `takeback_limit` per call (storage_ports::rules::lease):
+        // the leased index yields them in that order, so a backlog of expired leases
+        // costs each dequeue a bounded read instead of a sort of the backlog.
         let rows = sqlx::query(
-            "WITH dead AS ( \
+            "WITH dying AS ( \
+               SELECT ctid FROM flowstore_jobs \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() AND attempts >= max_attempts \
+               ORDER BY lease_expires LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             dead AS ( \
                UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, \
                  last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() AND attempts >= max_attempts), \
+               WHERE ctid = ANY(ARRAY(SELECT ctid FROM dying))), \
              ready AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
@@ -326,7 +346,7 @@ impl JobQueue for PostgresStore {
              expired AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() AND attempts < max_attempts \
-               ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
+               ORDER BY lease_expires LIMIT $5 FOR UPDATE SKIP LOCKED), \
              picked AS ( \
                SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT * FROM expired) c \
                ORDER BY priority DESC, run_at, seq LIMIT $3) \
@@ -339,6 +359,7 @@ impl JobQueue for PostgresStore {
             .bind(queue.as_str())
             .bind(to_i64(req.max as u64))
             .bind(micros(req.lease_for))
+            .bind(to_i64(takeback_limit(req.max) as u64))
             .fetch_all(&self.pool)
             .await
             .op("queue.dequeue")?;
@@ -605,6 +626,7 @@ impl JobTransfer for PostgresStore {
                         payload,
                         priority: r.try_get("priority").op("queue.decode")?,
                         run_at: Some(from_pg(r.try_get("run_at").op("queue.decode")?)),
+                        delay: None,
                         max_attempts: stored_u32(
                             r.try_get("max_attempts").op("queue.decode")?,
                             "max attempts",

@@ -4,8 +4,10 @@
 //! `ready` (score 0, members ordered by a fixed-width key of priority, run-at time and
 //! enqueue order, then the id), `sched` (delayed jobs by run-at time), `leased` (by
 //! lease expiry) and `dead` (by time of death), plus `dedup` (key -> job). Every
-//! change is one script, so it is atomic: dequeue rescues expired leases, promotes due
-//! jobs and leases the best ready ones with fresh fencing tokens (Q4) in one step.
+//! change is one script, so it is atomic, and every script reads the server's clock
+//! (`TIME`), so the nodes sharing the server agree on what is due and who holds what.
+//! Dequeue takes back a bounded number of expired leases, promotes a bounded number of
+//! due jobs and leases the best ready ones with fresh fencing tokens (Q4) in one step.
 //! Enqueue and ack of a batch are one script call each (Q10).
 
 use std::collections::HashMap;
@@ -24,37 +26,82 @@ use storage_ports::{
 use crate::error::{decode, encode, RedisResultExt};
 use crate::RedisStore;
 use storage_ports::adapter_kit::stored_id;
+use storage_ports::rules::lease::takeback_limit;
+
+/// A duration in whole microseconds, as the scripts add them to the server's clock.
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
 
 /// How often a waiter looks again; Redis has no notification a waiter could share
 /// without a connection of its own.
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
-/// The first 29 characters of a job's ready-order key: inverted priority (10 digits,
-/// so higher priorities sort first) and run-at time (19 digits). The script appends
-/// the enqueue sequence (19 digits), `|` and the id.
-fn order_prefix(priority: i32, run_at: Timestamp) -> String {
-    let inverted = i64::from(i32::MAX) - i64::from(priority);
-    format!("{inverted:010}{:019}", run_at.as_micros().max(0))
+/// Lua every queue script starts with.
+///
+/// - `server_now()` is the server's clock (`TIME`), in microseconds: every due time,
+///   lease expiry and death is decided on it, never on a caller's clock, so nodes whose
+///   clocks disagree still agree on who holds a job.
+/// - `int(x)` writes a number as an integer string, the form the Rust side parses.
+/// - `order_key(prio, at, seq, id)` is a job's member in the ready set: inverted
+///   priority (10 digits, so higher priorities sort first), run-at time (19 digits),
+///   enqueue sequence (19 digits), `|`, the id. Members share score 0, so the set
+///   pops in this order (Q2). `reorder` gives a member a new priority and time and
+///   keeps its sequence and id.
+/// - `take_tokens(C, n)` reserves `n` fencing tokens and returns the one before the
+///   first. Tokens never go back: each is above every token issued before and above
+///   the server's clock in microseconds, so a restart that lost the counter's last
+///   writes (`appendfsync everysec` loses up to a second) still issues only new tokens,
+///   while the clock does not step back and fewer than a million leases a second are
+///   taken on average (docs/reliability.md).
+const PRELUDE: &str = r"
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function int(x) return string.format('%d', x) end
+local function clamp(at) return math.min(math.max(tonumber(at), 0), 9000000000000000) end
+local function order_key(prio, at, seq, id)
+  return string.format('%010d%019d%019d', 2147483647 - tonumber(prio), clamp(at), seq) .. '|' .. id
+end
+local function reorder(old, prio, at)
+  return string.format('%010d%019d', 2147483647 - tonumber(prio), clamp(at)) .. string.sub(old, 30)
+end
+local function take_tokens(C, n)
+  local last = tonumber(redis.call('HGET', C, 'token') or '0')
+  local base = math.max(last, server_now())
+  redis.call('HSET', C, 'token', int(base + n))
+  return base
+end
+";
+
+/// Where the id starts in a ready-set member (see `order_key`).
+const ORDER_ID_AT: usize = 49;
+
+/// A queue script: the prelude, then `body`.
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
 }
 
-/// ARGV: queue prefix, counters, queue set, queue name, now, count, then per job: id,
-/// payload, priority, run_at, max attempts, backoff, dedup key ('' = none), order
-/// prefix, named ('1' when the caller chose the id, so it may be taken). Returns per
-/// job {code, id}: 1 stored, 2 deduplicated onto id, 0 id taken.
+/// ARGV: queue prefix, counters, queue set, queue name, count, then per job: id,
+/// payload, priority, run_at ('' = none), delay in microseconds, max attempts,
+/// backoff, dedup key ('' = none), named ('1' when the caller chose the id, so it may
+/// be taken). Returns per job {code, id}: 1 stored, 2 deduplicated onto id, 0 id taken.
 ///
 /// One counter increment reserves the batch's enqueue sequence numbers, and the ready
 /// set takes its members in one ZADD per 500: a batch costs a hash write per job and a
 /// handful of calls besides, not four calls per job.
 static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-local Q, C, QS, qname, now, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local Q, C, QS, qname, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local now = server_now()
 redis.call('SADD', QS, qname)
 local seq = redis.call('HINCRBY', C, 'seq', n) - n
 local out, ready = {}, {}
-local i = 7
+local i = 6
 for j = 1, n do
-  local id, payload, prio, run_at, max, backoff, dedup, op, named = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8]
+  local id, payload, prio, run_at, delay, max, backoff, dedup, named = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8]
   i = i + 9
   local key = Q .. 'job:' .. id
   local holder = false
@@ -71,11 +118,13 @@ for j = 1, n do
     out[j] = {0, id}
   else
     seq = seq + 1
-    local order = op .. string.format('%019d', seq) .. '|' .. id
-    redis.call('HSET', key, 'payload', payload, 'priority', prio, 'run_at', run_at, 'max', max,
-      'backoff', backoff, 'dedup', dedup, 'attempts', 0, 'state', 'ready', 'enq', now, 'order', order)
+    local at = run_at
+    if at == '' then at = int(now + tonumber(delay)) end
+    local order = order_key(prio, at, seq, id)
+    redis.call('HSET', key, 'payload', payload, 'priority', prio, 'run_at', at, 'max', max,
+      'backoff', backoff, 'dedup', dedup, 'attempts', 0, 'state', 'ready', 'enq', int(now), 'order', order)
     if dedup ~= '' then redis.call('HSET', Q .. 'dedup', dedup, id) end
-    if tonumber(run_at) <= now then
+    if tonumber(at) <= now then
       ready[#ready + 1] = 0
       ready[#ready + 1] = order
       if #ready >= 1000 then
@@ -83,7 +132,7 @@ for j = 1, n do
         ready = {}
       end
     else
-      redis.call('ZADD', Q .. 'sched', run_at, id)
+      redis.call('ZADD', Q .. 'sched', at, id)
     end
     out[j] = {1, id}
   end
@@ -94,44 +143,56 @@ return out
     )
 });
 
-/// ARGV: queue prefix, counters, now, max, lease expiry. Returns per leased job
-/// {id, payload, priority, attempt, max attempts, enqueued at, token}.
+/// ARGV: queue prefix, counters, max, lease length in microseconds, take-back limit.
+/// Returns {lease expiry, then per leased job {id, payload, priority, attempt, max
+/// attempts, enqueued at, token}}.
 ///
-/// The best ready jobs come off in one ZPOPMIN (members share score 0, so they pop in
-/// member order, which is the ready order), their tokens from one counter increment,
+/// Work is bounded by the batch: at most `limit` expired leases are taken back (oldest
+/// expiry first) and at most `limit` due jobs promoted (earliest first) per call, so a
+/// backlog is worked off over calls instead of blocking the server in one. An expired
+/// lease taken back goes into the ready set but keeps its state and token: its holder
+/// may still ack, fail or heartbeat until the job is delivered again (Q4, the rule of
+/// `storage_ports::rules::lease`). One on its last attempt dies instead.
+/// The best ready jobs come off in one ZPOPMIN, their tokens from one counter update,
 /// and their leases go into the leased set in one ZADD.
 static DEQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-local Q, C, now, max, exp = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'leased', '-inf', now)) do
+local Q, C, max, lease_us, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local now = server_now()
+local exp = int(now + lease_us)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'leased', '-inf', now, 'LIMIT', 0, limit)) do
   local key = Q .. 'job:' .. id
   redis.call('ZREM', Q .. 'leased', id)
   local f = redis.call('HMGET', key, 'attempts', 'max', 'order')
-  redis.call('HDEL', key, 'token', 'exp')
-  if tonumber(f[1]) >= tonumber(f[2]) then
-    redis.call('HSET', key, 'state', 'dead', 'died', now, 'err', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
-    redis.call('ZADD', Q .. 'dead', now, id)
-  else
-    redis.call('HSET', key, 'state', 'ready')
-    redis.call('ZADD', Q .. 'ready', 0, f[3])
+  if f[3] then
+    if tonumber(f[1]) >= tonumber(f[2]) then
+      redis.call('HDEL', key, 'token', 'exp')
+      redis.call('HSET', key, 'state', 'dead', 'died', int(now), 'err', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
+      redis.call('ZADD', Q .. 'dead', now, id)
+    else
+      redis.call('ZADD', Q .. 'ready', 0, f[3])
+    end
   end
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'sched', '-inf', now)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'sched', '-inf', now, 'LIMIT', 0, limit)) do
   redis.call('ZREM', Q .. 'sched', id)
-  redis.call('ZADD', Q .. 'ready', 0, redis.call('HGET', Q .. 'job:' .. id, 'order'))
+  local order = redis.call('HGET', Q .. 'job:' .. id, 'order')
+  if order then redis.call('ZADD', Q .. 'ready', 0, order) end
 end
 local popped = redis.call('ZPOPMIN', Q .. 'ready', max)
-local n = #popped / 2
-if n == 0 then return {} end
-local base = redis.call('HINCRBY', C, 'token', n) - n
-local out, leased = {}, {}
-for k = 1, n do
+local out, leased, ids = {}, {}, {}
+for k = 1, #popped / 2 do
   local id = string.sub(popped[2 * k - 1], 50)
+  if redis.call('EXISTS', Q .. 'job:' .. id) == 1 then ids[#ids + 1] = id end
+end
+if #ids == 0 then return {exp, out} end
+local base = take_tokens(C, #ids)
+for k, id in ipairs(ids) do
   local key = Q .. 'job:' .. id
   local f = redis.call('HMGET', key, 'payload', 'priority', 'max', 'enq', 'attempts')
   local attempt = (tonumber(f[5]) or 0) + 1
-  local token = base + k
+  local token = int(base + k)
   redis.call('HSET', key, 'state', 'leased', 'token', token, 'exp', exp, 'attempts', attempt)
   leased[#leased + 1] = exp
   leased[#leased + 1] = id
@@ -142,47 +203,57 @@ for k = 1, n do
   out[k] = {id, f[1], f[2], attempt, f[3], f[4], token}
 end
 if #leased > 0 then redis.call('ZADD', Q .. 'leased', unpack(leased)) end
-return out
+return {exp, out}
 ",
     )
 });
 
-/// ARGV: queue prefix, id, token, new expiry. Returns 1, or 0 (stale lease).
+/// ARGV: queue prefix, id, token, extension in microseconds. Returns the new expiry,
+/// or 0 (stale lease). A lease that expired and was taken back into the ready set
+/// leaves it again: it is live.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-local key = ARGV[1] .. 'job:' .. ARGV[2]
-local f = redis.call('HMGET', key, 'state', 'token')
+local Q, id = ARGV[1], ARGV[2]
+local key = Q .. 'job:' .. id
+local f = redis.call('HMGET', key, 'state', 'token', 'order')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
-redis.call('HSET', key, 'exp', ARGV[4])
-redis.call('ZADD', ARGV[1] .. 'leased', ARGV[4], ARGV[2])
-return 1
+local exp = int(server_now() + tonumber(ARGV[4]))
+redis.call('HSET', key, 'exp', exp)
+redis.call('ZREM', Q .. 'ready', f[3])
+redis.call('ZADD', Q .. 'leased', exp, id)
+return exp
 ",
     )
 });
 
 /// ARGV: tenant prefix, count, then (queue, id, token) per lease. Returns 1 (acked) or
-/// 0 (stale) per lease. Acked ids leave each queue's leased set in one ZREM per 500.
+/// 0 (stale) per lease. Acked ids leave each queue's leased set in one ZREM per 500,
+/// and their ready-set members too (a lease taken back but not delivered again).
 static ACK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local P, n = ARGV[1], tonumber(ARGV[2])
-local out, gone = {}, {}
+local out, gone, orders = {}, {}, {}
+local function flush(Q)
+  if #gone[Q] > 0 then
+    redis.call('ZREM', Q .. 'leased', unpack(gone[Q]))
+    redis.call('ZREM', Q .. 'ready', unpack(orders[Q]))
+  end
+  gone[Q], orders[Q] = {}, {}
+end
 for j = 1, n do
   local a = 3 + (j - 1) * 3
   local Q = P .. 'q:' .. ARGV[a] .. ':'
   local id = ARGV[a + 1]
   local key = Q .. 'job:' .. id
-  local f = redis.call('HMGET', key, 'state', 'token', 'dedup')
+  local f = redis.call('HMGET', key, 'state', 'token', 'dedup', 'order')
   if f[1] == 'leased' and f[2] == ARGV[a + 2] then
     redis.call('DEL', key)
-    local ids = gone[Q]
-    if not ids then ids = {}; gone[Q] = ids end
-    ids[#ids + 1] = id
-    if #ids >= 500 then
-      redis.call('ZREM', Q .. 'leased', unpack(ids))
-      gone[Q] = {}
-    end
+    if not gone[Q] then gone[Q], orders[Q] = {}, {} end
+    gone[Q][#gone[Q] + 1] = id
+    orders[Q][#orders[Q] + 1] = f[4] or ''
+    if #gone[Q] >= 500 then flush(Q) end
     if f[3] and f[3] ~= '' and redis.call('HGET', Q .. 'dedup', f[3]) == id then
       redis.call('HDEL', Q .. 'dedup', f[3])
     end
@@ -191,55 +262,58 @@ for j = 1, n do
     out[j] = 0
   end
 end
-for Q, ids in pairs(gone) do
-  if #ids > 0 then redis.call('ZREM', Q .. 'leased', unpack(ids)) end
-end
+for Q, _ in pairs(gone) do flush(Q) end
 return out
 ",
     )
 });
 
-/// ARGV: queue prefix, id, token, mode (retry | dead), time (run-at or death), error,
-/// order prefix, now. Returns 1, or 0 (stale lease).
+/// ARGV: queue prefix, id, token, retry delay in microseconds ('' = dead), error.
+/// Returns the retry time or the time of death, or 0 (stale lease). The caller read
+/// the attempts under the same token, so they cannot have changed since.
 static FAIL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local Q, id = ARGV[1], ARGV[2]
 local key = Q .. 'job:' .. id
-local f = redis.call('HMGET', key, 'state', 'token', 'order')
+local f = redis.call('HMGET', key, 'state', 'token', 'order', 'priority')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
+local now = server_now()
 redis.call('ZREM', Q .. 'leased', id)
+redis.call('ZREM', Q .. 'ready', f[3])
 redis.call('HDEL', key, 'token', 'exp')
-redis.call('HSET', key, 'err', ARGV[6])
-if ARGV[4] == 'retry' then
-  local order = ARGV[7] .. string.sub(f[3], 30)
-  redis.call('HSET', key, 'state', 'ready', 'run_at', ARGV[5], 'order', order)
-  if tonumber(ARGV[5]) <= tonumber(ARGV[8]) then
+redis.call('HSET', key, 'err', ARGV[5])
+if ARGV[4] ~= '' then
+  local at = int(now + tonumber(ARGV[4]))
+  local order = reorder(f[3], f[4], at)
+  redis.call('HSET', key, 'state', 'ready', 'run_at', at, 'order', order)
+  if tonumber(ARGV[4]) <= 0 then
     redis.call('ZADD', Q .. 'ready', 0, order)
   else
-    redis.call('ZADD', Q .. 'sched', ARGV[5], id)
+    redis.call('ZADD', Q .. 'sched', at, id)
   end
-else
-  redis.call('HSET', key, 'state', 'dead', 'died', ARGV[5])
-  redis.call('ZADD', Q .. 'dead', ARGV[5], id)
+  return at
 end
-return 1
+redis.call('HSET', key, 'state', 'dead', 'died', int(now))
+redis.call('ZADD', Q .. 'dead', now, id)
+return int(now)
 ",
     )
 });
 
-/// ARGV: queue prefix, id, now, order prefix. Returns 1, or 0 (no such dead job).
+/// ARGV: queue prefix, id. Returns 1, or 0 (no such dead job).
 static REQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local Q, id = ARGV[1], ARGV[2]
-if redis.call('ZREM', Q .. 'dead', id) == 0 then return 0 end
 local key = Q .. 'job:' .. id
-local order = ARGV[4] .. string.sub(redis.call('HGET', key, 'order'), 30)
-redis.call('HSET', key, 'state', 'ready', 'attempts', 0, 'run_at', ARGV[3], 'order', order)
+local f = redis.call('HMGET', key, 'order', 'priority', 'dedup')
+if not f[1] or redis.call('ZREM', Q .. 'dead', id) == 0 then return 0 end
+local now = int(server_now())
+local order = reorder(f[1], f[2], now)
+redis.call('HSET', key, 'state', 'ready', 'attempts', 0, 'run_at', now, 'order', order)
 redis.call('HDEL', key, 'died')
-local dedup = redis.call('HGET', key, 'dedup')
-if dedup and dedup ~= '' then redis.call('HSET', Q .. 'dedup', dedup, id) end
+if f[3] and f[3] ~= '' then redis.call('HSET', Q .. 'dedup', f[3], id) end
 redis.call('ZADD', Q .. 'ready', 0, order)
 return 1
 ",
@@ -247,31 +321,33 @@ return 1
 });
 
 /// ARGV: queue prefix, counters, queue set, queue name, id, payload, priority, run_at,
-/// max attempts, backoff, dedup key, order prefix, attempts, last error, died at.
+/// max attempts, backoff, dedup key, attempts, last error, died at.
 /// Returns 1, or 0 when the id exists.
 static IMPORT_DEAD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local Q, C, QS, qname, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = Q .. 'job:' .. id
 if redis.call('EXISTS', key) == 1 then return 0 end
 redis.call('SADD', QS, qname)
 local seq = redis.call('HINCRBY', C, 'seq', 1)
-local order = ARGV[12] .. string.format('%019d', seq) .. '|' .. id
+local order = order_key(ARGV[7], ARGV[8], seq, id)
 redis.call('HSET', key, 'payload', ARGV[6], 'priority', ARGV[7], 'run_at', ARGV[8], 'max', ARGV[9],
-  'backoff', ARGV[10], 'dedup', ARGV[11], 'attempts', ARGV[13], 'state', 'dead', 'enq', ARGV[15],
-  'order', order, 'err', ARGV[14], 'died', ARGV[15])
-redis.call('ZADD', Q .. 'dead', ARGV[15], id)
+  'backoff', ARGV[10], 'dedup', ARGV[11], 'attempts', ARGV[12], 'state', 'dead', 'enq', ARGV[14],
+  'order', order, 'err', ARGV[13], 'died', ARGV[14])
+redis.call('ZADD', Q .. 'dead', ARGV[14], id)
 return 1
 ",
     )
 });
 
-/// ARGV: queue prefix, now. Returns {ready, due, scheduled, expired, running, dead}.
+/// ARGV: queue prefix. Returns {ready, due, scheduled, expired, running, dead}, each
+/// an O(1) or O(log n) count of a sorted set.
 static STATS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
-local Q, now = ARGV[1], ARGV[2]
+local Q = ARGV[1]
+local now = int(server_now())
 return {
   redis.call('ZCARD', Q .. 'ready'),
   redis.call('ZCOUNT', Q .. 'sched', '-inf', now),
@@ -284,10 +360,10 @@ return {
     )
 });
 
-/// ARGV: queue prefix. Returns the earliest time a job is ready: 0 when one is now,
-/// else the first run-at or lease expiry, or -1 when there is nothing.
+/// ARGV: queue prefix. Returns how long until a job may be ready, in microseconds by
+/// the server's clock: 0 when one is now, -1 when there is nothing.
 static NEXT_READY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r"
 local Q = ARGV[1]
 if redis.call('ZCARD', Q .. 'ready') > 0 then return 0 end
@@ -299,7 +375,8 @@ for _, set in ipairs({'sched', 'leased'}) do
     if best < 0 or t < best then best = t end
   end
 end
-return best
+if best < 0 then return -1 end
+return int(math.max(best - server_now(), 0))
 ",
     )
 });
@@ -321,23 +398,23 @@ impl JobQueue for RedisStore {
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Result<Enqueued>>> {
         let keys = self.keys(tenant);
-        let now = Timestamp::now();
         let mut out: Vec<Option<Result<Enqueued>>> = Vec::with_capacity(jobs.len());
         let mut args: Vec<String> = Vec::new();
         let mut sent = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             let checked = self.limit.check_job(job).and_then(|()| {
                 let id = job.id.clone().unwrap_or_else(JobId::generate);
-                let run_at = job.run_at.unwrap_or(now);
                 Ok(vec![
                     id.as_str().to_owned(),
                     encode(&job.payload, "job payload")?,
                     job.priority.to_string(),
-                    run_at.as_micros().to_string(),
+                    job.run_at
+                        .map(|t| t.as_micros().to_string())
+                        .unwrap_or_default(),
+                    job.delay_micros().to_string(),
                     job.max_attempts.to_string(),
                     encode(&job.backoff, "backoff")?,
                     job.dedup_key.clone().unwrap_or_default(),
-                    order_prefix(job.priority, run_at),
                     if job.id.is_some() { "1" } else { "0" }.to_owned(),
                 ])
             });
@@ -357,7 +434,6 @@ impl JobQueue for RedisStore {
                 .arg(keys.counters())
                 .arg(keys.queues())
                 .arg(queue.as_str())
-                .arg(now.as_micros())
                 .arg(sent.len())
                 .arg(args)
                 .invoke_async(&mut self.conn())
@@ -388,18 +464,18 @@ impl JobQueue for RedisStore {
     ) -> Result<Vec<LeasedJob>> {
         req.validate()?;
         let keys = self.keys(tenant);
-        let now = Timestamp::now();
-        let expires_at = now.plus(req.lease_for);
-        let rows: Vec<(String, String, i32, u32, u32, i64, u64)> = DEQUEUE
+        type Row = (String, String, i32, u32, u32, i64, u64);
+        let (expires, rows): (i64, Vec<Row>) = DEQUEUE
             .prepare_invoke()
             .arg(keys.queue(queue))
             .arg(keys.counters())
-            .arg(now.as_micros())
             .arg(req.max)
-            .arg(expires_at.as_micros())
+            .arg(micros(req.lease_for))
+            .arg(takeback_limit(req.max))
             .invoke_async(&mut self.conn())
             .await
             .op("queue.dequeue")?;
+        let expires_at = Timestamp::from_micros(expires);
         rows.into_iter()
             .map(
                 |(id, payload, priority, attempt, max_attempts, enq, token)| {
@@ -427,21 +503,20 @@ impl JobQueue for RedisStore {
         lease: &Lease,
         extend_by: Duration,
     ) -> Result<Lease> {
-        let expires_at = Timestamp::now().plus(extend_by);
-        let done: i64 = HEARTBEAT
+        let expires: i64 = HEARTBEAT
             .prepare_invoke()
             .arg(self.keys(tenant).queue(&lease.queue))
             .arg(lease.job_id.as_str())
             .arg(lease.token)
-            .arg(expires_at.as_micros())
+            .arg(micros(extend_by))
             .invoke_async(&mut self.conn())
             .await
             .op("queue.heartbeat")?;
-        if done == 0 {
+        if expires == 0 {
             return Err(lease.stale());
         }
         Ok(Lease {
-            expires_at,
+            expires_at: Timestamp::from_micros(expires),
             ..lease.clone()
         })
     }
@@ -471,11 +546,10 @@ impl JobQueue for RedisStore {
         lease: &Lease,
         failure: JobFailure,
     ) -> Result<FailOutcome> {
-        let now = Timestamp::now();
         let qkey = self.keys(tenant).queue(&lease.queue);
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(format!("{qkey}job:{}", lease.job_id))
-            .arg(&["state", "token", "attempts", "max", "backoff", "priority"])
+            .arg(&["state", "token", "attempts", "max", "backoff"])
             .query_async(&mut self.conn())
             .await
             .op("queue.fail")?;
@@ -486,36 +560,27 @@ impl JobQueue for RedisStore {
         }
         let attempts: u32 = num(get(2), "attempts")?;
         let max: u32 = num(get(3), "max")?;
-        let priority: i32 = num(get(5), "priority")?;
         let backoff: Backoff = decode(get(4).map_or("", String::as_str), "backoff")?;
-        let outcome = if failure.retry && attempts < max {
-            FailOutcome::Retrying {
-                at: now.plus(backoff.delay_after(attempts)),
-            }
-        } else {
-            FailOutcome::Dead
-        };
-        let (mode, at) = match outcome {
-            FailOutcome::Retrying { at } => ("retry", at),
-            FailOutcome::Dead => ("dead", now),
-        };
-        let done: i64 = FAIL
+        // The delay is the caller's arithmetic; the time it counts from is the server's.
+        let retry_in = (failure.retry && attempts < max)
+            .then(|| micros(backoff.delay_after(attempts)).to_string());
+        let at: i64 = FAIL
             .prepare_invoke()
             .arg(&qkey)
             .arg(lease.job_id.as_str())
             .arg(lease.token)
-            .arg(mode)
-            .arg(at.as_micros())
+            .arg(retry_in.clone().unwrap_or_default())
             .arg(&failure.error)
-            .arg(order_prefix(priority, at))
-            .arg(now.as_micros())
             .invoke_async(&mut self.conn())
             .await
             .op("queue.fail")?;
-        if done == 0 {
-            return Err(lease.stale());
+        match (at, retry_in) {
+            (0, _) => Err(lease.stale()),
+            (at, Some(_)) => Ok(FailOutcome::Retrying {
+                at: Timestamp::from_micros(at),
+            }),
+            (_, None) => Ok(FailOutcome::Dead),
         }
-        Ok(outcome)
     }
 
     async fn dead(
@@ -562,20 +627,10 @@ impl JobQueue for RedisStore {
     }
 
     async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
-        let qkey = self.keys(tenant).queue(queue);
-        let priority: Option<i32> = redis::cmd("HGET")
-            .arg(format!("{qkey}job:{job}"))
-            .arg("priority")
-            .query_async(&mut self.conn())
-            .await
-            .op("queue.requeue")?;
-        let now = Timestamp::now();
         let done: i64 = REQUEUE
             .prepare_invoke()
-            .arg(&qkey)
+            .arg(self.keys(tenant).queue(queue))
             .arg(job.as_str())
-            .arg(now.as_micros())
-            .arg(order_prefix(priority.unwrap_or(0), now))
             .invoke_async(&mut self.conn())
             .await
             .op("queue.requeue")?;
@@ -591,7 +646,6 @@ impl JobQueue for RedisStore {
         let c: Vec<u64> = STATS
             .prepare_invoke()
             .arg(self.keys(tenant).queue(queue))
-            .arg(Timestamp::now().as_micros())
             .invoke_async(&mut self.conn())
             .await
             .op("queue.stats")?;
@@ -608,22 +662,21 @@ impl JobQueue for RedisStore {
         let deadline = tokio::time::Instant::now() + timeout;
         let qkey = self.keys(tenant).queue(queue);
         loop {
-            let next: i64 = NEXT_READY
+            // How long until something is ready, by the server's clock.
+            let until: i64 = NEXT_READY
                 .prepare_invoke()
                 .arg(&qkey)
                 .invoke_async(&mut self.conn())
                 .await
                 .op("queue.wait")?;
-            let now = Timestamp::now().as_micros();
-            if next >= 0 && next <= now {
+            if until == 0 {
                 return Ok(true);
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 return Ok(false);
             }
-            let due =
-                (next > 0).then(|| Duration::from_micros(u64::try_from(next - now).unwrap_or(0)));
+            let due = u64::try_from(until).ok().map(Duration::from_micros);
             let pause = [Some(WAIT_POLL), Some(left), due]
                 .into_iter()
                 .flatten()
@@ -670,7 +723,7 @@ impl JobTransfer for RedisStore {
                     .op("queue.export")?;
             let ids: Vec<String> = ready
                 .iter()
-                .map(|m| m.get(49..).unwrap_or_default().to_owned())
+                .map(|m| m.get(ORDER_ID_AT..).unwrap_or_default().to_owned())
                 .chain(sched)
                 .chain(leased)
                 .chain(dead)
@@ -696,6 +749,7 @@ impl JobTransfer for RedisStore {
                     payload: decode(f.get("payload").map_or("", String::as_str), "job payload")?,
                     priority: num(f.get("priority"), "priority")?,
                     run_at: Some(Timestamp::from_micros(num(f.get("run_at"), "run_at")?)),
+                    delay: None,
                     max_attempts: num(f.get("max"), "max")?,
                     backoff: decode(f.get("backoff").map_or("", String::as_str), "backoff")?,
                     dedup_key: f.get("dedup").filter(|d| !d.is_empty()).cloned(),
@@ -750,7 +804,6 @@ impl JobTransfer for RedisStore {
             .arg(job.max_attempts)
             .arg(encode(&job.backoff, "backoff")?)
             .arg(job.dedup_key.clone().unwrap_or_default())
-            .arg(order_prefix(job.priority, run_at))
             .arg(dead.attempts)
             .arg(&dead.last_error)
             .arg(dead.died_at.as_micros())

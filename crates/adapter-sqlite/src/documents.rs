@@ -63,7 +63,7 @@ impl DocumentStore for SqliteStore {
             id: id.unwrap_or_else(DocumentId::generate),
             revision: 1,
             body,
-            updated_at: Timestamp::now(),
+            updated_at: self.now(),
         };
         let r = sqlx::query("INSERT INTO flowstore_documents (tenant, collection, id, revision, body, updated_at) VALUES (?, ?, ?, 1, ?, ?)")
             .bind(tenant.as_str())
@@ -111,7 +111,7 @@ impl DocumentStore for SqliteStore {
         body: Value,
     ) -> Result<Document> {
         self.limit.check("document", &body)?;
-        let now = Timestamp::now();
+        let now = self.now();
         let done = sqlx::query("UPDATE flowstore_documents SET revision = revision + 1, body = ?, updated_at = ? WHERE tenant = ? AND collection = ? AND id = ? AND revision = ?")
             .bind(body.to_string())
             .bind(now.as_micros())

@@ -40,7 +40,9 @@ use std::sync::Arc;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use storage_ports::{Capabilities, Error, PayloadLimit, Result, StoreSet, UnsupportedStore};
+use storage_ports::{
+    Capabilities, Error, PayloadLimit, Result, SharedClock, StoreSet, Timestamp, UnsupportedStore,
+};
 
 pub use crate::config::Config;
 pub use crate::error::map_sqlx_error;
@@ -63,6 +65,9 @@ pub struct SqliteStore {
     /// lock: SQLite has one writer at a time, and its busy handler is not fair, so
     /// without this a writer can be starved past `busy_timeout` by its own siblings.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Where "now" comes from: SQLite has no clock shared between hosts, so due jobs,
+    /// leases and document times read this one (the system's unless set).
+    clock: SharedClock,
 }
 
 impl SqliteStore {
@@ -107,6 +112,7 @@ impl SqliteStore {
             path: shown.into(),
             queue_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            clock: storage_ports::clock::system(),
         };
         store.apply_migrations().await?;
         Ok(store)
@@ -132,6 +138,18 @@ impl SqliteStore {
     pub fn with_payload_limit(mut self, limit: PayloadLimit) -> Self {
         self.limit = limit;
         self
+    }
+
+    /// Reads time from `clock` instead of the system's (a test clock, or the host's).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time by this store's clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// What this adapter offers today.

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::lease::takeback_limit;
 use storage_ports::JobTransfer;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
@@ -48,6 +49,7 @@ pub(crate) async fn enqueue_in(
     tenant: &TenantId,
     queue: &QueueName,
     job: NewJob,
+    now: Timestamp,
 ) -> Result<Enqueued> {
     if let Some(key) = &job.dedup_key {
         let first: Option<String> = sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND dedup_key = ? AND state <> 'dead' LIMIT 1")
@@ -67,7 +69,6 @@ pub(crate) async fn enqueue_in(
         }
     }
     let seq = take(tx, "job_seq", 1).await?;
-    let now = Timestamp::now();
     let id = job.id.clone().unwrap_or_else(JobId::generate);
     let backoff = serde_json::to_string(&job.backoff)
         .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;
@@ -78,7 +79,7 @@ pub(crate) async fn enqueue_in(
         .bind(seq)
         .bind(job.payload.to_string())
         .bind(job.priority)
-        .bind(job.run_at.unwrap_or(now).as_micros())
+        .bind(job.due_at(now).as_micros())
         .bind(i64::from(job.max_attempts))
         .bind(backoff)
         .bind(job.dedup_key.as_deref())
@@ -145,7 +146,7 @@ impl JobQueue for SqliteStore {
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             out.push(match self.limit.check_job(&job) {
-                Ok(()) => enqueue_in(&mut tx, tenant, queue, job).await,
+                Ok(()) => enqueue_in(&mut tx, tenant, queue, job, self.now()).await,
                 Err(e) => Err(e),
             });
         }
@@ -161,24 +162,33 @@ impl JobQueue for SqliteStore {
         req: Dequeue,
     ) -> Result<Vec<LeasedJob>> {
         req.validate()?;
-        let now = Timestamp::now();
+        let now = self.now();
         let (t, q) = (tenant.as_str(), queue.as_str());
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.dequeue")?;
-        // Rescue first (also the write that takes the lock): a job whose lease expired
-        // on its last attempt is dead, not delivered again.
-        sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND state = 'leased' AND lease_expires <= ?1 AND attempts >= max_attempts")
+        // Maintenance first (also the write that takes the lock), bounded by the batch
+        // (storage_ports::rules::lease): a job whose lease expired on its last attempt
+        // is dead, not delivered again; the oldest expiries go first.
+        let limit = i64::try_from(takeback_limit(req.max)).unwrap_or(i64::MAX);
+        sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND job_id IN (SELECT job_id FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?2 AND queue = ?3 AND state = 'leased' AND lease_expires <= ?1 AND attempts >= max_attempts ORDER BY lease_expires LIMIT ?4)")
             .bind(now.as_micros())
             .bind(t)
             .bind(q)
+            .bind(limit)
             .execute(&mut *tx)
             .await
             .op("queue.dequeue")?;
-        let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND ((state = 'ready' AND run_at <= ?3) OR (state = 'leased' AND lease_expires <= ?3)) ORDER BY priority DESC, run_at, seq LIMIT ?4")
+        // The best of the ready jobs and of the oldest expired leases.
+        let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at FROM ( \
+               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND state = 'ready' AND run_at <= ?3 ORDER BY priority DESC, run_at, seq LIMIT ?4) \
+               UNION ALL \
+               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires <= ?3 AND attempts < max_attempts ORDER BY lease_expires LIMIT ?5)) \
+             ORDER BY priority DESC, run_at, seq LIMIT ?4")
             .bind(t)
             .bind(q)
             .bind(now.as_micros())
             .bind(i64::try_from(req.max).unwrap_or(1))
+            .bind(limit)
             .fetch_all(&mut *tx)
             .await
             .op("queue.dequeue")?;
@@ -229,7 +239,7 @@ impl JobQueue for SqliteStore {
         lease: &Lease,
         extend_by: Duration,
     ) -> Result<Lease> {
-        let expires_at = Timestamp::now().plus(extend_by);
+        let expires_at = self.now().plus(extend_by);
         let done = sqlx::query("UPDATE flowstore_jobs SET lease_expires = ? WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
             .bind(expires_at.as_micros())
             .bind(tenant.as_str())
@@ -277,7 +287,7 @@ impl JobQueue for SqliteStore {
         lease: &Lease,
         failure: JobFailure,
     ) -> Result<FailOutcome> {
-        let now = Timestamp::now();
+        let now = self.now();
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.fail")?;
         Self::hold(&mut tx, tenant, lease, Some(&failure.error)).await?;
@@ -357,7 +367,7 @@ impl JobQueue for SqliteStore {
 
     async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
         let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = ?, token = NULL, lease_expires = NULL, died_at = NULL WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'dead'")
-            .bind(Timestamp::now().as_micros())
+            .bind(self.now().as_micros())
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(job.as_str())
@@ -382,7 +392,7 @@ impl JobQueue for SqliteStore {
                COALESCE(SUM((state = 'ready' AND run_at <= ?1) OR (state = 'leased' AND lease_expires <= ?1)), 0) AS pending \
              FROM flowstore_jobs WHERE tenant = ?2 AND queue = ?3",
         )
-        .bind(Timestamp::now().as_micros())
+        .bind(self.now().as_micros())
         .bind(tenant.as_str())
         .bind(queue.as_str())
         .fetch_one(&self.pool)
@@ -404,7 +414,7 @@ impl JobQueue for SqliteStore {
         let mut changes = self.queue_changed.subscribe();
         loop {
             changes.borrow_and_update();
-            let now = Timestamp::now();
+            let now = self.now();
             // The earliest time a job becomes ready (now or later), if any.
             let next: Option<i64> = sqlx::query_scalar(
                 "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_expires END) FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND state <> 'dead'",
@@ -460,6 +470,7 @@ impl JobTransfer for SqliteStore {
                         run_at: Some(Timestamp::from_micros(
                             r.try_get("run_at").op("queue.decode")?,
                         )),
+                        delay: None,
                         max_attempts: u32_of(r, "max_attempts")?,
                         backoff: serde_json::from_str(&s("backoff")?)
                             .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,

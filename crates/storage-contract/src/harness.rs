@@ -152,8 +152,11 @@ behaviours! {
         crate::credentials::c4_secret_never_in_debug_display_or_errors, crate::credentials::c5_tenants_never_see_each_other;
     Queue => crate::names::n2_payloads_round_trip_as_job_payloads, crate::names::n4_oversized_job_is_refused,
         crate::queue::q1_enqueue_dequeue_ack, crate::queue::q2_priority_then_run_at_then_enqueue_order,
-        crate::queue::q3_future_job_waits_for_its_time, crate::queue::q4_lease_hides_job_until_expiry_then_redelivers,
+        crate::queue::q3_future_job_waits_for_its_time, crate::queue::q3_delay_counts_from_the_backend_receiving_the_job,
+        crate::queue::q4_lease_hides_job_until_expiry_then_redelivers,
         crate::queue::q4_heartbeat_extends_the_lease, crate::queue::q4_stale_lease_is_fenced,
+        crate::queue::q4_expired_lease_holds_until_the_job_is_taken_over,
+        crate::queue::q4_expired_last_attempt_dies_at_the_next_dequeue,
         crate::queue::q5_retry_backs_off_then_dies, crate::queue::q5_dead_jobs_list_and_requeue,
         crate::queue::q6_dedup_key_returns_the_first_job, crate::queue::q7_many_workers_process_each_job_once,
         crate::queue::q8_queues_isolated_by_name_and_tenant, crate::queue::q8_stats_count_each_state,

@@ -34,6 +34,7 @@ mod queue;
 mod runs;
 pub mod scale;
 pub mod servers;
+pub mod skew;
 mod transactions;
 mod workflows;
 

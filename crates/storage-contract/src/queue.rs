@@ -132,6 +132,193 @@ pub async fn q3_future_job_waits_for_its_time(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
+/// Q3: a delay is counted from the backend's receipt of the job; `run_at` and `delay`
+/// together are refused.
+pub async fn q3_delay_counts_from_the_backend_receiving_the_job(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("q3d")?;
+    let delayed = NewJob::new(json!(1)).with_delay(Duration::from_millis(700));
+    expect_kind(
+        ctx.set
+            .queue
+            .enqueue(
+                &ctx.tenant,
+                &q,
+                delayed.clone().with_run_at(Timestamp::now()),
+            )
+            .await,
+        ErrorKind::InvalidInput,
+        "run_at and delay together",
+    )?;
+    ctx.set.queue.enqueue(&ctx.tenant, &q, delayed).await?;
+    ensure!(
+        ctx.set
+            .queue
+            .dequeue(&ctx.tenant, &q, Dequeue::one(LONG))
+            .await?
+            .is_empty(),
+        "delayed job dequeued early"
+    );
+    ensure_eq!(
+        ctx.set.queue.stats(&ctx.tenant, &q).await?.scheduled,
+        1,
+        "scheduled"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    ensure_eq!(
+        ctx.set
+            .queue
+            .dequeue(&ctx.tenant, &q, Dequeue::one(LONG))
+            .await?
+            .len(),
+        1,
+        "job after its delay"
+    );
+    Ok(())
+}
+
+/// Q4, the one rule for expired leases: a lease that expired stays its holder's until
+/// the job is delivered again. A dequeue that takes over one expired job leaves the
+/// other's holder able to heartbeat (the lease is live again) and to ack; the holder
+/// whose job was taken over is fenced.
+pub async fn q4_expired_lease_holds_until_the_job_is_taken_over(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("q4x")?;
+    ctx.set
+        .queue
+        .enqueue_batch(
+            &ctx.tenant,
+            &q,
+            vec![NewJob::new(json!("a")), NewJob::new(json!("b"))],
+        )
+        .await?;
+    let first = ctx
+        .set
+        .queue
+        .dequeue(
+            &ctx.tenant,
+            &q,
+            Dequeue::batch(2, Duration::from_millis(300)),
+        )
+        .await?;
+    ensure_eq!(first.len(), 2, "first deliveries");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    // Expired, nobody took it yet: its holder may still heartbeat.
+    let again = ctx
+        .set
+        .queue
+        .dequeue(&ctx.tenant, &q, Dequeue::one(LONG))
+        .await?;
+    let taken = again
+        .first()
+        .ok_or_else(|| Failure("no job taken over after expiry".into()))?;
+    let (lost, kept) = if taken.lease.job_id == first[0].lease.job_id {
+        (&first[0], &first[1])
+    } else {
+        (&first[1], &first[0])
+    };
+    let revived = ctx
+        .set
+        .queue
+        .heartbeat(&ctx.tenant, &kept.lease, LONG)
+        .await?;
+    ensure!(
+        ctx.set
+            .queue
+            .dequeue(&ctx.tenant, &q, Dequeue::one(LONG))
+            .await?
+            .is_empty(),
+        "a job whose expired lease was heartbeated was delivered again"
+    );
+    ensure_eq!(
+        ctx.set.queue.stats(&ctx.tenant, &q).await?.running,
+        2,
+        "running after the heartbeat"
+    );
+    expect_kind(
+        ctx.set.queue.ack(&ctx.tenant, &lost.lease).await,
+        ErrorKind::LeaseLost,
+        "ack of the lease that was taken over",
+    )?;
+    ctx.set.queue.ack(&ctx.tenant, &revived).await?;
+    ctx.set.queue.ack(&ctx.tenant, &taken.lease).await?;
+    // Expired with no dequeue in between: ack still succeeds.
+    ctx.set
+        .queue
+        .enqueue(&ctx.tenant, &q, NewJob::new(json!("c")))
+        .await?;
+    let late = ctx
+        .set
+        .queue
+        .dequeue(&ctx.tenant, &q, Dequeue::one(Duration::from_millis(200)))
+        .await?;
+    let late = late
+        .first()
+        .ok_or_else(|| Failure("third job not delivered".into()))?;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    ctx.set.queue.ack(&ctx.tenant, &late.lease).await?;
+    ensure_eq!(
+        ctx.set.queue.stats(&ctx.tenant, &q).await?,
+        storage_ports::QueueStats::default(),
+        "stats after every ack"
+    );
+    Ok(())
+}
+
+/// Q4: an expired lease on the job's last attempt is taken over by the next dequeue,
+/// which marks the job dead; its holder is fenced.
+pub async fn q4_expired_last_attempt_dies_at_the_next_dequeue(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("q4d")?;
+    ctx.set
+        .queue
+        .enqueue(
+            &ctx.tenant,
+            &q,
+            NewJob::new(json!("once")).with_max_attempts(1),
+        )
+        .await?;
+    let leased = ctx
+        .set
+        .queue
+        .dequeue(&ctx.tenant, &q, Dequeue::one(Duration::from_millis(300)))
+        .await?;
+    let leased = leased
+        .first()
+        .ok_or_else(|| Failure("job not delivered".into()))?;
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    ensure!(
+        ctx.set
+            .queue
+            .dequeue(&ctx.tenant, &q, Dequeue::one(LONG))
+            .await?
+            .is_empty(),
+        "a job past its last attempt was delivered again"
+    );
+    let dead = ctx.set.queue.dead(&ctx.tenant, &q, 10).await?;
+    ensure_eq!(dead.len(), 1, "dead jobs");
+    ensure_eq!(
+        (
+            &dead[0].job_id,
+            dead[0].attempts,
+            dead[0].last_error.as_str()
+        ),
+        (&leased.lease.job_id, 1, "lease expired on attempt 1 of 1"),
+        "dead job"
+    );
+    expect_kind(
+        ctx.set.queue.ack(&ctx.tenant, &leased.lease).await,
+        ErrorKind::LeaseLost,
+        "ack after the job died",
+    )?;
+    expect_kind(
+        ctx.set
+            .queue
+            .heartbeat(&ctx.tenant, &leased.lease, LONG)
+            .await,
+        ErrorKind::LeaseLost,
+        "heartbeat after the job died",
+    )?;
+    Ok(())
+}
+
 /// Q4: a leased job is invisible until its lease expires, then comes back with attempt 2.
 pub async fn q4_lease_hides_job_until_expiry_then_redelivers(ctx: Ctx) -> TestResult {
     let q: QueueName = id("q4")?;

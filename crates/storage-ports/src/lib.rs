@@ -10,6 +10,7 @@
 
 pub mod adapter_kit;
 pub mod capabilities;
+pub mod clock;
 pub mod concern;
 pub mod credential;
 pub mod document;
@@ -30,6 +31,7 @@ pub mod unsupported;
 pub mod workflow;
 
 pub use capabilities::Capabilities;
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use concern::Concern;
 pub use credential::CredentialStore;
 pub use document::{Document, DocumentFilter, DocumentStore};

@@ -12,6 +12,10 @@ use crate::ids::{JobId, QueueName, TenantId};
 use crate::rules::backoff::Backoff;
 use crate::time::Timestamp;
 
+/// The longest `NewJob::delay`: far enough for any schedule, near enough that the due
+/// time stays representable on every backend.
+pub const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewJob {
@@ -21,8 +25,14 @@ pub struct NewJob {
     pub payload: Value,
     /// Higher runs first (Q2).
     pub priority: i32,
-    /// Not before this time (Q3); `None` means now.
+    /// Not before this time (Q3), as the caller's clock reads it; `None` means now (or
+    /// `delay` from now).
     pub run_at: Option<Timestamp>,
+    /// Not before this long after the backend receives the job, measured on the
+    /// backend's clock (Q3), so a node whose clock is off does not move the job.
+    /// Exclusive with `run_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Duration>,
     /// Attempts before the job is dead (Q5); at least 1.
     pub max_attempts: u32,
     /// Retry backoff (Q5).
@@ -40,6 +50,7 @@ impl NewJob {
             payload,
             priority: 0,
             run_at: None,
+            delay: None,
             max_attempts: 5,
             backoff: Backoff::default(),
             dedup_key: None,
@@ -58,6 +69,28 @@ impl NewJob {
     pub fn with_run_at(mut self, at: Timestamp) -> Self {
         self.run_at = Some(at);
         self
+    }
+
+    /// Sets a delay the backend measures on its own clock (Q3).
+    #[must_use]
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// When the job is due, given the backend's `now`: `run_at`, else `now + delay`,
+    /// else `now`.
+    #[must_use]
+    pub fn due_at(&self, now: Timestamp) -> Timestamp {
+        self.run_at
+            .unwrap_or_else(|| now.plus(self.delay.unwrap_or_default()))
+    }
+
+    /// The delay in whole microseconds, for backends that add it to their own clock.
+    #[must_use]
+    pub fn delay_micros(&self) -> i64 {
+        self.delay
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
     }
 
     /// Sets the deduplication key.
@@ -88,11 +121,19 @@ impl NewJob {
         self
     }
 
-    /// Checks the attempts limit and the dedup key.
+    /// Checks the attempts limit, the dedup key and the run time.
     ///
     /// # Errors
     /// `InvalidInput` naming the field.
     pub fn validate(&self) -> Result<()> {
+        if self.run_at.is_some() && self.delay.is_some() {
+            return Err(Error::invalid_input(
+                "a job takes run_at or delay, not both",
+            ));
+        }
+        if self.delay.is_some_and(|d| d > MAX_DELAY) {
+            return Err(Error::invalid_input("delay must be at most 100 years"));
+        }
         if self.max_attempts == 0 {
             return Err(Error::invalid_input("max_attempts must be at least 1"));
         }
@@ -302,9 +343,11 @@ pub struct ExportedJob {
 /// # Behavior
 /// - A leased job is invisible to others until its lease expires; then it is delivered
 ///   again with its attempt raised (Q4).
-/// - Ack or fail with a token that is no longer current (the job was leased again,
-///   acked or died) is a conflict. A lease that expired but was not taken over may still
-///   ack or heartbeat.
+/// - Ack, fail or heartbeat with a token that is no longer current (the job was leased
+///   again, acked or died) is `LeaseLost`. A lease that expired stays its holder's until
+///   a dequeue takes the job over ([`crate::rules::lease`]).
+/// - Every time decision (due, expired, dead) is the backend's clock, never the
+///   caller's: PostgreSQL and Redis use the server's.
 /// - Queues are isolated by name and tenant (Q8).
 #[async_trait]
 pub trait JobQueue: Send + Sync + std::fmt::Debug {

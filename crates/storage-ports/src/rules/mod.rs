@@ -6,6 +6,7 @@ pub mod content_hash;
 pub mod cursor;
 pub mod filtered_listing;
 pub mod hex;
+pub mod lease;
 pub mod limits;
 pub mod poll_watch;
 pub mod retention;
