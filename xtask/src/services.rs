@@ -5,7 +5,8 @@
 //! Tests find them through environment variables:
 //! - `FLOWSTORE_TEST_POSTGRES_URL`, `FLOWSTORE_TEST_POSTGRES_RESTART` (a script that
 //!   restarts the server the way a crash would: immediate shutdown, then start);
-//! - `FLOWSTORE_TEST_REDIS_URL`, `FLOWSTORE_TEST_REDIS_RESTART`;
+//! - `FLOWSTORE_TEST_REDIS_URL`, `FLOWSTORE_TEST_REDIS_RESTART` (SHUTDOWN, then start),
+//!   `FLOWSTORE_TEST_REDIS_KILL` (SIGKILL, then start: what a crash leaves);
 //! - `DBUS_SESSION_BUS_ADDRESS`: a private D-Bus session bus with an unlocked
 //!   gnome-keyring answering as the Secret Service (its data in the temp directory,
 //!   never the user's keyring).
@@ -25,6 +26,7 @@ pub const POSTGRES_URL: &str = "FLOWSTORE_TEST_POSTGRES_URL";
 pub const POSTGRES_RESTART: &str = "FLOWSTORE_TEST_POSTGRES_RESTART";
 pub const REDIS_URL: &str = "FLOWSTORE_TEST_REDIS_URL";
 pub const REDIS_RESTART: &str = "FLOWSTORE_TEST_REDIS_RESTART";
+pub const REDIS_KILL: &str = "FLOWSTORE_TEST_REDIS_KILL";
 pub const DBUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
 
 /// Running servers; dropping it stops them and removes their files.
@@ -198,6 +200,24 @@ impl Services {
                 cli = cli.display()
             ),
         )?;
+        // SIGKILL leaves what a crash of the process leaves: every acknowledged write
+        // reached the kernel. With an argument N, the script also cuts the last N bytes
+        // of the append-only file, as a crash of the machine under `appendfsync
+        // everysec` would (up to a second of writes not yet fsynced); Redis loads the
+        // file up to its last whole command (`aof-load-truncated yes`, the default).
+        let kill = self.dir.join("kill-redis.sh");
+        write_script(
+            &kill,
+            &format!(
+                "kill -9 \"$(cat '{d}/redis.pid')\"; while '{cli}' -p {port} ping >/dev/null 2>&1; do sleep 0.05; done\n\
+                 if [ -n \"$1\" ]; then f=$(ls -t '{d}'/appendonlydir/*.incr.aof | head -1); s=$(stat -c %s \"$f\"); n=$((s > $1 ? s - $1 : 0)); truncate -s \"$n\" \"$f\"; fi\n\
+                 {start}\nfor i in $(seq 100); do '{cli}' -p {port} ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.05; done; exit 1\n",
+                cli = cli.display(),
+                d = data.display()
+            ),
+        )?;
+        self.env
+            .push((REDIS_KILL.into(), kill.display().to_string()));
         let mut stop = Command::new(&cli);
         stop.args(["-p", &port.to_string(), "shutdown", "nosave"])
             .stdout(std::process::Stdio::null())
