@@ -87,15 +87,15 @@ pub(crate) async fn enqueue_in(
     let mut cols = JobColumns::default();
     let mut dedup = Vec::new();
     let mut pending: Vec<Option<Result<Enqueued>>> = Vec::with_capacity(jobs.len());
+    let mut aliases: Vec<(usize, usize)> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let id = job.id.clone().unwrap_or_else(JobId::generate);
         ids.push(id.clone());
         if let Some(k) = &job.dedup_key {
             if let Some(&first) = first_with_key.get(k) {
-                pending.push(Some(Ok(Enqueued {
-                    job_id: ids[first].clone(),
-                    deduplicated: true,
-                })));
+                // Resolved below to whatever the first one became.
+                aliases.push((i, first));
+                pending.push(Some(Err(Error::backend("unresolved duplicate in batch"))));
                 continue;
             }
             first_with_key.insert(k.clone(), i);
@@ -118,7 +118,8 @@ pub(crate) async fn enqueue_in(
         }
     }
     if cols.ids.is_empty() {
-        return Ok(pending.into_iter().flatten().collect());
+        let out = pending.into_iter().flatten().collect();
+        return resolve_aliases(conn, tenant, queue, &jobs, &aliases, out).await;
     }
     // A batch of jobs that name no id and no deduplication key cannot conflict (ids are
     // generated, 128 random bits): a plain INSERT does, without the speculative
@@ -222,6 +223,41 @@ pub(crate) async fn enqueue_in(
             }),
             None => Err(kit::job_taken(id, queue)),
         });
+    }
+    resolve_aliases(conn, tenant, queue, &jobs, &aliases, out).await
+}
+
+/// A job whose deduplication key an earlier job of the same batch carried gets what
+/// that job became: the job it was stored as or deduplicated onto. When that one was
+/// refused (its id was taken), this one is enqueued on its own, as if the batch had
+/// been sent one job at a time.
+async fn resolve_aliases(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    queue: &QueueName,
+    jobs: &[NewJob],
+    aliases: &[(usize, usize)],
+    mut out: Vec<Result<Enqueued>>,
+) -> Result<Vec<Result<Enqueued>>> {
+    for &(i, first) in aliases {
+        let holder = out
+            .get(first)
+            .and_then(|r| r.as_ref().ok())
+            .map(|e| e.job_id.clone());
+        out[i] = match holder {
+            Some(job_id) => Ok(Enqueued {
+                job_id,
+                deduplicated: true,
+            }),
+            None => {
+                let alone =
+                    Box::pin(enqueue_in(conn, tenant, queue, vec![jobs[i].clone()])).await?;
+                alone
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Err(Error::backend("enqueue returned no result")))
+            }
+        };
     }
     Ok(out)
 }
@@ -421,14 +457,16 @@ impl JobQueue for PostgresStore {
             .await
             .op("queue.ack")?;
         // Tokens are unique store-wide, so the token alone names the acknowledged lease.
-        let acked: HashSet<i64> = rows
+        // A lease named twice in the batch acks once: its later mentions find it gone,
+        // as a second call would.
+        let mut acked: HashSet<i64> = rows
             .iter()
             .map(|r| r.try_get::<i64, _>("token").op("queue.decode"))
             .collect::<Result<_>>()?;
         Ok(leases
             .iter()
             .map(|l| {
-                if acked.contains(&to_i64(l.token)) {
+                if acked.remove(&to_i64(l.token)) {
                     Ok(())
                 } else {
                     Err(l.stale())

@@ -158,9 +158,9 @@ behaviours! {
         crate::queue::q4_expired_lease_holds_until_the_job_is_taken_over,
         crate::queue::q4_expired_last_attempt_dies_at_the_next_dequeue,
         crate::queue::q5_retry_backs_off_then_dies, crate::queue::q5_dead_jobs_list_and_requeue,
-        crate::queue::q6_dedup_key_returns_the_first_job, crate::queue::q7_many_workers_process_each_job_once,
+        crate::queue::q6_dedup_key_returns_the_first_job, crate::queue::q6_a_batch_repeating_a_pending_key_returns_the_pending_job, crate::queue::q7_many_workers_process_each_job_once,
         crate::queue::q8_queues_isolated_by_name_and_tenant, crate::queue::q8_stats_count_each_state,
-        crate::queue::q10_batches_enqueue_lease_and_ack_many, crate::queue::o4_dead_jobs_export_and_import;
+        crate::queue::q10_batches_enqueue_lease_and_ack_many, crate::queue::q10_a_lease_twice_in_one_ack_batch_acks_once, crate::queue::o4_dead_jobs_export_and_import;
     QueueWait => crate::queue::q9_wait_wakes_promptly_on_enqueue;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
     Documents => crate::names::n2_payloads_round_trip_as_documents, crate::documents::d1_create_get_replace_delete,

@@ -28,6 +28,7 @@ mod credentials;
 mod documents;
 mod harness;
 mod metrics;
+pub mod model;
 mod names;
 mod operations;
 mod queue;

@@ -640,6 +640,45 @@ pub async fn q6_dedup_key_returns_the_first_job(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
+/// Q6: jobs of one batch that carry the key of a job already pending are all
+/// deduplicated onto that job, not onto one another.
+pub async fn q6_a_batch_repeating_a_pending_key_returns_the_pending_job(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("q6b")?;
+    let first = ctx
+        .set
+        .queue
+        .enqueue(&ctx.tenant, &q, NewJob::new(json!(0)).with_dedup_key("k"))
+        .await?;
+    let batch = ctx
+        .set
+        .queue
+        .enqueue_batch(
+            &ctx.tenant,
+            &q,
+            vec![
+                NewJob::new(json!(1)).with_dedup_key("k"),
+                NewJob::new(json!(2)).with_dedup_key("k"),
+            ],
+        )
+        .await?;
+    for (n, r) in batch.iter().enumerate() {
+        match r {
+            Ok(e) => ensure_eq!(
+                (&e.job_id, e.deduplicated),
+                (&first.job_id, true),
+                "job {n} of the batch"
+            ),
+            Err(e) => return Err(Failure(format!("job {n} of the batch failed: {e}"))),
+        }
+    }
+    ensure_eq!(
+        ctx.set.queue.stats(&ctx.tenant, &q).await?.pending,
+        1,
+        "pending jobs"
+    );
+    Ok(())
+}
+
 /// Q7: many workers on many jobs: each processed once while its lease holds, none lost.
 pub async fn q7_many_workers_process_each_job_once(ctx: Ctx) -> TestResult {
     let q: QueueName = id("q7")?;
@@ -848,6 +887,38 @@ pub async fn q10_batches_enqueue_lease_and_ack_many(ctx: Ctx) -> TestResult {
         ctx.set.queue.stats(&ctx.tenant, &q).await?,
         storage_ports::QueueStats::default(),
         "stats"
+    );
+    Ok(())
+}
+
+/// Q10: a lease named twice in one ack batch acks once; its second mention is
+/// `LeaseLost`, as a second call would be.
+pub async fn q10_a_lease_twice_in_one_ack_batch_acks_once(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("q10d")?;
+    ctx.set
+        .queue
+        .enqueue(&ctx.tenant, &q, NewJob::new(json!(1)))
+        .await?;
+    let leased = ctx
+        .set
+        .queue
+        .dequeue(&ctx.tenant, &q, Dequeue::one(LONG))
+        .await?;
+    let lease = &leased
+        .first()
+        .ok_or_else(|| Failure("nothing dequeued".into()))?
+        .lease;
+    let acks = ctx
+        .set
+        .queue
+        .ack_batch(&ctx.tenant, &[lease.clone(), lease.clone()])
+        .await?;
+    ensure_eq!(acks.len(), 2, "results");
+    ensure!(acks[0].is_ok(), "first mention: {:?}", acks[0]);
+    ensure!(
+        matches!(&acks[1], Err(e) if e.kind() == ErrorKind::LeaseLost),
+        "second mention must be LeaseLost: {:?}",
+        acks[1]
     );
     Ok(())
 }
