@@ -78,14 +78,16 @@ impl Operations for PostgresStore {
     }
 
     async fn stats(&self, tenant: &TenantId) -> Result<StoreStats> {
+        // Runs, events and metric records come from the counters schema 5 keeps, so
+        // this answers in the same time for a tenant of ten runs or ten million.
         let row: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
             "SELECT \
                (SELECT COUNT(DISTINCT workflow_id) FROM flowstore_workflow_versions WHERE tenant = $1), \
                (SELECT COUNT(*) FROM flowstore_workflow_versions WHERE tenant = $1), \
                (SELECT COUNT(*) FROM flowstore_documents WHERE tenant = $1), \
-               (SELECT COUNT(*) FROM flowstore_runs WHERE tenant = $1), \
-               (SELECT COUNT(*) FROM flowstore_run_events WHERE tenant = $1), \
-               (SELECT COUNT(*) FROM flowstore_metric_records WHERE tenant = $1), \
+               (SELECT COALESCE(SUM(n), 0)::int8 FROM flowstore_tenant_counts WHERE tenant = $1 AND what = 'runs'), \
+               (SELECT COALESCE(SUM(n), 0)::int8 FROM flowstore_tenant_counts WHERE tenant = $1 AND what = 'run_events'), \
+               (SELECT COALESCE(SUM(n), 0)::int8 FROM flowstore_tenant_counts WHERE tenant = $1 AND what = 'metric_records'), \
                (SELECT COUNT(*) FROM flowstore_patterns WHERE tenant = $1), \
                (SELECT COUNT(*) FROM flowstore_jobs WHERE tenant = $1)",
         )

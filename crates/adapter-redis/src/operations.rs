@@ -9,17 +9,26 @@ use storage_ports::{
 use crate::error::RedisResultExt;
 use crate::{RedisStore, BACKEND};
 
-/// Counts what a tenant holds by walking its index keys (never SCAN/KEYS). ARGV:
-/// tenant prefix. Returns {workflows, versions, runs, events, records, patterns,
-/// jobs, documents}.
+/// Counts what a tenant holds from its index keys (never SCAN/KEYS), in time that
+/// does not grow with its runs or jobs: runs are one ZCARD, events a counter the run
+/// scripts keep (`counters.events`), jobs and documents a ZCARD per queue and
+/// collection. A tenant written before the counter existed is counted once, by a walk
+/// of its runs, which then marks the counter as kept (`events_kept`). ARGV: tenant
+/// prefix. Returns {workflows, versions, runs, events, records, patterns, jobs,
+/// documents}.
 const STATS: &str = r"
 local P = ARGV[1]
+local C = P .. 'counters'
 local wfs = redis.call('ZRANGE', P .. 'workflows', 0, -1)
 local versions = 0
 for _, w in ipairs(wfs) do versions = versions + redis.call('HLEN', P .. 'wf:' .. w .. ':versions') end
-local runs = redis.call('ZRANGE', P .. 'runs', 0, -1)
-local events = 0
-for _, r in ipairs(runs) do events = events + redis.call('XLEN', P .. 'run:' .. r .. ':events') end
+if redis.call('HGET', C, 'events_kept') ~= '1' then
+  local events = 0
+  for _, r in ipairs(redis.call('ZRANGE', P .. 'runs', 0, -1)) do
+    events = events + redis.call('XLEN', P .. 'run:' .. r .. ':events')
+  end
+  redis.call('HSET', C, 'events', events, 'events_kept', '1')
+end
 local jobs = 0
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
   local Q = P .. 'q:' .. q .. ':'
@@ -27,7 +36,8 @@ for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
 end
 local docs = 0
 for _, c in ipairs(redis.call('ZRANGE', P .. 'collections', 0, -1)) do docs = docs + redis.call('ZCARD', P .. 'docs:' .. c) end
-return {#wfs, versions, #runs, events, redis.call('HLEN', P .. 'm:records'), redis.call('HLEN', P .. 'm:patterns'), jobs, docs}
+return {#wfs, versions, redis.call('ZCARD', P .. 'runs'), tonumber(redis.call('HGET', C, 'events') or '0'),
+  redis.call('HLEN', P .. 'm:records'), redis.call('HLEN', P .. 'm:patterns'), jobs, docs}
 ";
 
 #[async_trait]

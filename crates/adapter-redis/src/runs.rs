@@ -35,6 +35,8 @@ local p = ARGV[1]
 local n = tonumber(ARGV[2])
 local i = 3
 local out = {}
+-- A tenant without runs has no events to count: from here its counter is exact.
+if redis.call('EXISTS', p .. 'runs') == 0 then redis.call('HSETNX', p .. 'counters', 'events_kept', '1') end
 for r = 1, n do
   local id, wf, st, score, head, ne = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], tonumber(ARGV[i+5])
   i = i + 6
@@ -52,6 +54,7 @@ for r = 1, n do
     redis.call('ZADD', p .. 'runs:wf:' .. wf, score, id)
     redis.call('ZADD', p .. 'runs:st:' .. st, score, id)
     redis.call('ZADD', p .. 'runs:wf:' .. wf .. ':st:' .. st, score, id)
+    if ne > 0 then redis.call('HINCRBY', p .. 'counters', 'events', ne) end
     out[r] = 1
   end
 end
@@ -60,8 +63,8 @@ return out
     )
 });
 
-/// KEYS: run, events. ARGV: at, kind JSON. Returns the sequence number, -1 (no run)
-/// or -2 (finished).
+/// KEYS: run, events, the tenant's counters. ARGV: at, kind JSON. Returns the
+/// sequence number, -1 (no run) or -2 (finished).
 static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -70,6 +73,7 @@ if not st then return -1 end
 if st ~= 'running' then return -2 end
 local seq = redis.call('HINCRBY', KEYS[1], 'next', 1) - 1
 redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[1], 'k', ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'events', 1)
 return seq
 ",
     )
@@ -87,6 +91,7 @@ local seq = redis.call('HINCRBY', KEYS[1], 'next', 1) - 1
 redis.call('HSET', KEYS[1], 'head', ARGV[3], 'status', ARGV[4])
 redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[5], 'k', ARGV[6])
 local p, id, wf, score = ARGV[1], ARGV[2], f[2], f[3]
+redis.call('HINCRBY', p .. 'counters', 'events', 1)
 redis.call('ZREM', p .. 'runs:st:running', id)
 redis.call('ZREM', p .. 'runs:wf:' .. wf .. ':st:running', id)
 redis.call('ZADD', p .. 'runs:st:' .. ARGV[4], score, id)
@@ -100,10 +105,11 @@ return seq
 static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local f = redis.call('HMGET', KEYS[1], 'status', 'wf')
+local f = redis.call('HMGET', KEYS[1], 'status', 'wf', 'next')
 if not f[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 local p, id, wf, st = ARGV[1], ARGV[2], f[2], f[1]
+redis.call('HINCRBY', p .. 'counters', 'events', 1 - (tonumber(f[3]) or 1))
 redis.call('ZREM', p .. 'runs', id)
 redis.call('ZREM', p .. 'runs:wf:' .. wf, id)
 redis.call('ZREM', p .. 'runs:st:' .. st, id)
@@ -240,6 +246,7 @@ impl RunStore for RedisStore {
         let code: i64 = APPEND
             .key(keys.run(run))
             .key(keys.run_events(run))
+            .key(keys.counters())
             .arg(at.as_micros())
             .arg(encode(&RunEventKind::Step(step), "run step")?)
             .invoke_async(&mut self.conn())
