@@ -196,7 +196,7 @@ impl Services {
         write_script(
             &restart,
             &format!(
-                "'{cli}' -p {port} shutdown >/dev/null 2>&1; while '{cli}' -p {port} ping >/dev/null 2>&1; do sleep 0.05; done; {start}\nfor i in $(seq 100); do '{cli}' -p {port} ping >/dev/null 2>&1 && exit 0; sleep 0.05; done; exit 1\n",
+                "'{cli}' -p {port} shutdown >/dev/null 2>&1; while '{cli}' -p {port} ping >/dev/null 2>&1; do sleep 0.05; done; {start}\nfor i in $(seq 600); do '{cli}' -p {port} ping >/dev/null 2>&1 && exit 0; sleep 0.05; done; exit 1\n",
                 cli = cli.display()
             ),
         )?;
@@ -211,7 +211,7 @@ impl Services {
             &format!(
                 "kill -9 \"$(cat '{d}/redis.pid')\"; while '{cli}' -p {port} ping >/dev/null 2>&1; do sleep 0.05; done\n\
                  if [ -n \"$1\" ]; then f=$(ls -t '{d}'/appendonlydir/*.incr.aof | head -1); s=$(stat -c %s \"$f\"); n=$((s > $1 ? s - $1 : 0)); truncate -s \"$n\" \"$f\"; fi\n\
-                 {start}\nfor i in $(seq 100); do '{cli}' -p {port} ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.05; done; exit 1\n",
+                 {start}\nfor i in $(seq 600); do '{cli}' -p {port} ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.05; done; exit 1\n",
                 cli = cli.display(),
                 d = data.display()
             ),

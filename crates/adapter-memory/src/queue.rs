@@ -151,46 +151,40 @@ impl JobQueue for MemoryStore {
         let mut state = self.lock();
         let mut token = state.next_token;
         let jobs = &mut state.tenant(tenant).jobs;
-        // The rule every adapter follows (storage_ports::rules::lease): expired leases
-        // are taken back oldest expiry first, at most `takeback_limit` per call; one on
-        // its last attempt dies instead of being delivered again.
-        let limit = takeback_limit(req.max);
-        let mut dying: Vec<(Timestamp, &JobId, &mut Job)> = jobs
-            .iter_mut()
-            .filter(|((q, _), j)| q == queue && j.attempts >= j.spec.max_attempts)
+        // The rule every adapter follows (storage_ports::rules::lease): the oldest
+        // `takeback_limit` expired leases are taken; last attempts among them die, the
+        // others compete with the ready jobs.
+        let mut expired: Vec<(Timestamp, JobId)> = jobs
+            .iter()
+            .filter(|((q, _), _)| q == queue)
             .filter_map(|((_, id), j)| match j.state {
                 JobState::Leased { expires_at, .. } if expires_at <= now => {
-                    Some((expires_at, id, j))
+                    Some((expires_at, id.clone()))
                 }
                 _ => None,
             })
             .collect();
-        dying.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        for (_, _, job) in dying.into_iter().take(limit) {
-            let error = format!(
-                "lease expired on attempt {} of {}",
-                job.attempts, job.spec.max_attempts
-            );
-            job.last_error = Some(error.clone());
-            job.state = JobState::Dead {
-                error,
-                died_at: now,
+        expired.sort();
+        expired.truncate(takeback_limit(req.max));
+        let mut taken_back = HashSet::new();
+        for (_, id) in expired {
+            let Some(job) = jobs.get_mut(&(queue.clone(), id.clone())) else {
+                continue;
             };
+            if job.attempts >= job.spec.max_attempts {
+                let error = format!(
+                    "lease expired on attempt {} of {}",
+                    job.attempts, job.spec.max_attempts
+                );
+                job.last_error = Some(error.clone());
+                job.state = JobState::Dead {
+                    error,
+                    died_at: now,
+                };
+            } else {
+                taken_back.insert(id);
+            }
         }
-        let mut taken_back: Vec<(Timestamp, &JobId)> = jobs
-            .iter()
-            .filter(|((q, _), j)| q == queue && j.attempts < j.spec.max_attempts)
-            .filter_map(|((_, id), j)| match j.state {
-                JobState::Leased { expires_at, .. } if expires_at <= now => Some((expires_at, id)),
-                _ => None,
-            })
-            .collect();
-        taken_back.sort();
-        let taken_back: HashSet<JobId> = taken_back
-            .into_iter()
-            .take(limit)
-            .map(|(_, id)| id.clone())
-            .collect();
         let mut ready: Vec<(&JobId, &mut Job)> = jobs
             .iter_mut()
             .filter(|((q, id), j)| {

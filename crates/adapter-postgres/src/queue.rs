@@ -362,29 +362,26 @@ impl JobQueue for PostgresStore {
         // - the picked rows reach the UPDATE by ctid, a TID scan (they are locked by
         //   this very statement, so their ctid holds): joined on the key, the generic
         //   plan hash-joined a sequential scan of every job.
-        // Expired leases are taken back, and last attempts marked dead, oldest expiry
-        // first and at most `takeback_limit` per call (storage_ports::rules::lease):
-        // the leased index yields them in that order, so a backlog of expired leases
-        // costs each dequeue a bounded read instead of a sort of the backlog.
+        // The oldest `takeback_limit` expired leases are taken (storage_ports::rules::
+        // lease): last attempts among them die, the others compete with the ready jobs.
+        // The leased index yields them in expiry order, so a backlog of expired leases
+        // costs a dequeue a bounded read; a filter on attempts in that scan read the
+        // whole backlog to find none (105 ms a dequeue at 200,000, docs/reliability.md).
         let rows = sqlx::query(
-            "WITH dying AS ( \
-               SELECT ctid FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() AND attempts >= max_attempts \
-               ORDER BY lease_expires LIMIT $5 FOR UPDATE SKIP LOCKED), \
+            "WITH expired AS ( \
+               SELECT ctid, priority, run_at, seq, attempts >= max_attempts AS last FROM flowstore_jobs \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
+               ORDER BY lease_expires, job_id LIMIT $5 FOR UPDATE SKIP LOCKED), \
              dead AS ( \
                UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, \
                  last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
-               WHERE ctid = ANY(ARRAY(SELECT ctid FROM dying))), \
+               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE last))), \
              ready AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
                ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             expired AS ( \
-               SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() AND attempts < max_attempts \
-               ORDER BY lease_expires LIMIT $5 FOR UPDATE SKIP LOCKED), \
              picked AS ( \
-               SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT * FROM expired) c \
+               SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq FROM expired WHERE NOT last) c \
                ORDER BY priority DESC, run_at, seq LIMIT $3) \
              UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
                lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \

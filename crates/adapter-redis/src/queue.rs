@@ -2,7 +2,8 @@
 //!
 //! Per queue (`flowstore:{t}:q:<queue>:`): a hash per job, and sorted sets by state:
 //! `ready` (score 0, members ordered by a fixed-width key of priority, run-at time and
-//! enqueue order, then the id), `sched` (delayed jobs by run-at time), `leased` (by
+//! enqueue order, then the id), `sched` (delayed jobs, the same members, scored by
+//! run-at time, so promoting them is a move between two sets), `leased` (by
 //! lease expiry) and `dead` (by time of death), plus `dedup` (key -> job). Every
 //! change is one script, so it is atomic, and every script reads the server's clock
 //! (`TIME`), so the nodes sharing the server agree on what is due and who holds what.
@@ -27,6 +28,14 @@ use crate::error::{decode, encode, RedisResultExt};
 use crate::RedisStore;
 use storage_ports::adapter_kit::stored_id;
 use storage_ports::rules::lease::takeback_limit;
+
+/// How many due jobs one dequeue of `max` moves from `sched` to `ready`, at most. A
+/// move costs no call per job, so this can be larger than the take-back limit; until a
+/// due job is moved, a job of lower priority moved before it may go first (a backlog
+/// of more due jobs than this).
+const fn promote_limit(max: usize) -> usize {
+    max.saturating_mul(2).saturating_add(100)
+}
 
 /// A duration in whole microseconds, as the scripts add them to the server's clock.
 fn micros(d: Duration) -> i64 {
@@ -132,7 +141,7 @@ for j = 1, n do
         ready = {}
       end
     else
-      redis.call('ZADD', Q .. 'sched', at, id)
+      redis.call('ZADD', Q .. 'sched', at, order)
     end
     out[j] = {1, id}
   end
@@ -143,48 +152,75 @@ return out
     )
 });
 
-/// ARGV: queue prefix, counters, max, lease length in microseconds, take-back limit.
-/// Returns {lease expiry, then per leased job {id, payload, priority, attempt, max
-/// attempts, enqueued at, token}}.
+/// ARGV: queue prefix, counters, max, lease length in microseconds, take-back limit,
+/// promotion limit. Returns {lease expiry, {per leased job {id, payload, priority,
+/// attempt, max attempts, enqueued at, token}}}.
 ///
 /// Work is bounded by the batch: at most `limit` expired leases are taken back (oldest
-/// expiry first) and at most `limit` due jobs promoted (earliest first) per call, so a
-/// backlog is worked off over calls instead of blocking the server in one. An expired
-/// lease taken back goes into the ready set but keeps its state and token: its holder
-/// may still ack, fail or heartbeat until the job is delivered again (Q4, the rule of
+/// expiry first, a few calls each) and at most `promote` due jobs promoted (earliest
+/// first, three calls in all) per call, so a backlog is worked off over calls instead
+/// of blocking the server in one. Expired leases taken compete with the ready jobs
+/// for this call only: those not delivered go back to the leased set with their token,
+/// so their holders may still ack, fail or heartbeat (Q4, the rule of
 /// `storage_ports::rules::lease`). One on its last attempt dies instead.
 /// The best ready jobs come off in one ZPOPMIN, their tokens from one counter update,
 /// and their leases go into the leased set in one ZADD.
 static DEQUEUE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
-local Q, C, max, lease_us, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local Q, C, max, lease_us, limit, promote = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = server_now()
 local exp = int(now + lease_us)
+local taken = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'leased', '-inf', now, 'LIMIT', 0, limit)) do
   local key = Q .. 'job:' .. id
-  redis.call('ZREM', Q .. 'leased', id)
-  local f = redis.call('HMGET', key, 'attempts', 'max', 'order')
-  if f[3] then
-    if tonumber(f[1]) >= tonumber(f[2]) then
-      redis.call('HDEL', key, 'token', 'exp')
-      redis.call('HSET', key, 'state', 'dead', 'died', int(now), 'err', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
-      redis.call('ZADD', Q .. 'dead', now, id)
-    else
-      redis.call('ZADD', Q .. 'ready', 0, f[3])
-    end
+  local f = redis.call('HMGET', key, 'attempts', 'max', 'order', 'exp')
+  if not f[3] then
+    redis.call('ZREM', Q .. 'leased', id)
+  elseif tonumber(f[1]) >= tonumber(f[2]) then
+    redis.call('ZREM', Q .. 'leased', id)
+    redis.call('HDEL', key, 'token', 'exp')
+    redis.call('HSET', key, 'state', 'dead', 'died', int(now), 'err', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
+    redis.call('ZADD', Q .. 'dead', now, id)
+  else
+    taken[#taken + 1] = {id, f[3], f[4]}
+    redis.call('ZADD', Q .. 'ready', 0, f[3])
   end
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'sched', '-inf', now, 'LIMIT', 0, limit)) do
-  redis.call('ZREM', Q .. 'sched', id)
-  local order = redis.call('HGET', Q .. 'job:' .. id, 'order')
-  if order then redis.call('ZADD', Q .. 'ready', 0, order) end
+local due = redis.call('ZRANGEBYSCORE', Q .. 'sched', '-inf', now, 'LIMIT', 0, promote)
+if #due > 0 then
+  local moved = {}
+  for k, m in ipairs(due) do
+    moved[2 * k - 1] = 0
+    -- A member written before flowstore kept order keys here is a job id.
+    if string.sub(m, 49, 49) == '|' then
+      moved[2 * k] = m
+    else
+      moved[2 * k] = redis.call('HGET', Q .. 'job:' .. m, 'order') or m
+    end
+  end
+  redis.call('ZREM', Q .. 'sched', unpack(due))
+  redis.call('ZADD', Q .. 'ready', unpack(moved))
 end
 local popped = redis.call('ZPOPMIN', Q .. 'ready', max)
-local out, leased, ids = {}, {}, {}
+local out, leased, ids, delivered = {}, {}, {}, {}
 for k = 1, #popped / 2 do
   local id = string.sub(popped[2 * k - 1], 50)
+  delivered[id] = true
   if redis.call('EXISTS', Q .. 'job:' .. id) == 1 then ids[#ids + 1] = id end
+end
+-- Expired leases taken but not delivered stay expired leases, as on every backend.
+local back, orders = {}, {}
+for _, c in ipairs(taken) do
+  if not delivered[c[1]] then
+    orders[#orders + 1] = c[2]
+    back[#back + 1] = c[3]
+    back[#back + 1] = c[1]
+  end
+end
+if #orders > 0 then
+  redis.call('ZREM', Q .. 'ready', unpack(orders))
+  redis.call('ZADD', Q .. 'leased', unpack(back))
 end
 if #ids == 0 then return {exp, out} end
 local base = take_tokens(C, #ids)
@@ -209,18 +245,16 @@ return {exp, out}
 });
 
 /// ARGV: queue prefix, id, token, extension in microseconds. Returns the new expiry,
-/// or 0 (stale lease). A lease that expired and was taken back into the ready set
-/// leaves it again: it is live.
+/// or 0 (stale lease); an expired lease not taken over is live again.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local Q, id = ARGV[1], ARGV[2]
 local key = Q .. 'job:' .. id
-local f = redis.call('HMGET', key, 'state', 'token', 'order')
+local f = redis.call('HMGET', key, 'state', 'token')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 local exp = int(server_now() + tonumber(ARGV[4]))
 redis.call('HSET', key, 'exp', exp)
-redis.call('ZREM', Q .. 'ready', f[3])
 redis.call('ZADD', Q .. 'leased', exp, id)
 return exp
 ",
@@ -228,32 +262,27 @@ return exp
 });
 
 /// ARGV: tenant prefix, count, then (queue, id, token) per lease. Returns 1 (acked) or
-/// 0 (stale) per lease. Acked ids leave each queue's leased set in one ZREM per 500,
-/// and their ready-set members too (a lease taken back but not delivered again).
+/// 0 (stale) per lease. Acked ids leave each queue's leased set in one ZREM per 500.
 static ACK: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local P, n = ARGV[1], tonumber(ARGV[2])
-local out, gone, orders = {}, {}, {}
-local function flush(Q)
-  if #gone[Q] > 0 then
-    redis.call('ZREM', Q .. 'leased', unpack(gone[Q]))
-    redis.call('ZREM', Q .. 'ready', unpack(orders[Q]))
-  end
-  gone[Q], orders[Q] = {}, {}
-end
+local out, gone = {}, {}
 for j = 1, n do
   local a = 3 + (j - 1) * 3
   local Q = P .. 'q:' .. ARGV[a] .. ':'
   local id = ARGV[a + 1]
   local key = Q .. 'job:' .. id
-  local f = redis.call('HMGET', key, 'state', 'token', 'dedup', 'order')
+  local f = redis.call('HMGET', key, 'state', 'token', 'dedup')
   if f[1] == 'leased' and f[2] == ARGV[a + 2] then
     redis.call('DEL', key)
-    if not gone[Q] then gone[Q], orders[Q] = {}, {} end
-    gone[Q][#gone[Q] + 1] = id
-    orders[Q][#orders[Q] + 1] = f[4] or ''
-    if #gone[Q] >= 500 then flush(Q) end
+    local ids = gone[Q]
+    if not ids then ids = {}; gone[Q] = ids end
+    ids[#ids + 1] = id
+    if #ids >= 500 then
+      redis.call('ZREM', Q .. 'leased', unpack(ids))
+      gone[Q] = {}
+    end
     if f[3] and f[3] ~= '' and redis.call('HGET', Q .. 'dedup', f[3]) == id then
       redis.call('HDEL', Q .. 'dedup', f[3])
     end
@@ -262,7 +291,9 @@ for j = 1, n do
     out[j] = 0
   end
 end
-for Q, _ in pairs(gone) do flush(Q) end
+for Q, ids in pairs(gone) do
+  if #ids > 0 then redis.call('ZREM', Q .. 'leased', unpack(ids)) end
+end
 return out
 ",
     )
@@ -280,7 +311,6 @@ local f = redis.call('HMGET', key, 'state', 'token', 'order', 'priority')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 local now = server_now()
 redis.call('ZREM', Q .. 'leased', id)
-redis.call('ZREM', Q .. 'ready', f[3])
 redis.call('HDEL', key, 'token', 'exp')
 redis.call('HSET', key, 'err', ARGV[5])
 if ARGV[4] ~= '' then
@@ -290,7 +320,7 @@ if ARGV[4] ~= '' then
   if tonumber(ARGV[4]) <= 0 then
     redis.call('ZADD', Q .. 'ready', 0, order)
   else
-    redis.call('ZADD', Q .. 'sched', at, id)
+    redis.call('ZADD', Q .. 'sched', at, order)
   end
   return at
 end
@@ -472,6 +502,7 @@ impl JobQueue for RedisStore {
             .arg(req.max)
             .arg(micros(req.lease_for))
             .arg(takeback_limit(req.max))
+            .arg(promote_limit(req.max))
             .invoke_async(&mut self.conn())
             .await
             .op("queue.dequeue")?;
@@ -721,10 +752,14 @@ impl JobTransfer for RedisStore {
                     .query_async(&mut self.conn())
                     .await
                     .op("queue.export")?;
+            let id_of = |m: &String| match m.get(ORDER_ID_AT - 1..ORDER_ID_AT) {
+                Some("|") => m.get(ORDER_ID_AT..).unwrap_or_default().to_owned(),
+                _ => m.clone(),
+            };
             let ids: Vec<String> = ready
                 .iter()
-                .map(|m| m.get(ORDER_ID_AT..).unwrap_or_default().to_owned())
-                .chain(sched)
+                .chain(sched.iter())
+                .map(id_of)
                 .chain(leased)
                 .chain(dead)
                 .collect();

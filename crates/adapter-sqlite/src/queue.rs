@@ -166,29 +166,48 @@ impl JobQueue for SqliteStore {
         let (t, q) = (tenant.as_str(), queue.as_str());
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.dequeue")?;
-        // Maintenance first (also the write that takes the lock), bounded by the batch
-        // (storage_ports::rules::lease): a job whose lease expired on its last attempt
-        // is dead, not delivered again; the oldest expiries go first.
+        // The oldest `takeback_limit` expired leases (storage_ports::rules::lease):
+        // last attempts among them die, the others compete with the ready jobs. The
+        // leased index yields them in expiry order, so a backlog costs a bounded read.
         let limit = i64::try_from(takeback_limit(req.max)).unwrap_or(i64::MAX);
-        sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND job_id IN (SELECT job_id FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?2 AND queue = ?3 AND state = 'leased' AND lease_expires <= ?1 AND attempts >= max_attempts ORDER BY lease_expires LIMIT ?4)")
-            .bind(now.as_micros())
+        let window = sqlx::query("SELECT job_id, attempts >= max_attempts AS last FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires <= ?3 ORDER BY lease_expires, job_id LIMIT ?4")
             .bind(t)
             .bind(q)
+            .bind(now.as_micros())
             .bind(limit)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .op("queue.dequeue")?;
-        // The best of the ready jobs and of the oldest expired leases.
+        let (mut dying, mut taken) = (Vec::new(), Vec::new());
+        for r in &window {
+            let id: String = r.try_get("job_id").op("queue.decode")?;
+            if r.try_get::<bool, _>("last").op("queue.decode")? {
+                dying.push(id);
+            } else {
+                taken.push(id);
+            }
+        }
+        if !dying.is_empty() {
+            sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND job_id IN (SELECT value FROM json_each(?4))")
+                .bind(now.as_micros())
+                .bind(t)
+                .bind(q)
+                .bind(serde_json::Value::from(dying).to_string())
+                .execute(&mut *tx)
+                .await
+                .op("queue.dequeue")?;
+        }
+        // The best of the ready jobs and of the expired leases taken.
         let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at FROM ( \
                SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND state = 'ready' AND run_at <= ?3 ORDER BY priority DESC, run_at, seq LIMIT ?4) \
                UNION ALL \
-               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires <= ?3 AND attempts < max_attempts ORDER BY lease_expires LIMIT ?5)) \
+               SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND job_id IN (SELECT value FROM json_each(?5))) \
              ORDER BY priority DESC, run_at, seq LIMIT ?4")
             .bind(t)
             .bind(q)
             .bind(now.as_micros())
             .bind(i64::try_from(req.max).unwrap_or(1))
-            .bind(limit)
+            .bind(serde_json::Value::from(taken).to_string())
             .fetch_all(&mut *tx)
             .await
             .op("queue.dequeue")?;

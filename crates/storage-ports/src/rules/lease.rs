@@ -7,16 +7,20 @@
 //! fail or heartbeat, and a heartbeat makes the lease live again. After it, every call
 //! with the old token is `LeaseLost`.
 //!
-//! Expired leases are taken back in order of expiry, and a dequeue takes back at most
-//! [`takeback_limit`] of them (and marks at most as many dead), so a dequeue after a
-//! fleet crash costs as much as any other, not as much as the backlog. Among the jobs
-//! a dequeue considers (ready ones and those it takes back), priority order holds.
+//! A dequeue takes the [`takeback_limit`] oldest expired leases at most, by expiry and
+//! then job id: those on their last attempt die, the others compete with the ready
+//! jobs for this dequeue, and those not delivered stay their holders' expired leases.
+//! So a dequeue after a fleet crash costs as much as any other, not as much as the
+//! backlog; among the jobs a dequeue considers, priority order holds.
 
-/// How many expired leases one dequeue of `max` jobs takes back or marks dead, at most:
-/// enough to keep up with a queue's own expiries, bounded by the batch.
+/// How many expired leases one dequeue of `max` jobs takes back or marks dead, at most
+/// (and, on Redis, how many due jobs it promotes): twice the batch and a few, so that
+/// maintenance outpaces what the dequeues consume, and the work of a call stays
+/// proportional to the batch it returns (on Redis, 10 jobs out of a backlog of 400,000
+/// took 6.7 ms on the server with 110 of each, docs/reliability.md).
 #[must_use]
 pub const fn takeback_limit(max: usize) -> usize {
-    max.saturating_add(100)
+    max.saturating_mul(2).saturating_add(10)
 }
 
 #[cfg(test)]
@@ -25,8 +29,8 @@ mod tests {
 
     #[test]
     fn takeback_grows_with_the_batch_and_never_overflows() {
-        assert_eq!(takeback_limit(1), 101);
-        assert_eq!(takeback_limit(1000), 1100);
+        assert_eq!(takeback_limit(1), 12);
+        assert_eq!(takeback_limit(1000), 2010);
         assert_eq!(takeback_limit(usize::MAX), usize::MAX);
     }
 }
