@@ -21,6 +21,12 @@ tasks:
             scenario beside its baseline and write target/bench/report.{md,json}
             (--quick: small sizes, under 3 minutes; --adapter sqlite,postgres,redis;
             --scenario P1,P3: only those scenarios; --queue-jobs N: P3 size)
+  reliability
+            build the long reliability runs in release mode, start fresh servers and run
+            them (docs/reliability.md): `chaos` (R2: 100,000 jobs, workers killed with
+            SIGKILL, a server restart; PostgreSQL, Redis, SQLite) and `backlog` (400,000
+            jobs due or expired, 1,000,000 runs; PostgreSQL, Redis); both by default,
+            or `reliability chaos redis` for one
   deps      check the dependency rules only (storage-ports has no I/O crates; adapters
             depend on no crate of ours but storage-ports)";
 
@@ -31,6 +37,7 @@ fn main() -> ExitCode {
         Some("deps") => check_deps(),
         Some("services") => services(),
         Some("bench") => bench(&args[1..]),
+        Some("reliability") => reliability(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -114,6 +121,29 @@ fn bench(extra: &[String]) -> Result<()> {
         cmd.env(k, v);
     }
     run(&mut cmd)
+}
+
+/// Builds the reliability runs in release mode, starts fresh servers, runs them:
+/// `reliability [backlog|chaos] [backend]...`, chaos then backlog by default.
+fn reliability(extra: &[String]) -> Result<()> {
+    run(cargo().args(["build", "--release", "-p", "flowstore-reliability"]))?;
+    let services = Services::start_servers()?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let exe = format!("{target}/release/flowstore-reliability");
+    let runs: Vec<Vec<String>> = match extra.first().map(String::as_str) {
+        Some("backlog" | "chaos") => vec![extra.to_vec()],
+        Some(other) => bail!("unknown reliability run {other} (backlog or chaos)"),
+        None => vec![vec!["chaos".into()], vec!["backlog".into()]],
+    };
+    for args in runs {
+        let mut cmd = Command::new(&exe);
+        cmd.args(&args);
+        for (k, v) in services.env() {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)?;
+    }
+    Ok(())
 }
 
 /// Starts the servers and keeps them until Enter is pressed.

@@ -41,6 +41,7 @@ use storage_ports::{Capabilities, PayloadLimit, Result, StoreSet, UnsupportedSto
 
 pub use crate::config::Config;
 pub use crate::error::map_sqlx_error;
+pub use crate::queue::DEQUEUE_STATEMENT;
 
 /// Backend name reported in capabilities, health and errors.
 pub const BACKEND: &str = "postgres";

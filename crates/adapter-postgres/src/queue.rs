@@ -32,6 +32,30 @@ use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 use storage_ports::rules::lease::takeback_limit;
 
+/// The dequeue statement, public so that an operator (and the reliability run) can
+/// `EXPLAIN ANALYZE` exactly what a dequeue runs. $1 tenant, $2 queue, $3 the batch,
+/// $4 the lease in microseconds, $5 the take-back limit
+/// (`storage_ports::rules::lease::takeback_limit` of the batch).
+pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
+               SELECT ctid, priority, run_at, seq, attempts >= max_attempts AS last FROM flowstore_jobs \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
+               ORDER BY lease_expires, job_id LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             dead AS ( \
+               UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, \
+                 last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
+               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE last))), \
+             ready AS ( \
+               SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
+               ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
+             picked AS ( \
+               SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq FROM expired WHERE NOT last) c \
+               ORDER BY priority DESC, run_at, seq LIMIT $3) \
+             UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
+               lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \
+             WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
+             RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires";
+
 /// How often a waiter re-checks even without a notification.
 const WAIT_POLL: Duration = Duration::from_secs(1);
 
@@ -367,27 +391,7 @@ impl JobQueue for PostgresStore {
         // The leased index yields them in expiry order, so a backlog of expired leases
         // costs a dequeue a bounded read; a filter on attempts in that scan read the
         // whole backlog to find none (105 ms a dequeue at 200,000, docs/reliability.md).
-        let rows = sqlx::query(
-            "WITH expired AS ( \
-               SELECT ctid, priority, run_at, seq, attempts >= max_attempts AS last FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
-               ORDER BY lease_expires, job_id LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             dead AS ( \
-               UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, \
-                 last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
-               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE last))), \
-             ready AS ( \
-               SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
-               ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             picked AS ( \
-               SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq FROM expired WHERE NOT last) c \
-               ORDER BY priority DESC, run_at, seq LIMIT $3) \
-             UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
-               lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \
-             WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
-             RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires",
-        )
+        let rows = sqlx::query(DEQUEUE_STATEMENT)
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(to_i64(req.max as u64))

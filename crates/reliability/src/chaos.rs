@@ -127,7 +127,7 @@ async fn one(backend: &str) -> anyhow::Result<Report> {
     };
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        tokio::time::sleep(Duration::from_millis(150 + random(350) as u64)).await;
+        tokio::time::sleep(Duration::from_millis(50 + random(200) as u64)).await;
         let stats = storage_ports::JobQueue::stats(&*store, &tenant, &q).await;
         let left = stats
             .as_ref()

@@ -101,6 +101,38 @@ pub async fn d1_stale_revision_fails_the_precondition(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
+/// D1: a listing is in byte order of ids, whatever order they were created in and
+/// whatever the backend's collation: `-` < `.` < digits < upper case < `_` < lower case.
+pub async fn d1_listing_is_in_byte_order_of_ids(ctx: Ctx) -> TestResult {
+    let c: CollectionName = id("order")?;
+    let ids = ["b", "_x", "B", "a.1", "a-1", "A", "0", "a_1", "Z9", "a"];
+    for d in ids {
+        let doc_id: DocumentId = id(d)?;
+        ctx.set
+            .documents
+            .create(&ctx.tenant, &c, Some(doc_id), json!({}))
+            .await?;
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(3);
+    loop {
+        let p = ctx
+            .set
+            .documents
+            .list(&ctx.tenant, &c, &DocumentFilter::all(), page)
+            .await?;
+        seen.extend(p.items.into_iter().map(|d| d.id.to_string()));
+        match p.next {
+            Some(n) => page = PageRequest::after(3, n),
+            None => break,
+        }
+    }
+    let mut want: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    ensure_eq!(seen, want, "listing order");
+    Ok(())
+}
+
 /// D1: listing pages by id with equality filters on top-level fields.
 pub async fn d1_list_pages_with_equality_filters(ctx: Ctx) -> TestResult {
     let c: CollectionName = id("items")?;

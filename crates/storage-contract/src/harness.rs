@@ -164,7 +164,7 @@ behaviours! {
     QueueWait => crate::queue::q9_wait_wakes_promptly_on_enqueue;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
     Documents => crate::names::n2_payloads_round_trip_as_documents, crate::documents::d1_create_get_replace_delete,
-        crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters,
+        crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters, crate::documents::d1_listing_is_in_byte_order_of_ids,
         crate::documents::d2_tenants_never_see_each_other;
     Schema => crate::operations::o3_migrations_recorded_and_idempotent;
 }

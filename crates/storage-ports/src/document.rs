@@ -53,15 +53,15 @@ impl DocumentFilter {
 /// Named collections of JSON documents with optimistic concurrency.
 ///
 /// # Behavior
-/// - `replace` with a stale revision is a conflict (D1).
-/// - Listings are sorted by id with keyset cursors.
+/// - `replace` or `delete` with a stale revision is `PreconditionFailed` (D1).
+/// - Listings are in byte order of ids, with keyset cursors (D1).
 /// - Every operation sees only `tenant`'s documents (D2).
 #[async_trait]
 pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     /// Creates a document with `id` or a generated one.
     ///
     /// # Errors
-    /// `Conflict` when `id` exists; `InvalidInput` (size).
+    /// `AlreadyExists` when `id` exists; `InvalidInput` (size).
     async fn create(
         &self,
         tenant: &TenantId,
@@ -84,7 +84,7 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     /// Replaces a document if its revision is `expected_revision`.
     ///
     /// # Errors
-    /// `NotFound`; `Conflict` for a stale revision.
+    /// `NotFound`; `PreconditionFailed` for a stale revision.
     async fn replace(
         &self,
         tenant: &TenantId,
@@ -97,7 +97,7 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     /// Deletes a document; with `expected_revision`, only at that revision.
     ///
     /// # Errors
-    /// `NotFound`; `Conflict` for a stale revision.
+    /// `NotFound`; `PreconditionFailed` for a stale revision.
     async fn delete(
         &self,
         tenant: &TenantId,

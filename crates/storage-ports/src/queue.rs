@@ -19,7 +19,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewJob {
-    /// An explicit id, or `None` to generate one. An existing id is a conflict.
+    /// An explicit id, or `None` to generate one. An existing id is `AlreadyExists`.
     pub id: Option<JobId>,
     /// Payload.
     pub payload: Value,
@@ -376,7 +376,7 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Extends a lease (Q4).
     ///
     /// # Errors
-    /// `Conflict` for a stale lease.
+    /// `LeaseLost` for a stale lease.
     async fn heartbeat(
         &self,
         tenant: &TenantId,
@@ -393,7 +393,7 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Fails a job: retry with backoff or dead (Q5).
     ///
     /// # Errors
-    /// `Conflict` for a stale lease.
+    /// `LeaseLost` for a stale lease.
     async fn fail(
         &self,
         tenant: &TenantId,
@@ -475,7 +475,7 @@ pub trait JobTransfer: Send + Sync + std::fmt::Debug {
     /// delivered until requeued. `job.id` is required.
     ///
     /// # Errors
-    /// `Conflict` when the id exists in the queue; `InvalidInput` without an id.
+    /// `AlreadyExists` when the id exists in the queue; `InvalidInput` without an id.
     async fn import_dead(
         &self,
         tenant: &TenantId,

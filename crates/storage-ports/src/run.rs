@@ -448,7 +448,7 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<RunEvent>> + Send>>;
 /// The run log.
 ///
 /// # Behavior
-/// - Appends go to running runs only; after `finish` everything is a conflict (E3).
+/// - Appends go to running runs only; after `finish` every write is `Immutable` (E3).
 /// - Every append is an event with the next per-run sequence number (E2).
 /// - Every operation sees only `tenant`'s runs (E10).
 #[async_trait]
@@ -456,25 +456,25 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
     /// Starts a run (E1).
     ///
     /// # Errors
-    /// `Conflict` when the id exists; `InvalidInput` (size).
+    /// `AlreadyExists` when the id exists; `InvalidInput` (size).
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run>;
 
     /// Appends a step and returns its event sequence number (E2).
     ///
     /// # Errors
-    /// `NotFound`; `Conflict` when the run is finished.
+    /// `NotFound`; `Immutable` when the run is finished.
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64>;
 
     /// Finishes a run (E3).
     ///
     /// # Errors
-    /// `NotFound`; `Conflict` when already finished; `InvalidInput` for `Running`.
+    /// `NotFound`; `Immutable` when already finished; `InvalidInput` for `Running`.
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run>;
 
     /// Stores a whole run (E4).
     ///
     /// # Errors
-    /// `Conflict` when the id exists.
+    /// `AlreadyExists` when the id exists.
     async fn store_complete(&self, tenant: &TenantId, run: CompleteRun) -> Result<()>;
 
     /// Stores many whole runs in few round trips, atomically per run (E11). The outer

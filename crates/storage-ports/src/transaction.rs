@@ -19,7 +19,7 @@ pub trait Transactions: Send + Sync + std::fmt::Debug {
     /// neither is visible (T1).
     ///
     /// # Errors
-    /// The first failure of either part (e.g. `Conflict` for an existing run or job id);
+    /// The first failure of either part (e.g. `AlreadyExists` for an existing run or job id);
     /// `Unsupported` without the `transactions` capability.
     async fn start_run_with_job(
         &self,

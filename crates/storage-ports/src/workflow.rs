@@ -112,7 +112,7 @@ pub struct WorkflowVersion {
 ///
 /// # Behavior
 /// - `put` of an existing version with identical content returns it (idempotent); with
-///   other content it is a conflict (W2). Versions are never reused (W3).
+///   other content it is `PreconditionFailed` (W2). Versions are never reused (W3).
 /// - Concurrent `put`s without a version all succeed with distinct versions (W4).
 /// - Every operation sees only `tenant`'s data (W9).
 #[async_trait]
@@ -120,7 +120,7 @@ pub trait WorkflowStore: Send + Sync + std::fmt::Debug {
     /// Stores a version and returns what is stored.
     ///
     /// # Errors
-    /// `Conflict` (W2, W3), `InvalidInput` (missing parent, version 0, size), backend
+    /// `PreconditionFailed` (W2, W3), `InvalidInput` (missing parent, version 0, size), backend
     /// errors.
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion>;
 

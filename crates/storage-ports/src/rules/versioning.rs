@@ -28,7 +28,7 @@ pub enum PutPlan {
 /// Decides a `put` of `requested` (or the next version) with content `hash`.
 ///
 /// # Errors
-/// `InvalidInput` for version 0 or a missing parent; `Conflict` for other content at an
+/// `InvalidInput` for version 0 or a missing parent; `PreconditionFailed` for other content at an
 /// existing version or a deleted version (never reused).
 pub fn plan_put(
     workflow: &WorkflowId,
