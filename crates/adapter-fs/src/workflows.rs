@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use storage_ports::rules::versioning::parent_in_lineage;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, ErrorKind, NewWorkflowVersion, Page, PageRequest, Result, TenantId,
@@ -209,7 +210,22 @@ impl WorkflowStore for FsStore {
         self.blocking(move |s| {
             let dir = s.workflow_dir(&t, &id);
             let mut chain = vec![Self::read_version(&dir, &id, version)?.meta];
-            while let Some(p) = chain.last().and_then(|m| m.parent) {
+            // Files are edited by hand: a parent that is not older would loop.
+            while let Some(p) = chain
+                .last()
+                .map(|m| {
+                    parent_in_lineage(m).map_err(|e| {
+                        e.with_context(
+                            "file",
+                            dir.join(format!("v{}.yaml", m.version))
+                                .display()
+                                .to_string(),
+                        )
+                    })
+                })
+                .transpose()?
+                .flatten()
+            {
                 match Self::read_version(&dir, &id, p) {
                     Ok(wv) => chain.push(wv.meta),
                     // A deleted ancestor ends the readable chain.

@@ -228,3 +228,43 @@ async fn w10_damaged_run_and_metric_files_are_reported_or_repaired() -> TestResu
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
+
+/// W5 on hand-edited files: a `parent:` edited to the file's own version (or a newer
+/// one) would loop a lineage walk forever; it ends with a corrupt-data error naming
+/// the file, on the store and on `flowstore workflow lineage` alike.
+#[tokio::test]
+async fn w5_a_parent_edited_into_a_loop_is_corrupt_data_naming_the_file() -> TestResult {
+    let root = temp_root("w5-loop");
+    let store = FsStore::open(&root)?;
+    let set = store.store_set();
+    let t = TenantId::new("acme")?;
+    let wf = WorkflowId::new("etl")?;
+    set.workflows
+        .put(&t, NewWorkflowVersion::next(wf.clone(), json!({"n": 1})))
+        .await?;
+    set.workflows
+        .put(
+            &t,
+            NewWorkflowVersion::next(wf.clone(), json!({"n": 2})).with_parent(1),
+        )
+        .await?;
+    let path = root.join("acme/workflows/etl/v2.yaml");
+    let text = std::fs::read_to_string(&path)?;
+    assert!(text.contains("parent: 1"), "{text}");
+    std::fs::write(&path, text.replace("parent: 1", "parent: 2"))?;
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        set.workflows.lineage(&t, &wf, 2),
+    )
+    .await
+    .map_err(|_| "lineage of a looped file did not end")?
+    .err()
+    .ok_or("a looped lineage was read")?;
+    assert_eq!(e.kind(), ErrorKind::CorruptData);
+    assert!(
+        e.to_string().contains("v2.yaml"),
+        "the error must name the file: {e}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}

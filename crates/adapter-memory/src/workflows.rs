@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::versioning::parent_in_lineage;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, VersionMeta,
@@ -112,7 +113,7 @@ impl WorkflowStore for MemoryStore {
                 break;
             };
             chain.push(found.meta.clone());
-            next = found.meta.parent;
+            next = parent_in_lineage(&found.meta)?;
         }
         Ok(chain)
     }

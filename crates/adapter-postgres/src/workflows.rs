@@ -6,6 +6,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::Row;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::versioning::parent_in_lineage;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, VersionMeta,
@@ -198,7 +199,7 @@ impl WorkflowStore for PostgresStore {
         // One round trip: a recursive walk up the parent links.
         let rows = sqlx::query(concat!("WITH RECURSIVE chain(v, depth) AS (SELECT $1::BIGINT, 0 UNION ALL \
                SELECT p.parent, chain.depth + 1 FROM chain JOIN flowstore_workflow_versions p \
-               ON p.tenant = $2 AND p.workflow_id = $3 AND p.version = chain.v WHERE p.parent IS NOT NULL) \
+               ON p.tenant = $2 AND p.workflow_id = $3 AND p.version = chain.v WHERE p.parent IS NOT NULL AND p.parent < p.version) \
              SELECT ", columns!(), " FROM chain JOIN flowstore_workflow_versions x \
                ON x.tenant = $2 AND x.workflow_id = $3 AND x.version = chain.v ORDER BY chain.depth"))
             .bind(i64::from(version))
@@ -210,6 +211,10 @@ impl WorkflowStore for PostgresStore {
         let chain: Vec<VersionMeta> = rows.iter().map(meta).collect::<Result<_>>()?;
         if chain.first().is_none_or(|m| m.version != version) {
             return Err(kit::workflow_version_missing(id, version));
+        }
+        // The walk follows only older parents; one that is not older ends it here.
+        if let Some(last) = chain.last() {
+            parent_in_lineage(last)?;
         }
         Ok(chain)
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use redis::Script;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::versioning::parent_in_lineage;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, VersionMeta,
@@ -208,7 +209,7 @@ impl WorkflowStore for RedisStore {
                 break;
             };
             chain.push(wv.meta.clone());
-            next = wv.meta.parent.filter(|p| *p < v);
+            next = parent_in_lineage(&wv.meta)?;
         }
         if chain.is_empty() {
             return Err(kit::workflow_version_missing(id, version));

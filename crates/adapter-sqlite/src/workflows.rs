@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use storage_ports::adapter_kit::errors as kit;
+use storage_ports::rules::versioning::parent_in_lineage;
 use storage_ports::rules::versioning::{plan_put, PutPlan, VersionState};
 use storage_ports::{
     ContentHash, Error, NewWorkflowVersion, Page, PageRequest, Result, TenantId, Timestamp,
@@ -214,7 +215,7 @@ impl WorkflowStore for SqliteStore {
         // One round trip: a recursive walk up the parent links.
         let rows = sqlx::query(concat!("WITH RECURSIVE chain(v, depth) AS (SELECT ?, 0 UNION ALL \
                SELECT p.parent, chain.depth + 1 FROM chain JOIN flowstore_workflow_versions p \
-               ON p.tenant = ? AND p.workflow_id = ? AND p.version = chain.v WHERE p.parent IS NOT NULL) \
+               ON p.tenant = ? AND p.workflow_id = ? AND p.version = chain.v WHERE p.parent IS NOT NULL AND p.parent < p.version) \
              SELECT ", columns!(), " FROM chain JOIN flowstore_workflow_versions x \
                ON x.tenant = ? AND x.workflow_id = ? AND x.version = chain.v ORDER BY chain.depth"))
         .bind(i64::from(version))
@@ -228,6 +229,10 @@ impl WorkflowStore for SqliteStore {
         let chain: Vec<VersionMeta> = rows.iter().map(meta).collect::<Result<_>>()?;
         if chain.first().is_none_or(|m| m.version != version) {
             return Err(kit::workflow_version_missing(id, version));
+        }
+        // The walk follows only older parents; one that is not older ends it here.
+        if let Some(last) = chain.last() {
+            parent_in_lineage(last)?;
         }
         Ok(chain)
     }

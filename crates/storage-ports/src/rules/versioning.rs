@@ -73,6 +73,22 @@ pub fn plan_put(
     }
 }
 
+/// The next version up a lineage (W5) from `meta`: its parent, which must be lower
+/// than its version. A parent that is not lower was written by something other than
+/// flowstore (a hand-edited file, a changed row); following it could loop forever.
+///
+/// # Errors
+/// `CorruptData` naming the workflow, the version and the parent.
+pub fn parent_in_lineage(meta: &crate::workflow::VersionMeta) -> Result<Option<u32>> {
+    match meta.parent {
+        Some(p) if p >= meta.version => Err(Error::corrupt(format!(
+            "version {} of workflow {} names parent {p}, which is not older; a lineage only goes to older versions (was it edited by hand?)",
+            meta.version, meta.workflow_id
+        ))),
+        other => Ok(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
