@@ -287,7 +287,7 @@ impl MetricsStore for FsStore {
         observation: PatternObservation,
     ) -> Result<Pattern> {
         observation.validate()?;
-        self.limit.check("pattern data", &observation.data)?;
+        self.limit.check_pattern(&observation)?;
         let t = tenant.clone();
         self.blocking(move |s| {
             let (w, kind, key) = (

@@ -294,7 +294,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
 #[async_trait]
 impl RunStore for FsStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
-        self.limit.check("run inputs", &new.inputs)?;
+        self.limit.check_new_run(&new)?;
         let t = tenant.clone();
         self.blocking(move |s| {
             let complete = CompleteRun {
@@ -315,10 +315,7 @@ impl RunStore for FsStore {
     }
 
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
-        outcome.validate()?;
-        if let Some(o) = &outcome.output {
-            self.limit.check("run output", o)?;
-        }
+        self.limit.check_outcome(&outcome)?;
         let (t, r) = (tenant.clone(), run.clone());
         self.blocking(move |s| s.finish_blocking(&t, &r, outcome))
             .await

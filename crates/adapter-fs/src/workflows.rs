@@ -163,7 +163,7 @@ impl FsStore {
 #[async_trait]
 impl WorkflowStore for FsStore {
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
-        self.limit.check("workflow definition", &new.definition)?;
+        self.limit.check_workflow(&new)?;
         let t = tenant.clone();
         self.blocking(move |s| s.put_blocking(&t, new)).await
     }

@@ -97,7 +97,7 @@ impl MetricsStore for MemoryStore {
         observation: PatternObservation,
     ) -> Result<Pattern> {
         observation.validate()?;
-        self.limit().check("pattern data", &observation.data)?;
+        self.limit().check_pattern(&observation)?;
         let mut state = self.lock();
         let m = &mut state.tenant(tenant).metrics;
         let key = (

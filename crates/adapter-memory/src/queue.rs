@@ -263,6 +263,7 @@ impl JobQueue for MemoryStore {
         lease: &Lease,
         failure: JobFailure,
     ) -> Result<FailOutcome> {
+        self.limit().check_failure(&failure)?;
         let outcome = {
             let mut state = self.lock();
             let job = Self::leased_job(&mut state, tenant, lease)?;
@@ -431,6 +432,7 @@ impl JobTransfer for MemoryStore {
         dead: DeadState,
     ) -> Result<()> {
         self.limit().check_job(&job)?;
+        self.limit().check_dead(&dead)?;
         let id = job.imported_id()?.clone();
         let mut state = self.lock();
         let seq = state.next_job_seq;

@@ -72,7 +72,7 @@ fn steps_of(events: &[RunEvent]) -> Vec<RunStep> {
 #[async_trait]
 impl RunStore for MemoryStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
-        self.limit().check("run inputs", &new.inputs)?;
+        self.limit().check_new_run(&new)?;
         let run = Self::start_locked(&mut self.lock(), tenant, new)?;
         self.notify_runs();
         Ok(run)
@@ -103,10 +103,7 @@ impl RunStore for MemoryStore {
     }
 
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
-        outcome.validate()?;
-        if let Some(o) = &outcome.output {
-            self.limit().check("run output", o)?;
-        }
+        self.limit().check_outcome(&outcome)?;
         let head = {
             let mut state = self.lock();
             let rec = state

@@ -15,7 +15,7 @@ impl Transactions for MemoryStore {
         queue: &QueueName,
         job: NewJob,
     ) -> Result<(Run, Enqueued)> {
-        self.limit().check("run inputs", &run.inputs)?;
+        self.limit().check_new_run(&run)?;
         self.limit().check_job(&job)?;
         let out = {
             let mut state = self.lock();

@@ -16,7 +16,7 @@ const CURSOR: &str = storage_ports::adapter_kit::cursors::WORKFLOWS;
 #[async_trait]
 impl WorkflowStore for MemoryStore {
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
-        self.limit().check("workflow definition", &new.definition)?;
+        self.limit().check_workflow(&new)?;
         let hash = ContentHash::of(&new.definition);
         let mut state = self.lock();
         let wf = state

@@ -201,7 +201,7 @@ impl MetricsStore for PostgresStore {
         observation: PatternObservation,
     ) -> Result<Pattern> {
         observation.validate()?;
-        self.limit.check("pattern data", &observation.data)?;
+        self.limit.check_pattern(&observation)?;
         let mut tx = self.pool.begin().await.op("metrics.upsert_pattern")?;
         // Lock the pattern's row if it exists; concurrent first observations of one
         // key meet at the primary key, and the loser retries as an update.

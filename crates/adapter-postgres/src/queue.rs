@@ -482,6 +482,7 @@ impl JobQueue for PostgresStore {
         lease: &Lease,
         failure: JobFailure,
     ) -> Result<FailOutcome> {
+        self.limit.check_failure(&failure)?;
         let mut tx = self.pool.begin().await.op("queue.fail")?;
         let row = sqlx::query("SELECT attempts, max_attempts, backoff FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'leased' AND token = $4 FOR UPDATE")
             .bind(tenant.as_str())
@@ -694,6 +695,7 @@ impl JobTransfer for PostgresStore {
         dead: DeadState,
     ) -> Result<()> {
         self.limit.check_job(&job)?;
+        self.limit.check_dead(&dead)?;
         let id = job.imported_id()?.clone();
         let done = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10, 'dead', $11, $12, $12) ON CONFLICT DO NOTHING")
             .bind(tenant.as_str())

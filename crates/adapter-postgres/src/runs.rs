@@ -243,7 +243,7 @@ impl PostgresStore {
 #[async_trait]
 impl RunStore for PostgresStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
-        self.limit.check("run inputs", &new.inputs)?;
+        self.limit.check_new_run(&new)?;
         Self::start_in(&self.pool, tenant, new).await
     }
 
@@ -271,10 +271,7 @@ impl RunStore for PostgresStore {
     }
 
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
-        outcome.validate()?;
-        if let Some(o) = &outcome.output {
-            self.limit.check("run output", o)?;
-        }
+        self.limit.check_outcome(&outcome)?;
         let kind = json_text(
             &RunEventKind::Finished {
                 status: outcome.status,

@@ -19,7 +19,7 @@ impl Transactions for PostgresStore {
         queue: &QueueName,
         job: NewJob,
     ) -> Result<(Run, Enqueued)> {
-        self.limit.check("run inputs", &run.inputs)?;
+        self.limit.check_new_run(&run)?;
         self.limit.check_job(&job)?;
         let mut tx = self
             .pool

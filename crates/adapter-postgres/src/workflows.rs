@@ -58,7 +58,7 @@ fn version_of(row: &PgRow) -> Result<WorkflowVersion> {
 #[async_trait]
 impl WorkflowStore for PostgresStore {
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
-        self.limit.check("workflow definition", &new.definition)?;
+        self.limit.check_workflow(&new)?;
         let hash = ContentHash::of(&new.definition);
         let (t, w) = (tenant.as_str(), new.workflow_id.as_str());
         let mut tx = self.pool.begin().await.op("workflows.put")?;

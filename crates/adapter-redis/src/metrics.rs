@@ -256,7 +256,7 @@ impl MetricsStore for RedisStore {
         observation: PatternObservation,
     ) -> Result<Pattern> {
         observation.validate()?;
-        self.limit.check("pattern data", &observation.data)?;
+        self.limit.check_pattern(&observation)?;
         let key = self.keys(tenant).patterns();
         let field = pattern_field(
             &observation.workflow_id,

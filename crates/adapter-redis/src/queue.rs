@@ -577,6 +577,7 @@ impl JobQueue for RedisStore {
         lease: &Lease,
         failure: JobFailure,
     ) -> Result<FailOutcome> {
+        self.limit.check_failure(&failure)?;
         let qkey = self.keys(tenant).queue(&lease.queue);
         let fields: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(format!("{qkey}job:{}", lease.job_id))
@@ -823,6 +824,7 @@ impl JobTransfer for RedisStore {
         dead: DeadState,
     ) -> Result<()> {
         self.limit.check_job(&job)?;
+        self.limit.check_dead(&dead)?;
         let id = job.imported_id()?.clone();
         let keys = self.keys(tenant);
         let run_at = job.run_at.unwrap_or(dead.died_at);

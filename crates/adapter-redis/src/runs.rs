@@ -228,7 +228,7 @@ impl RedisStore {
 #[async_trait]
 impl RunStore for RedisStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
-        self.limit.check("run inputs", &new.inputs)?;
+        self.limit.check_new_run(&new)?;
         let started = CompleteRun {
             run: Run::started(new),
             steps: Vec::new(),
@@ -256,10 +256,7 @@ impl RunStore for RedisStore {
     }
 
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
-        outcome.validate()?;
-        if let Some(o) = &outcome.output {
-            self.limit.check("run output", o)?;
-        }
+        self.limit.check_outcome(&outcome)?;
         let mut head = self
             .head(tenant, run)
             .await?

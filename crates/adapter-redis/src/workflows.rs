@@ -83,7 +83,7 @@ impl RedisStore {
 #[async_trait]
 impl WorkflowStore for RedisStore {
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
-        self.limit.check("workflow definition", &new.definition)?;
+        self.limit.check_workflow(&new)?;
         let hash = ContentHash::of(&new.definition);
         let keys = self.keys(tenant);
         let (vkey, hwkey) = (

@@ -195,7 +195,7 @@ impl MetricsStore for SqliteStore {
         observation: PatternObservation,
     ) -> Result<Pattern> {
         observation.validate()?;
-        self.limit.check("pattern data", &observation.data)?;
+        self.limit.check_pattern(&observation)?;
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("metrics.upsert_pattern")?;
         // Write first (a no-op touch) so the read below happens under the write lock.

@@ -306,6 +306,7 @@ impl JobQueue for SqliteStore {
         lease: &Lease,
         failure: JobFailure,
     ) -> Result<FailOutcome> {
+        self.limit.check_failure(&failure)?;
         let now = self.now();
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.fail")?;
@@ -514,6 +515,7 @@ impl JobTransfer for SqliteStore {
         dead: DeadState,
     ) -> Result<()> {
         self.limit.check_job(&job)?;
+        self.limit.check_dead(&dead)?;
         let id = job.imported_id()?.clone();
         let backoff = serde_json::to_string(&job.backoff)
             .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;

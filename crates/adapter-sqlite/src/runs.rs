@@ -192,7 +192,7 @@ impl SqliteStore {
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
-        self.limit.check("run inputs", &new.inputs)?;
+        self.limit.check_new_run(&new)?;
         let run = Run::started(new);
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("runs.start")?;
@@ -228,10 +228,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
-        outcome.validate()?;
-        if let Some(o) = &outcome.output {
-            self.limit.check("run output", o)?;
-        }
+        self.limit.check_outcome(&outcome)?;
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("runs.finish")?;
         let seq = self.next_seq(&mut tx, tenant, run).await?;

@@ -75,7 +75,7 @@ impl SqliteStore {
 #[async_trait]
 impl WorkflowStore for SqliteStore {
     async fn put(&self, tenant: &TenantId, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
-        self.limit.check("workflow definition", &new.definition)?;
+        self.limit.check_workflow(&new)?;
         let hash = ContentHash::of(&new.definition);
         let workflow = new.workflow_id.clone();
         let (t, w) = (tenant.as_str(), workflow.as_str());

@@ -31,11 +31,14 @@ async fn w5_a_parent_changed_into_a_loop_is_corrupt_data() -> TestResult {
     sqlx::query("UPDATE flowstore_workflow_versions SET parent = 2 WHERE version = 2")
         .execute(&pool)
         .await?;
-    let e = tokio::time::timeout(std::time::Duration::from_secs(10), store.lineage(&t, &wf, 2))
-        .await
-        .map_err(|_| "lineage of a looped row did not end")?
-        .err()
-        .ok_or("a looped lineage was read")?;
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.lineage(&t, &wf, 2),
+    )
+    .await
+    .map_err(|_| "lineage of a looped row did not end")?
+    .err()
+    .ok_or("a looped lineage was read")?;
     assert_eq!(e.kind(), ErrorKind::CorruptData, "{e}");
     assert!(e.to_string().contains("parent 2"), "{e}");
     pool.close().await;

@@ -140,7 +140,8 @@ behaviours! {
         crate::runs::e9_age_policy_removes_old_runs_only, crate::runs::e9_count_policy_keeps_newest_per_workflow,
         crate::runs::e9_failed_runs_are_kept_longer, crate::runs::e9_dry_run_reports_without_deleting,
         crate::runs::e9_archive_holds_pruned_runs_before_delete, crate::runs::e10_tenants_never_see_each_other,
-        crate::runs::e11_batch_stores_many_runs_atomically_per_run;
+        crate::runs::e11_batch_stores_many_runs_atomically_per_run,
+        crate::names::n3_times_at_the_storable_bounds_round_trip_and_outside_are_refused, crate::names::n4_every_long_run_field_is_bounded;
     RunWatch => crate::runs::e7_watcher_receives_live_events;
     Metrics => crate::metrics::m1_record_updates_aggregates, crate::metrics::m1_recording_a_run_twice_changes_nothing,
         crate::metrics::m2_percentiles_within_one_percent, crate::metrics::m2_summary_per_version_and_over_all,
@@ -150,7 +151,7 @@ behaviours! {
     Credentials => crate::credentials::c1_set_get_overwrite_delete, crate::credentials::c1_missing_key_is_not_found,
         crate::credentials::c2_list_is_exact_after_concurrent_sets_and_deletes, crate::credentials::c3_structured_credentials_round_trip,
         crate::credentials::c4_secret_never_in_debug_display_or_errors, crate::credentials::c5_tenants_never_see_each_other;
-    Queue => crate::names::n2_payloads_round_trip_as_job_payloads, crate::names::n4_oversized_job_is_refused,
+    Queue => crate::names::n2_payloads_round_trip_as_job_payloads, crate::names::n4_oversized_job_is_refused, crate::names::n4_an_oversized_job_failure_text_is_refused,
         crate::queue::q1_enqueue_dequeue_ack, crate::queue::q2_priority_then_run_at_then_enqueue_order,
         crate::queue::q3_future_job_waits_for_its_time, crate::queue::q3_delay_counts_from_the_backend_receiving_the_job,
         crate::queue::q4_lease_hides_job_until_expiry_then_redelivers,

@@ -285,6 +285,197 @@ pub async fn n4_oversized_job_is_refused(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
+/// N3: the first and last times every backend keeps exactly round-trip, stay
+/// queryable (newest first) and keep their order; one microsecond outside is
+/// `InvalidInput` and nothing is written.
+pub async fn n3_times_at_the_storable_bounds_round_trip_and_outside_are_refused(
+    ctx: Ctx,
+) -> TestResult {
+    let (lo, hi) = (Timestamp::MIN_STORABLE, Timestamp::MAX_STORABLE);
+    let beyond = [
+        Timestamp::from_micros(hi.as_micros() + 1),
+        Timestamp::from_micros(lo.as_micros() - 1),
+    ];
+    let (first, last) = (new_run("n3-bounds", lo), new_run("n3-bounds", hi));
+    let (lo_id, hi_id) = (first.run_id.clone(), last.run_id.clone());
+    ctx.set.runs.start(&ctx.tenant, first).await?;
+    ctx.set.runs.start(&ctx.tenant, last).await?;
+    ensure_eq!(
+        (
+            ctx.set.runs.get(&ctx.tenant, &lo_id).await?.started_at,
+            ctx.set.runs.get(&ctx.tenant, &hi_id).await?.started_at
+        ),
+        (lo, hi),
+        "boundary start times"
+    );
+    let page = ctx
+        .set
+        .runs
+        .query(
+            &ctx.tenant,
+            storage_ports::RunQuery {
+                limit: 10,
+                ..storage_ports::RunQuery::default()
+            },
+        )
+        .await?;
+    let ids: Vec<&RunId> = page.items.iter().map(|r| &r.run_id).collect();
+    ensure_eq!(ids, vec![&hi_id, &lo_id], "query, newest first");
+    for at in beyond {
+        let run = new_run("n3-bounds", at);
+        let rid = run.run_id.clone();
+        expect_kind(
+            ctx.set.runs.start(&ctx.tenant, run).await,
+            ErrorKind::InvalidInput,
+            "a start time no backend keeps exactly",
+        )?;
+        expect_kind(
+            ctx.set.runs.get(&ctx.tenant, &rid).await,
+            ErrorKind::NotFound,
+            "the refused run",
+        )?;
+        expect_kind(
+            ctx.set
+                .runs
+                .append(&ctx.tenant, &hi_id, node("late", at))
+                .await,
+            ErrorKind::InvalidInput,
+            "a node time no backend keeps exactly",
+        )?;
+    }
+    ensure!(
+        ctx.set.runs.events(&ctx.tenant, &hi_id, 1).await?.len() == 1,
+        "a refused append left an event"
+    );
+    Ok(())
+}
+
+/// N4 on every long field of a run: a run error's message and context, a node's error
+/// text above the payload limit, and short names (node type, variable name) above
+/// 256 bytes are `InvalidInput`, and nothing is written.
+pub async fn n4_every_long_run_field_is_bounded(ctx: Ctx) -> TestResult {
+    let big = "e".repeat(storage_ports::rules::limits::DEFAULT_MAX_PAYLOAD_BYTES + 1);
+    let long_name = "n".repeat(storage_ports::rules::limits::SHORT_TEXT_MAX_BYTES + 1);
+    let run = new_run("n4-fields", Timestamp::now());
+    let rid = run.run_id.clone();
+    ctx.set.runs.start(&ctx.tenant, run).await?;
+    let mut failing = storage_ports::RunOutcome::failed(
+        storage_ports::RunError {
+            kind: "timeout".into(),
+            message: big.clone(),
+            node_id: None,
+            context: Value::Null,
+        },
+        Timestamp::now(),
+    );
+    expect_kind(
+        ctx.set
+            .runs
+            .finish(&ctx.tenant, &rid, failing.clone())
+            .await,
+        ErrorKind::InvalidInput,
+        "a run error message above the limit",
+    )?;
+    if let Some(e) = failing.error.as_mut() {
+        e.message = "short".into();
+        e.context = json!({ "dump": big.clone() });
+    }
+    expect_kind(
+        ctx.set
+            .runs
+            .finish(&ctx.tenant, &rid, failing.clone())
+            .await,
+        ErrorKind::InvalidInput,
+        "a run error context above the limit",
+    )?;
+    let mut step = node("a", Timestamp::now());
+    if let RunStep::Node(n) = &mut step {
+        n.error = Some(big.clone());
+    }
+    expect_kind(
+        ctx.set.runs.append(&ctx.tenant, &rid, step.clone()).await,
+        ErrorKind::InvalidInput,
+        "a node error above the limit",
+    )?;
+    if let RunStep::Node(n) = &mut step {
+        n.error = None;
+        n.node_type = long_name.clone();
+    }
+    expect_kind(
+        ctx.set.runs.append(&ctx.tenant, &rid, step).await,
+        ErrorKind::InvalidInput,
+        "a node type above 256 bytes",
+    )?;
+    let snapshot = RunStep::Snapshot(storage_ports::VariableSnapshot {
+        name: long_name,
+        old_value: Value::Null,
+        new_value: json!(1),
+        at: Timestamp::now(),
+    });
+    expect_kind(
+        ctx.set.runs.append(&ctx.tenant, &rid, snapshot).await,
+        ErrorKind::InvalidInput,
+        "a variable name above 256 bytes",
+    )?;
+    let head = ctx.set.runs.get(&ctx.tenant, &rid).await?;
+    ensure_eq!(
+        head.status,
+        storage_ports::RunStatus::Running,
+        "a refused finish changed the run"
+    );
+    ensure_eq!(
+        ctx.set.runs.events(&ctx.tenant, &rid, 1).await?.len(),
+        1,
+        "refused appends left events (only Started may be there)"
+    );
+    Ok(())
+}
+
+/// N4 on a job's failure text: above the payload limit it is `InvalidInput`, and the
+/// lease still holds (the job is neither retried nor dead).
+pub async fn n4_an_oversized_job_failure_text_is_refused(ctx: Ctx) -> TestResult {
+    let q: QueueName = id("n4-fail")?;
+    ctx.set
+        .queue
+        .enqueue(&ctx.tenant, &q, NewJob::new(json!(1)))
+        .await?;
+    let leased = ctx
+        .set
+        .queue
+        .dequeue(
+            &ctx.tenant,
+            &q,
+            storage_ports::Dequeue::one(std::time::Duration::from_secs(60)),
+        )
+        .await?;
+    let lease = &leased
+        .first()
+        .ok_or_else(|| Failure("nothing dequeued".into()))?
+        .lease;
+    expect_kind(
+        ctx.set
+            .queue
+            .fail(
+                &ctx.tenant,
+                lease,
+                storage_ports::JobFailure {
+                    error: "x".repeat(storage_ports::rules::limits::DEFAULT_MAX_PAYLOAD_BYTES + 1),
+                    retry: false,
+                },
+            )
+            .await,
+        ErrorKind::InvalidInput,
+        "a failure text above the limit",
+    )?;
+    ensure_eq!(
+        ctx.set.queue.stats(&ctx.tenant, &q).await?.running,
+        1,
+        "the job after a refused fail"
+    );
+    ctx.set.queue.ack(&ctx.tenant, lease).await?;
+    Ok(())
+}
+
 /// N5: errors carry a kind a host can match and say what was missing.
 pub async fn n5_errors_are_typed_and_say_what(ctx: Ctx) -> TestResult {
     let wf: WorkflowId = id("n5-missing")?;

@@ -50,6 +50,7 @@ impl RunMetric {
                 "duration_ms must be a finite number >= 0",
             ));
         }
+        self.finished_at.storable("metric finish time")?;
         if let Some((k, _)) = self.values.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::invalid_input(format!(
                 "metric value {k} must be a finite number"

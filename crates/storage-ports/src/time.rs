@@ -19,6 +19,31 @@ impl Timestamp {
     /// The Unix epoch.
     pub const EPOCH: Self = Self(0);
 
+    /// The earliest time every backend keeps exactly: -(2^53 - 1) microseconds from
+    /// the epoch (1684-06-24). Redis orders runs and jobs by a double-precision score,
+    /// exact to the microsecond within 2^53; further out a time would come back
+    /// rounded, or in a form no reader parses.
+    pub const MIN_STORABLE: Self = Self(-(1 << 53) + 1);
+    /// The latest time every backend keeps exactly: 2^53 - 1 microseconds from the
+    /// epoch (2255-06-05).
+    pub const MAX_STORABLE: Self = Self((1 << 53) - 1);
+
+    /// `self`, when every backend can store it exactly (N3).
+    ///
+    /// # Errors
+    /// `InvalidInput` naming `what` and the range.
+    pub fn storable(self, what: &str) -> Result<Self> {
+        if (Self::MIN_STORABLE..=Self::MAX_STORABLE).contains(&self) {
+            Ok(self)
+        } else {
+            Err(Error::invalid_input(format!(
+                "{what} {self} is outside the times every backend keeps exactly ({} to {}); nothing was written",
+                Self::MIN_STORABLE,
+                Self::MAX_STORABLE
+            )))
+        }
+    }
+
     /// The current time, truncated to the microsecond.
     #[must_use]
     pub fn now() -> Self {

@@ -1,10 +1,33 @@
-//! Payload size limits (spec N4): checked before anything is written.
+//! Limits on what is stored (spec N4), checked before anything is written: every
+//! payload and every long text within the payload limit, short names within
+//! [`SHORT_TEXT_MAX_BYTES`], every time within what every backend keeps exactly
+//! ([`crate::Timestamp::storable`]).
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::queue::NewJob;
-use crate::run::{CompleteRun, RunStep};
+use crate::metrics::PatternObservation;
+use crate::queue::{DeadState, JobFailure, NewJob};
+use crate::run::{CompleteRun, NewRun, RunError, RunOutcome, RunStep};
+use crate::workflow::NewWorkflowVersion;
+
+/// The longest short name: an error kind, a node type, a variable name, an author, a
+/// pattern kind or key.
+pub const SHORT_TEXT_MAX_BYTES: usize = 256;
+
+/// Checks a short name (`what` in the error).
+///
+/// # Errors
+/// `InvalidInput` stating the length and the limit.
+pub fn check_short(what: &str, text: &str) -> Result<()> {
+    if text.len() > SHORT_TEXT_MAX_BYTES {
+        return Err(Error::invalid_input(format!(
+            "{what} is {} bytes, above the limit of {SHORT_TEXT_MAX_BYTES} bytes; nothing was written",
+            text.len()
+        )));
+    }
+    Ok(())
+}
 
 /// The default largest payload: 16 MiB of serialized JSON.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -41,44 +64,158 @@ impl PayloadLimit {
 }
 
 impl PayloadLimit {
-    /// Checks the payloads of one run step (node inputs and outputs, variable values).
+    /// Checks a long text (`what` in the error) against the payload limit.
     ///
     /// # Errors
-    /// As [`PayloadLimit::check`].
+    /// `InvalidInput` stating the size and the limit.
+    pub fn check_text(&self, what: &str, text: &str) -> Result<()> {
+        if text.len() > self.0 {
+            return Err(Error::invalid_input(format!(
+                "{what} is {} bytes, above the limit of {} bytes; nothing was written",
+                text.len(),
+                self.0
+            ))
+            .with_context("size", text.len())
+            .with_context("limit", self.0));
+        }
+        Ok(())
+    }
+
+    /// Checks one run step: node type, inputs, outputs, error text and times, or the
+    /// variable's name, values and time.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the field.
     pub fn check_step(&self, step: &RunStep) -> Result<()> {
         match step {
             RunStep::Node(n) => {
+                check_short("node type", &n.node_type)?;
                 self.check("node inputs", &n.inputs)?;
                 self.check("node outputs", &n.outputs)?;
+                if let Some(e) = &n.error {
+                    self.check_text("node error", e)?;
+                }
+                n.started_at.storable("node start")?;
+                if let Some(t) = n.ended_at {
+                    t.storable("node end")?;
+                }
             }
             RunStep::Snapshot(s) => {
+                check_short("variable name", &s.name)?;
                 self.check("variable old value", &s.old_value)?;
                 self.check("variable new value", &s.new_value)?;
+                s.at.storable("snapshot time")?;
             }
         }
         Ok(())
     }
 
-    /// Checks a whole run: its consistency ([`CompleteRun::validate`]) and every payload.
+    /// Checks a run's start: its inputs and start time.
     ///
     /// # Errors
-    /// `InvalidInput` naming the inconsistency or the oversized payload.
+    /// `InvalidInput` naming the field.
+    pub fn check_new_run(&self, run: &NewRun) -> Result<()> {
+        self.check("run inputs", &run.inputs)?;
+        run.started_at.storable("run start").map(|_| ())
+    }
+
+    /// Checks a run's end: a terminal status, its end time, output and error.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the field.
+    pub fn check_outcome(&self, outcome: &RunOutcome) -> Result<()> {
+        outcome.validate()?;
+        outcome.ended_at.storable("run end")?;
+        if let Some(o) = &outcome.output {
+            self.check("run output", o)?;
+        }
+        if let Some(e) = &outcome.error {
+            self.check_run_error(e)?;
+        }
+        Ok(())
+    }
+
+    fn check_run_error(&self, e: &RunError) -> Result<()> {
+        check_short("run error kind", &e.kind)?;
+        self.check_text("run error message", &e.message)?;
+        self.check("run error context", &e.context).map(|_| ())
+    }
+
+    /// Checks a whole run: its consistency ([`CompleteRun::validate`]), every payload,
+    /// text and time.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the inconsistency or the field.
     pub fn check_run(&self, run: &CompleteRun) -> Result<()> {
         run.validate()?;
-        self.check("run inputs", &run.run.inputs)?;
-        if let Some(o) = &run.run.output {
+        let head = &run.run;
+        self.check("run inputs", &head.inputs)?;
+        head.started_at.storable("run start")?;
+        if let Some(t) = head.ended_at {
+            t.storable("run end")?;
+        }
+        if let Some(o) = &head.output {
             self.check("run output", o)?;
+        }
+        if let Some(e) = &head.error {
+            self.check_run_error(e)?;
         }
         run.steps.iter().try_for_each(|s| self.check_step(s))
     }
 
-    /// Checks a job: its fields ([`NewJob::validate`]) and its payload.
+    /// Checks a job: its fields ([`NewJob::validate`]), its payload and run-at time.
     ///
     /// # Errors
     /// `InvalidInput` naming the field or stating size and limit.
     pub fn check_job(&self, job: &NewJob) -> Result<()> {
         job.validate()?;
+        if let Some(at) = job.run_at {
+            at.storable("job run-at")?;
+        }
         self.check("job payload", &job.payload).map(|_| ())
+    }
+
+    /// Checks a job failure's text.
+    ///
+    /// # Errors
+    /// `InvalidInput` stating size and limit.
+    pub fn check_failure(&self, failure: &JobFailure) -> Result<()> {
+        self.check_text("job failure error", &failure.error)
+    }
+
+    /// Checks an imported dead letter's state: its last error and time of death.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the field.
+    pub fn check_dead(&self, dead: &DeadState) -> Result<()> {
+        self.check_text("dead letter error", &dead.last_error)?;
+        dead.died_at.storable("time of death").map(|_| ())
+    }
+
+    /// Checks a workflow version: its definition, author and creation time.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the field.
+    pub fn check_workflow(&self, new: &NewWorkflowVersion) -> Result<()> {
+        if let Some(a) = &new.author {
+            check_short("author", a)?;
+        }
+        if let Some(t) = new.created_at {
+            t.storable("creation time")?;
+        }
+        self.check("workflow definition", &new.definition)
+            .map(|_| ())
+    }
+
+    /// Checks a pattern observation: kind, key, description and data.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the field.
+    pub fn check_pattern(&self, p: &PatternObservation) -> Result<()> {
+        check_short("pattern kind", &p.kind)?;
+        check_short("pattern key", &p.key)?;
+        self.check_text("pattern description", &p.description)?;
+        self.check("pattern data", &p.data).map(|_| ())
     }
 }
 
