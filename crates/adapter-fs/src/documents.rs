@@ -146,9 +146,16 @@ impl DocumentStore for FsStore {
                         current.revision,
                     ));
                 }
+                // A revision read from a file may have been edited to anything.
+                let revision = current.revision.checked_add(1).ok_or_else(|| {
+                    Error::corrupt(format!(
+                        "document {id} is at revision {}, which cannot be raised",
+                        current.revision
+                    ))
+                })?;
                 let doc = Document {
                     id: id.clone(),
-                    revision: current.revision + 1,
+                    revision,
                     body,
                     updated_at: Timestamp::now(),
                 };

@@ -241,7 +241,7 @@ impl Watcher {
     async fn next(mut self) -> Option<(Result<RunEvent>, Self)> {
         loop {
             if let Some(e) = self.buffer.pop_front() {
-                self.next_seq = e.seq + 1;
+                self.next_seq = e.seq.saturating_add(1);
                 if matches!(e.kind, RunEventKind::Finished { .. }) {
                     self.done = true;
                 }

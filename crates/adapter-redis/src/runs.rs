@@ -469,7 +469,7 @@ impl RunStore for RedisStore {
                 async move {
                     loop {
                         if let Some(e) = s.buf.pop_front() {
-                            s.next = e.seq + 1;
+                            s.next = e.seq.saturating_add(1);
                             s.done = matches!(e.kind, RunEventKind::Finished { .. });
                             return Some((Ok(e), s));
                         }
