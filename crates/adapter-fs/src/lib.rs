@@ -29,6 +29,7 @@
 mod config;
 mod documents;
 mod files;
+mod format;
 mod metrics;
 mod operations;
 mod runs;
@@ -58,6 +59,7 @@ impl FsStore {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         files::create_private_dir(&root)?;
+        format::open(&root)?;
         runs::sweep_staging(&root);
         Ok(Self {
             root: Arc::new(root),
@@ -88,6 +90,8 @@ impl FsStore {
         c.run_watch = true;
         c.metrics = true;
         c.documents = true;
+        // The data directory records its format (`flowstore-format`), checked on open.
+        c.schema_migrations = true;
         c
     }
 

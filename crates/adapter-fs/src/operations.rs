@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use storage_ports::{
-    Capabilities, Error, Health, Operations, Result, SchemaStatus, StoreStats, TenantId, WorkflowId,
+    Capabilities, Health, Operations, Result, SchemaStatus, StoreStats, TenantId, WorkflowId,
 };
 
 use crate::{FsStore, BACKEND};
@@ -71,17 +71,12 @@ impl Operations for FsStore {
     }
 
     async fn schema(&self) -> Result<SchemaStatus> {
-        Err(Error::unsupported(
-            BACKEND,
-            "schema migrations (files carry their own format)",
-        ))
+        self.blocking(|s| crate::format::open(&s.root)).await
     }
 
     async fn migrate(&self) -> Result<SchemaStatus> {
-        Err(Error::unsupported(
-            BACKEND,
-            "schema migrations (files carry their own format)",
-        ))
+        // Format 1 is the only one: there is nothing to upgrade yet.
+        self.blocking(|s| crate::format::open(&s.root)).await
     }
 
     async fn tenants(&self) -> Result<Vec<TenantId>> {
