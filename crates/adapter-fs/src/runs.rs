@@ -2,7 +2,9 @@
 //!
 //! One directory per run, `<root>/<tenant>/runs/<run>/`:
 //! - `run.json`: the head (status, inputs, output, error), replaced atomically on finish;
-//! - `steps.jsonl`: one step per line, appended and fsynced before an append returns.
+//! - `steps.jsonl`: one step per line, appended and fsynced before an append returns;
+//! - `steps.pos`: how many lines the log holds and where the last ends, so that an
+//!   append writes its line without reading the log (see `StepsPosition`).
 //!
 //! The event log is derived from the two ([`CompleteRun::events`]), so it cannot
 //! disagree with the steps. A run appears whole or not at all: it is staged in
@@ -166,18 +168,38 @@ impl FsStore {
                 .create(true)
                 .truncate(false)
                 .open(&path)?;
-            let mut bytes = Vec::new();
-            f.read_to_end(&mut bytes)?;
-            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            if keep != bytes.len() {
-                f.set_len(keep as u64)?;
+            let size = f.metadata()?.len();
+            // Where the last acknowledged line ends and how many lines precede it: from
+            // the position file when it matches the log (the usual case, no read of the
+            // log), else by reading the log from the last known position (after a crash,
+            // or a log written before position files existed).
+            let known = StepsPosition::read(&dir);
+            let (mut count, mut end) = match known {
+                Some(p) if p.end <= size && ends_line(&mut f, p.end)? => (p.count, p.end),
+                _ => (0, 0),
+            };
+            if end < size {
+                f.seek(SeekFrom::Start(end))?;
+                let mut tail = Vec::new();
+                f.read_to_end(&mut tail)?;
+                let keep = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                count += tail[..keep].iter().filter(|b| **b == b'\n').count() as u64;
+                end += keep as u64;
+                if end != size {
+                    // A line cut short by a crash, never acknowledged.
+                    f.set_len(end)?;
+                }
             }
-            let steps = bytes[..keep].iter().filter(|b| **b == b'\n').count() as u64;
-            f.seek(SeekFrom::Start(keep as u64))?;
+            f.seek(SeekFrom::Start(end))?;
             f.write_all(&line)?;
             f.sync_data()?;
+            StepsPosition {
+                count: count + 1,
+                end: end + line.len() as u64,
+            }
+            .write(&dir);
             // Event 1 is `Started`; step n is event n + 1.
-            Ok(steps + 2)
+            Ok(count + 2)
         };
         append().map_err(|e| io_error("appending to", &path, &e))
     }
@@ -267,6 +289,59 @@ pub(crate) fn sweep_staging(root: &Path) {
                 }
             }
         }
+    }
+}
+
+/// Whether `end` is the start of the log or just after a newline.
+fn ends_line(f: &mut fs::File, end: u64) -> std::io::Result<bool> {
+    if end == 0 {
+        return Ok(true);
+    }
+    let mut last = [0_u8; 1];
+    f.seek(SeekFrom::Start(end - 1))?;
+    f.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
+/// `steps.pos`: how many complete lines `steps.jsonl` holds and where the last ends, so
+/// that an append costs the step, not the log (`count end check`, one line). Written
+/// after the step is fsynced and not fsynced itself: after a crash it may lag behind
+/// the log, never run ahead of it, and a lagging or unreadable one only makes the next
+/// append read the log from the last position it trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StepsPosition {
+    count: u64,
+    end: u64,
+}
+
+impl StepsPosition {
+    const FILE: &'static str = "steps.pos";
+
+    /// A check that a torn or edited file is not taken for a position.
+    fn check(count: u64, end: u64) -> u64 {
+        count.rotate_left(17) ^ end ^ 0x666c_6f77_7374_6f72
+    }
+
+    fn read(dir: &Path) -> Option<Self> {
+        let text = fs::read_to_string(dir.join(Self::FILE)).ok()?;
+        let mut parts = text.split_whitespace().map(str::parse::<u64>);
+        let (count, end, check) = (
+            parts.next()?.ok()?,
+            parts.next()?.ok()?,
+            parts.next()?.ok()?,
+        );
+        (check == Self::check(count, end)).then_some(Self { count, end })
+    }
+
+    fn write(self, dir: &Path) {
+        let text = format!(
+            "{} {} {}\n",
+            self.count,
+            self.end,
+            Self::check(self.count, self.end)
+        );
+        // Losing this costs the next append a read of the log, nothing more.
+        let _ = fs::write(dir.join(Self::FILE), text);
     }
 }
 

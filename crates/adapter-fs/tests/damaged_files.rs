@@ -268,3 +268,47 @@ async fn w5_a_parent_edited_into_a_loop_is_corrupt_data_naming_the_file() -> Tes
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
+
+/// E2 on files whose position file (`steps.pos`) lags behind the log, as after a
+/// crash, or is damaged or missing: the next append still gets the next sequence
+/// number, read from the log.
+#[tokio::test]
+async fn e2_a_lagging_or_damaged_step_position_costs_a_read_not_a_wrong_number() -> TestResult {
+    let root = temp_root("e2-pos");
+    let store = FsStore::open(&root)?;
+    let set = store.store_set();
+    let t = TenantId::new("acme")?;
+    let run = storage_ports::NewRun {
+        run_id: storage_ports::RunId::new("r1")?,
+        workflow_id: WorkflowId::new("etl")?,
+        version: 1,
+        inputs: json!({}),
+        started_at: storage_ports::Timestamp::now(),
+    };
+    let rid = run.run_id.clone();
+    set.runs.start(&t, run).await?;
+    let step = |n: u32| {
+        storage_ports::RunStep::Snapshot(storage_ports::VariableSnapshot {
+            name: format!("v{n}"),
+            old_value: json!(null),
+            new_value: json!(n),
+            at: storage_ports::Timestamp::now(),
+        })
+    };
+    assert_eq!(set.runs.append(&t, &rid, step(1)).await?, 2);
+    let pos = root.join("acme/runs/r1/steps.pos");
+    let after_one = std::fs::read_to_string(&pos)?;
+    assert_eq!(set.runs.append(&t, &rid, step(2)).await?, 3);
+    assert_eq!(set.runs.append(&t, &rid, step(3)).await?, 4);
+    // Lagging two steps behind.
+    std::fs::write(&pos, &after_one)?;
+    assert_eq!(set.runs.append(&t, &rid, step(4)).await?, 5);
+    // Damaged, then missing.
+    std::fs::write(&pos, "9 9 9\n")?;
+    assert_eq!(set.runs.append(&t, &rid, step(5)).await?, 6);
+    std::fs::remove_file(&pos)?;
+    assert_eq!(set.runs.append(&t, &rid, step(6)).await?, 7);
+    assert_eq!(set.runs.events(&t, &rid, 1).await?.len(), 7);
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
