@@ -8,10 +8,12 @@
 //! - P3 queue throughput, 4 workers, vs apalis on the same server (and vs the raw
 //!   driver on the same tables or keys);
 //! - P4 metrics summary latency after many vs few recorded runs;
-//! - P5 opening the embedded default, cold and warm, vs the raw open.
+//! - P5 opening the embedded default, cold and warm, vs the raw open;
+//! - P6 the fs run log's append at step 10,000 vs at step 10.
 
 mod apalis_peer;
 mod backends;
+mod fs_append;
 mod ingest;
 mod measure;
 mod open;
@@ -150,6 +152,9 @@ async fn main() -> anyhow::Result<()> {
         for f in open::run(&work, if quick { 5 } else { 15 }).await? {
             note(f);
         }
+    }
+    if wants("P6") && (only.is_empty() || only.iter().any(|o| o == "fs")) {
+        note(fs_append::run(&work, sizes.rounds, if quick { 20 } else { 50 }).await?);
     }
     std::fs::create_dir_all(&out)?;
     std::fs::write(
