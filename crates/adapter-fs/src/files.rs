@@ -39,13 +39,33 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
 }
 
 /// Creates `dir` and its parents, private to the user (0700 on Unix).
+///
+/// Durably: each directory it creates is flushed into its parent (fsync of the
+/// parent), so a crash cannot lose a directory that files were then written into.
+/// Directories that exist cost one `stat`.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.is_dir())
+        .collect();
     let mut b = fs::DirBuilder::new();
-    b.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
-        .map_err(|e| io_error("creating directory", dir, &e))
+    for d in missing.into_iter().rev() {
+        match b.create(d) {
+            Ok(()) => {}
+            // Another writer created it meanwhile: the same outcome.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => continue,
+            Err(e) => return Err(io_error("creating directory", d, &e)),
+        }
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Flushes a directory entry change (create, rename, unlink) to disk.

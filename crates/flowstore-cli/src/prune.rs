@@ -72,7 +72,21 @@ impl RunArchive for GzipArchive {
             .finish()
             .map_err(|e| Error::backend(format!("archive finish failed: {e}")))?;
         file.sync_all()
-            .map_err(|e| Error::backend(format!("archive sync failed: {e}")))
+            .map_err(|e| Error::backend(format!("archive sync failed: {e}")))?;
+        // The file's entry in its directory too: the runs are deleted once this
+        // returns, so the archive must survive a crash right after.
+        // (And the directory's own entry, which `create` may have just made.)
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        let above = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        for d in std::iter::once(dir).chain(above) {
+            File::open(d).and_then(|f| f.sync_all()).map_err(|e| {
+                Error::backend(format!(
+                    "archive directory sync failed ({}): {e}",
+                    d.display()
+                ))
+            })?;
+        }
+        Ok(())
     }
 }
 
