@@ -24,6 +24,44 @@ pub(crate) fn entry(store: &CredentialStore, tenant: &TenantId, user: &str) -> R
         .map_err(|e| map_keyring_error(&e, "credentials.entry"))
 }
 
+/// Holds the tenant's index for this process and every other on the machine (the CLI
+/// beside an engine): an exclusive lock on `flowstore/keyring-<tenant>.lock` in the
+/// user's runtime directory (`$XDG_RUNTIME_DIR`, else a private directory under the
+/// temp directory). The keyring itself has no transactions, so without it two
+/// processes that read, change and write the index at once lose one change. Released
+/// when the returned file is dropped.
+///
+/// # Errors
+/// `Unavailable` when the lock file cannot be created or locked.
+pub(crate) fn process_lock(tenant: &TenantId) -> Result<std::fs::File> {
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => std::path::PathBuf::from(d).join("flowstore"),
+        None => std::env::temp_dir().join(format!(
+            "flowstore-{}",
+            std::env::var("USER").unwrap_or_else(|_| "user".into())
+        )),
+    };
+    let fail = |what: &str, e: std::io::Error| {
+        storage_ports::Error::unavailable(format!(
+            "cannot {what} the credential index lock in {}: {e}",
+            dir.display()
+        ))
+    };
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(&dir).map_err(|e| fail("create", e))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("keyring-{tenant}.lock")))
+        .map_err(|e| fail("open", e))?;
+    file.lock().map_err(|e| fail("take", e))?;
+    Ok(file)
+}
+
 /// The keys the index lists; a damaged index counts as empty (it is repaired from the
 /// store by the next `list`).
 pub(crate) fn read(store: &CredentialStore, tenant: &TenantId) -> Result<BTreeSet<String>> {

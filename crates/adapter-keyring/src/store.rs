@@ -279,7 +279,9 @@ fn repaired_keys(
     } else {
         let mut keys = BTreeSet::new();
         for k in &listed {
-            match index::entry(store, tenant, k)?.get_password() {
+            // Whether the key exists, without reading its value (keyutils finds the
+            // key by its description).
+            match index::entry(store, tenant, k)?.get_credential() {
                 Ok(_) => {
                     keys.insert(k.clone());
                 }
@@ -302,6 +304,7 @@ impl storage_ports::CredentialStore for KeyringStore {
         let _held = lock.lock().await;
         let (t, k, v) = (tenant.clone(), key.clone(), value.clone());
         self.blocking(move |store, _| {
+            let _other_processes = index::process_lock(&t)?;
             // The index learns of the key first: a crash in between leaves a listed key
             // that does not exist, which the next list drops.
             let mut keys = index::read(store, &t)?;
@@ -332,6 +335,7 @@ impl storage_ports::CredentialStore for KeyringStore {
         let _held = lock.lock().await;
         let (t, k) = (tenant.clone(), key.clone());
         self.blocking(move |store, _| {
+            let _other_processes = index::process_lock(&t)?;
             let gone = match index::entry(store, &t, k.as_str())?.delete_credential() {
                 Ok(()) => Ok(()),
                 Err(KeyringError::NoEntry) => Err(no_credential(&k)),
@@ -352,6 +356,7 @@ impl storage_ports::CredentialStore for KeyringStore {
         let _held = lock.lock().await;
         let t = tenant.clone();
         self.blocking(move |store, picked| {
+            let _other_processes = index::process_lock(&t)?;
             repaired_keys(store, picked, &t)?
                 .into_iter()
                 .map(|k| {
