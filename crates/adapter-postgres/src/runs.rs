@@ -421,7 +421,11 @@ impl RunStore for PostgresStore {
         sql.push(" ORDER BY started_at DESC, run_id DESC LIMIT ")
             .push_bind(to_i64(limit as u64 + 1));
         let rows = sql.build().fetch_all(&self.pool).await.op("runs.query")?;
-        let candidates = rows.iter().map(run_of).collect::<Result<Vec<_>>>()?;
+        // One damaged run never breaks the tenant's queries (W10).
+        let (candidates, damaged) = storage_ports::adapter_kit::readable(rows.iter().map(run_of))?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged run is skipped");
+        }
         Ok(Page::from_candidates(
             RUN_CURSOR,
             candidates,

@@ -404,10 +404,15 @@ impl RunStore for RedisStore {
                 }
                 let heads: Vec<Option<String>> =
                     pipe.query_async(&mut self.conn()).await.op("runs.query")?;
-                for text in heads.into_iter().flatten() {
-                    let run: Run = decode(&text, "run")?;
-                    if query.matches(&run) {
-                        candidates.push(run);
+                for (text, (id, _)) in heads.iter().zip(&fresh) {
+                    let Some(text) = text else { continue };
+                    match decode::<Run>(text, "run") {
+                        Ok(run) if query.matches(&run) => candidates.push(run),
+                        Ok(_) => {}
+                        // One damaged run never breaks the tenant's queries (W10).
+                        Err(e) => {
+                            tracing::warn!(%tenant, run = %id, error = %e, "a damaged run is skipped")
+                        }
                     }
                 }
             }

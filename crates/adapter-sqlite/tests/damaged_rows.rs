@@ -45,3 +45,56 @@ async fn w5_a_parent_changed_into_a_loop_is_corrupt_data() -> TestResult {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// W10 for runs: a run whose stored inputs are no longer JSON is skipped by queries,
+/// which still list the rest of the tenant; reading it by id is corrupt data.
+#[tokio::test]
+async fn w10_a_damaged_run_is_skipped_by_queries_and_corrupt_when_read() -> TestResult {
+    use storage_ports::{RunQuery, RunStore};
+    let dir = std::env::temp_dir().join(format!(
+        "flowstore-sqlite-damaged-run-{}",
+        storage_ports::RunId::generate()
+    ));
+    let file = dir.join("flowstore.db");
+    let store = SqliteStore::open(&file).await?;
+    let t = TenantId::new("acme")?;
+    let mut ids = Vec::new();
+    for wf in ["a", "b", "c"] {
+        let run = storage_ports::NewRun {
+            run_id: storage_ports::RunId::generate(),
+            workflow_id: WorkflowId::new(wf)?,
+            version: 1,
+            inputs: json!({"wf": wf}),
+            started_at: storage_ports::Timestamp::now(),
+        };
+        ids.push(run.run_id.clone());
+        store.start(&t, run).await?;
+    }
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await?;
+    sqlx::query("UPDATE flowstore_runs SET inputs = 'not json {' WHERE run_id = ?")
+        .bind(ids[1].as_str())
+        .execute(&pool)
+        .await?;
+    let page = store
+        .query(
+            &t,
+            RunQuery {
+                limit: 10,
+                ..RunQuery::default()
+            },
+        )
+        .await?;
+    let mut listed: Vec<_> = page.items.iter().map(|r| r.run_id.clone()).collect();
+    listed.sort();
+    let mut want = vec![ids[0].clone(), ids[2].clone()];
+    want.sort();
+    assert_eq!(listed, want, "the readable runs");
+    let e = RunStore::get(&store, &t, &ids[1])
+        .await
+        .err()
+        .ok_or("the damaged run was read")?;
+    assert_eq!(e.kind(), ErrorKind::CorruptData, "{e}");
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

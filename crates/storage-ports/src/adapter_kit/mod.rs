@@ -8,9 +8,11 @@
 
 pub mod convert;
 pub mod cursors;
+pub mod damaged;
 pub mod errors;
 pub mod history;
 pub mod redact;
 
 pub use convert::{stored_id, stored_u32, to_i64};
+pub use damaged::readable;
 pub use redact::{is_secret_name, redact_url};
