@@ -33,6 +33,7 @@ mod format;
 mod metrics;
 mod operations;
 mod runs;
+mod watch;
 mod workflows;
 
 pub use crate::config::Config;

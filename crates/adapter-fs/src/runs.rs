@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use storage_ports::adapter_kit::errors as kit;
-use storage_ports::rules::poll_watch::poll_watch;
 use storage_ports::{
     CompleteRun, Error, ErrorKind, EventStream, NewRun, Page, Result, Run, RunEvent, RunId,
     RunOutcome, RunQuery, RunStep, RunStore, TenantId,
@@ -36,11 +35,9 @@ use crate::files::{
 use crate::FsStore;
 
 const HEAD: &str = "run.json";
-const STEPS: &str = "steps.jsonl";
+pub(crate) const STEPS: &str = "steps.jsonl";
 const LOCK: &str = ".lock";
 
-/// How often a watcher looks for new steps; files have no notifications.
-const WATCH_POLL: Duration = Duration::from_millis(50);
 
 impl FsStore {
     pub(crate) fn runs_dir(&self, tenant: &TenantId) -> PathBuf {
@@ -53,7 +50,7 @@ impl FsStore {
         self.root.join(tenant.as_str()).join(".staging")
     }
 
-    fn run_dir(&self, tenant: &TenantId, id: &RunId) -> PathBuf {
+    pub(crate) fn run_dir(&self, tenant: &TenantId, id: &RunId) -> PathBuf {
         self.runs_dir(tenant).join(id.as_str())
     }
 
@@ -450,12 +447,11 @@ impl RunStore for FsStore {
 
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
         self.get(tenant, run).await?;
-        Ok(poll_watch(
+        Ok(crate::watch::watch(
             self.clone(),
             tenant.clone(),
             run.clone(),
             from_seq,
-            || tokio::time::sleep(WATCH_POLL),
         ))
     }
 

@@ -297,6 +297,41 @@ pub struct RunEvent {
     pub kind: RunEventKind,
 }
 
+impl RunEvent {
+    /// Event 1 of every run log.
+    #[must_use]
+    pub fn started(run: &Run) -> Self {
+        Self {
+            seq: 1,
+            at: run.started_at,
+            kind: RunEventKind::Started,
+        }
+    }
+
+    /// A step as event `seq`.
+    #[must_use]
+    pub fn step(seq: u64, step: RunStep) -> Self {
+        Self {
+            seq,
+            at: step.at(),
+            kind: RunEventKind::Step(step),
+        }
+    }
+
+    /// The `Finished` event as event `seq`, when `run` has finished.
+    #[must_use]
+    pub fn finished(seq: u64, run: &Run) -> Option<Self> {
+        match (run.status.is_terminal(), run.ended_at) {
+            (true, Some(at)) => Some(Self {
+                seq,
+                at,
+                kind: RunEventKind::Finished { status: run.status },
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A whole run in one value (E4, E11, O4): head plus steps in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompleteRun {
@@ -311,29 +346,11 @@ impl CompleteRun {
     #[must_use]
     pub fn events(&self) -> Vec<RunEvent> {
         let mut out = Vec::with_capacity(self.steps.len() + 2);
-        out.push(RunEvent {
-            seq: 1,
-            at: self.run.started_at,
-            kind: RunEventKind::Started,
-        });
+        out.push(RunEvent::started(&self.run));
         for step in &self.steps {
-            let seq = out.len() as u64 + 1;
-            out.push(RunEvent {
-                seq,
-                at: step.at(),
-                kind: RunEventKind::Step(step.clone()),
-            });
+            out.push(RunEvent::step(out.len() as u64 + 1, step.clone()));
         }
-        if let (true, Some(end)) = (self.run.status.is_terminal(), self.run.ended_at) {
-            let seq = out.len() as u64 + 1;
-            out.push(RunEvent {
-                seq,
-                at: end,
-                kind: RunEventKind::Finished {
-                    status: self.run.status,
-                },
-            });
-        }
+        out.extend(RunEvent::finished(out.len() as u64 + 1, &self.run));
         out
     }
 
