@@ -38,7 +38,6 @@ const HEAD: &str = "run.json";
 pub(crate) const STEPS: &str = "steps.jsonl";
 const LOCK: &str = ".lock";
 
-
 impl FsStore {
     pub(crate) fn runs_dir(&self, tenant: &TenantId) -> PathBuf {
         self.root.join(tenant.as_str()).join("runs")

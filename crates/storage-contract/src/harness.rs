@@ -164,7 +164,7 @@ behaviours! {
         crate::queue::q10_batches_enqueue_lease_and_ack_many, crate::queue::q10_a_lease_twice_in_one_ack_batch_acks_once, crate::queue::o4_dead_jobs_export_and_import;
     QueueWait => crate::queue::q9_wait_wakes_promptly_on_enqueue;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
-    Documents => crate::names::n2_payloads_round_trip_as_documents, crate::documents::d1_create_get_replace_delete,
+    Documents => crate::names::n2_payloads_round_trip_as_documents, crate::names::n2_payloads_nested_to_the_limit_round_trip_and_deeper_are_refused, crate::documents::d1_create_get_replace_delete,
         crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters, crate::documents::d1_listing_is_in_byte_order_of_ids,
         crate::documents::d2_tenants_never_see_each_other;
     Schema => crate::operations::o3_migrations_recorded_and_idempotent;

@@ -476,6 +476,58 @@ pub async fn n4_an_oversized_job_failure_text_is_refused(ctx: Ctx) -> TestResult
     Ok(())
 }
 
+/// A payload nested `levels` deep (arrays in arrays).
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!("core"), |inner, _| json!([inner]))
+}
+
+/// N2 at the depth limit: a document and run inputs nested as deep as
+/// `MAX_PAYLOAD_DEPTH` round-trip; one level deeper is `InvalidInput` and nothing is
+/// written, so nothing is ever stored that a JSON reader would refuse to read back.
+pub async fn n2_payloads_nested_to_the_limit_round_trip_and_deeper_are_refused(
+    ctx: Ctx,
+) -> TestResult {
+    let max = storage_ports::rules::limits::MAX_PAYLOAD_DEPTH;
+    let c: CollectionName = id("n2-deep")?;
+    let doc = ctx
+        .set
+        .documents
+        .create(&ctx.tenant, &c, None, json!({ "deep": nested(max - 1) }))
+        .await?;
+    ensure_eq!(
+        ctx.set.documents.get(&ctx.tenant, &c, &doc.id).await?.body,
+        json!({ "deep": nested(max - 1) }),
+        "a document at the depth limit"
+    );
+    expect_kind(
+        ctx.set
+            .documents
+            .create(&ctx.tenant, &c, None, json!({ "deep": nested(max) }))
+            .await,
+        ErrorKind::InvalidInput,
+        "a document one level deeper",
+    )?;
+    if ctx.caps.runs {
+        let mut run = new_run("n2-deep", Timestamp::now());
+        run.inputs = nested(max);
+        let rid = run.run_id.clone();
+        ctx.set.runs.start(&ctx.tenant, run).await?;
+        ensure_eq!(
+            ctx.set.runs.get(&ctx.tenant, &rid).await?.inputs,
+            nested(max),
+            "run inputs at the depth limit"
+        );
+        let mut deeper = new_run("n2-deep", Timestamp::now());
+        deeper.inputs = nested(max + 1);
+        expect_kind(
+            ctx.set.runs.start(&ctx.tenant, deeper).await,
+            ErrorKind::InvalidInput,
+            "run inputs one level deeper",
+        )?;
+    }
+    Ok(())
+}
+
 /// N5: errors carry a kind a host can match and say what was missing.
 pub async fn n5_errors_are_typed_and_say_what(ctx: Ctx) -> TestResult {
     let wf: WorkflowId = id("n5-missing")?;

@@ -11,6 +11,33 @@ use crate::queue::{DeadState, JobFailure, NewJob};
 use crate::run::{CompleteRun, NewRun, RunError, RunOutcome, RunStep};
 use crate::workflow::NewWorkflowVersion;
 
+/// The deepest nesting of arrays and objects a payload may have. JSON readers refuse
+/// deeper documents (serde_json at 128 levels), and a payload is stored inside a few
+/// levels of its own (a run head, an event, an archive line), so anything deeper would
+/// be stored and then never read back.
+pub const MAX_PAYLOAD_DEPTH: usize = 100;
+
+/// How deep `value` nests, counted without recursion (so a hostile payload cannot
+/// exhaust the stack here).
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1_usize)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(items) => {
+                deepest = deepest.max(d);
+                stack.extend(items.iter().map(|i| (i, d + 1)));
+            }
+            Value::Object(map) => {
+                deepest = deepest.max(d);
+                stack.extend(map.values().map(|i| (i, d + 1)));
+            }
+            _ => deepest = deepest.max(d.saturating_sub(1)),
+        }
+    }
+    deepest
+}
+
 /// The longest short name: an error kind, a node type, a variable name, an author, a
 /// pattern kind or key.
 pub const SHORT_TEXT_MAX_BYTES: usize = 256;
@@ -43,11 +70,19 @@ impl Default for PayloadLimit {
 }
 
 impl PayloadLimit {
-    /// Checks `value` (called `what` in the error) and returns its serialized size.
+    /// Checks `value` (called `what` in the error): its serialized size and its
+    /// nesting ([`MAX_PAYLOAD_DEPTH`]); returns the size.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind) stating the size and the limit.
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind) stating the size or the depth and
+    /// the limit.
     pub fn check(&self, what: &str, value: &Value) -> Result<usize> {
+        let nesting = depth(value);
+        if nesting > MAX_PAYLOAD_DEPTH {
+            return Err(Error::invalid_input(format!(
+                "{what} nests {nesting} levels of arrays and objects, above the limit of {MAX_PAYLOAD_DEPTH}; nothing was written"
+            )));
+        }
         let mut counter = ByteCounter(0);
         // Writing into a counter cannot fail; a Value always serializes.
         let _ = serde_json::to_writer(&mut counter, value);
@@ -228,6 +263,30 @@ impl std::io::Write for ByteCounter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn nested(levels: usize) -> Value {
+        (0..levels).fold(json!(1), |inner, _| json!([inner]))
+    }
+
+    #[test]
+    fn depth_counts_containers_and_the_limit_holds() {
+        assert_eq!(depth(&json!(1)), 0);
+        assert_eq!(depth(&json!({"a": [1, {"b": 2}]})), 3);
+        assert_eq!(depth(&nested(MAX_PAYLOAD_DEPTH)), MAX_PAYLOAD_DEPTH);
+        let limit = PayloadLimit::default();
+        assert!(limit.check("p", &nested(MAX_PAYLOAD_DEPTH)).is_ok());
+        assert!(limit
+            .check("p", &nested(MAX_PAYLOAD_DEPTH + 1))
+            .is_err_and(|e| e.kind() == crate::ErrorKind::InvalidInput));
+        // Far deeper: refused before it is serialized (which would recurse).
+        assert!(limit.check("p", &nested(500)).is_err());
     }
 }
 
