@@ -242,8 +242,15 @@ impl DocumentStore for RedisStore {
             };
             let mut documents = Vec::with_capacity(ids.len());
             for (id, fields) in ids.into_iter().zip(rows) {
-                // Deleted between the index read and this one: skipped.
-                documents.extend(document_of(id, &fields)?);
+                // Deleted between the index read and this one: skipped. Damaged: logged
+                // and skipped, so one document never breaks the listing (W10).
+                match document_of(id.clone(), &fields) {
+                    Ok(d) => documents.extend(d),
+                    Err(e) if e.kind() == storage_ports::ErrorKind::CorruptData => {
+                        tracing::warn!(%tenant, %collection, document = %id, error = %e, "a damaged document is skipped");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             Ok(Chunk {
                 documents,

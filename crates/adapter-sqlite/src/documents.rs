@@ -177,10 +177,21 @@ impl DocumentStore for SqliteStore {
                 .fetch_all(&self.pool)
                 .await
                 .op("documents.list")?;
-            let documents = rows.iter().map(document).collect::<Result<Vec<_>>>()?;
-            let next_after = (rows.len() as i64 == CHUNK)
-                .then(|| documents.last().map(|d| d.id.clone()))
-                .flatten();
+            // One damaged document never breaks the listing (W10): it is logged and
+            // skipped; the next chunk starts after the last row read, damaged or not.
+            let (documents, damaged) = storage_ports::adapter_kit::readable(rows.iter().map(document))?;
+            for e in damaged {
+                tracing::warn!(%tenant, %collection, error = %e, "a damaged document is skipped");
+            }
+            let next_after = match rows.last() {
+                Some(r) if rows.len() as i64 == CHUNK => {
+                    let id: String = r.try_get("id").op("documents.decode")?;
+                    Some(DocumentId::new(id).map_err(|e| {
+                        Error::corrupt(format!("stored document id: {e}"))
+                    })?)
+                }
+                _ => None,
+            };
             Ok(Chunk {
                 documents,
                 next_after,

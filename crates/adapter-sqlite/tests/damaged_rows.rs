@@ -98,3 +98,49 @@ async fn w10_a_damaged_run_is_skipped_by_queries_and_corrupt_when_read() -> Test
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// W10 for documents: a document whose stored body is no longer JSON is skipped by
+/// listings, which still page through the rest; reading it by id is corrupt data.
+#[tokio::test]
+async fn w10_a_damaged_document_is_skipped_by_listings_and_corrupt_when_read() -> TestResult {
+    use storage_ports::{CollectionName, DocumentFilter, DocumentId, DocumentStore, PageRequest};
+    let dir = std::env::temp_dir().join(format!(
+        "flowstore-sqlite-damaged-doc-{}",
+        storage_ports::RunId::generate()
+    ));
+    let file = dir.join("flowstore.db");
+    let store = SqliteStore::open(&file).await?;
+    let (t, c) = (TenantId::new("acme")?, CollectionName::new("items")?);
+    for n in 0..5 {
+        store
+            .create(
+                &t,
+                &c,
+                Some(DocumentId::new(format!("d{n}"))?),
+                json!({"n": n}),
+            )
+            .await?;
+    }
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await?;
+    sqlx::query("UPDATE flowstore_documents SET body = 'not json {' WHERE id = 'd2'")
+        .execute(&pool)
+        .await?;
+    let (mut seen, mut page) = (Vec::new(), PageRequest::first(2));
+    loop {
+        let p = DocumentStore::list(&store, &t, &c, &DocumentFilter::all(), page).await?;
+        seen.extend(p.items.into_iter().map(|d| d.id.to_string()));
+        match p.next {
+            Some(n) => page = PageRequest::after(2, n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["d0", "d1", "d3", "d4"], "the readable documents");
+    let e = DocumentStore::get(&store, &t, &c, &DocumentId::new("d2")?)
+        .await
+        .err()
+        .ok_or("the damaged document was read")?;
+    assert_eq!(e.kind(), ErrorKind::CorruptData, "{e}");
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
