@@ -55,18 +55,13 @@ impl Watcher {
     /// has finished and everything is read.
     fn poll(&mut self) -> Result<bool> {
         let path = self.dir.join(crate::runs::STEPS);
-        let head = if self.next == 1 || self.lines == 0 {
-            Some(FsStore::read_head(&self.dir, &self.run)?)
-        } else {
-            None
-        };
+        // The head first, then the steps: a finish comes after every append (both
+        // under the run's lock), so when this head says finished, the lines read after
+        // it are all the steps. One read of each per poll.
+        let head = FsStore::read_head(&self.dir, &self.run)?;
         if self.next == 1 {
-            if let Some(h) = &head {
-                self.buf.push_back(RunEvent::started(h));
-            }
+            self.buf.push_back(RunEvent::started(&head));
         }
-        // Steps before the head: a finish comes after every append, so a head that
-        // says finished, read after this, means these are all the steps.
         let (lines, end) = new_lines(&path, self.offset)?;
         for line in lines {
             self.lines += 1;
@@ -78,14 +73,6 @@ impl Watcher {
             }
         }
         self.offset = end;
-        let head = match head {
-            Some(h) if self.buf.is_empty() => h,
-            _ => FsStore::read_head(&self.dir, &self.run)?,
-        };
-        let (more, _) = new_lines(&path, self.offset)?;
-        if !more.is_empty() {
-            return Ok(false);
-        }
         match RunEvent::finished(self.lines + 2, &head) {
             Some(f) => {
                 if f.seq >= self.next {

@@ -70,12 +70,9 @@ local function server_now()
 end
 local function int(x) return string.format('%d', x) end
 local function clamp(at) return math.min(math.max(tonumber(at), 0), 9000000000000000) end
-local function order_key(prio, at, seq, id)
-  return string.format('%010d%019d%019d', 2147483647 - tonumber(prio), clamp(at), seq) .. '|' .. id
-end
-local function reorder(old, prio, at)
-  return string.format('%010d%019d', 2147483647 - tonumber(prio), clamp(at)) .. string.sub(old, 30)
-end
+local function prefix(prio, at) return string.format('%010d%019d', 2147483647 - tonumber(prio), clamp(at)) end
+local function order_key(prio, at, seq, id) return prefix(prio, at) .. string.format('%019d', seq) .. '|' .. id end
+local function reorder(old, prio, at) return prefix(prio, at) .. string.sub(old, 30) end
 local function take_tokens(C, n)
   local last = tonumber(redis.call('HGET', C, 'token') or '0')
   local base = math.max(last, server_now())

@@ -53,3 +53,31 @@ pub fn restart_script(name: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// Enqueues `n` jobs (`{"n": i}`) in batches of 1000, each with `delay` if given.
+///
+/// # Errors
+/// The first job or batch refused.
+pub async fn enqueue_all(
+    store: &dyn Backend,
+    t: &storage_ports::TenantId,
+    q: &storage_ports::QueueName,
+    n: usize,
+    delay: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    for chunk in 0..n / 1000 {
+        let batch = (0..1000)
+            .map(|i| {
+                let job = storage_ports::NewJob::new(serde_json::json!({ "n": chunk * 1000 + i }));
+                match delay {
+                    Some(d) => job.with_delay(d),
+                    None => job,
+                }
+            })
+            .collect();
+        for r in store.enqueue_batch(t, q, batch).await? {
+            r?;
+        }
+    }
+    Ok(())
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use storage_contract::servers::{finished_run, fresh_tenant, server_env};
-use storage_ports::{Dequeue, NewJob, QueueName, TenantId};
+use storage_ports::{Dequeue, QueueName, TenantId};
 
 use crate::backend::Backend;
 
@@ -44,30 +44,6 @@ pub async fn run(backends: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn enqueue_all(
-    store: &Arc<dyn Backend>,
-    t: &TenantId,
-    q: &QueueName,
-    n: usize,
-    delay: Option<Duration>,
-) -> anyhow::Result<()> {
-    for chunk in 0..n / 1000 {
-        let batch = (0..1000)
-            .map(|i| {
-                let job = NewJob::new(json!({ "n": chunk * 1000 + i }));
-                match delay {
-                    Some(d) => job.with_delay(d),
-                    None => job,
-                }
-            })
-            .collect();
-        for r in store.enqueue_batch(t, q, batch).await? {
-            r?;
-        }
-    }
-    Ok(())
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -76,7 +52,7 @@ async fn queue_backlog(name: &str, store: &Arc<dyn Backend>) -> anyhow::Result<s
     let t = fresh_tenant()?;
     let q = QueueName::new("backlog")?;
     let setup = Instant::now();
-    enqueue_all(store, &t, &q, EXPIRED, None).await?;
+    crate::backend::enqueue_all(&**store, &t, &q, EXPIRED, None).await?;
     let mut leased = 0;
     while leased < EXPIRED {
         leased += store
@@ -84,7 +60,7 @@ async fn queue_backlog(name: &str, store: &Arc<dyn Backend>) -> anyhow::Result<s
             .await?
             .len();
     }
-    enqueue_all(store, &t, &q, DUE, Some(AGE)).await?;
+    crate::backend::enqueue_all(&**store, &t, &q, DUE, Some(AGE)).await?;
     let setup_s = setup.elapsed().as_secs_f64();
     // Every lease has expired and every delayed job is due.
     tokio::time::sleep(AGE + Duration::from_secs(2)).await;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde_json::json;
 use storage_contract::servers::fresh_tenant;
-use storage_ports::{NewJob, QueueName};
+use storage_ports::QueueName;
 use tokio::process::{Child, Command};
 
 /// Jobs per run.
@@ -101,14 +101,7 @@ async fn one(backend: &str) -> anyhow::Result<Report> {
     let workers = if backend == "sqlite" { 4 } else { 8 };
     let tenant = fresh_tenant()?;
     let q = QueueName::new("chaos")?;
-    for chunk in 0..JOBS / 1000 {
-        let batch = (0..1000)
-            .map(|i| NewJob::new(json!({ "n": chunk * 1000 + i })))
-            .collect();
-        for r in store.enqueue_batch(&tenant, &q, batch).await? {
-            r?;
-        }
-    }
+    crate::backend::enqueue_all(&*store, &tenant, &q, JOBS, None).await?;
     let exe = std::env::current_exe()?;
     let mut spawned = 0;
     let mut pool: Vec<Child> = Vec::new();
