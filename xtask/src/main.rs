@@ -1,6 +1,7 @@
 //! Development tasks: `cargo xtask test` (the README's test command), `cargo xtask
-//! services`, `cargo xtask deps`.
+//! services`, `cargo xtask deps`, `cargo xtask fuzz`.
 
+mod fuzz;
 mod services;
 
 use std::process::{Command, ExitCode};
@@ -27,6 +28,9 @@ tasks:
             SIGKILL, a server restart; PostgreSQL, Redis, SQLite) and `backlog` (400,000
             jobs due or expired, 1,000,000 runs; PostgreSQL, Redis); both by default,
             or `reliability chaos redis` for one
+  fuzz      build the fuzz targets of fuzz/ with cargo-fuzz (nightly, libFuzzer) and run
+            each for --seconds N (600 by default), or only the targets named; prints
+            executions and crashes per target (target/fuzz/report.md). Not part of test
   deps      check the dependency rules only (storage-ports has no I/O crates; adapters
             depend on no crate of ours but storage-ports)";
 
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Some("services") => services(),
         Some("bench") => bench(&args[1..]),
         Some("reliability") => reliability(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

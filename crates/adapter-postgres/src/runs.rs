@@ -381,7 +381,7 @@ impl RunStore for PostgresStore {
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
         let head = RunStore::get(self, tenant, run).await?;
         let log = RunStore::events(self, tenant, run, 1).await?;
-        Ok(CompleteRun::from_log(head, log))
+        CompleteRun::from_log(head, log)
     }
 
     async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {

@@ -236,10 +236,13 @@ impl MetricsStore for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .op("metrics.patterns")?;
-        let mut out = rows
-            .iter()
-            .map(|p| decode::<Pattern>(p, "pattern"))
-            .collect::<Result<Vec<_>>>()?;
+        // A damaged pattern is logged and skipped (W10).
+        let (mut out, damaged) = storage_ports::adapter_kit::readable(
+            rows.iter().map(|p| decode::<Pattern>(p, "pattern")),
+        )?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged pattern is skipped");
+        }
         out.sort_by(Pattern::listing_order);
         Ok(out)
     }
@@ -255,7 +258,12 @@ impl MetricsTransfer for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .op("metrics.export_records")?;
-        rows.iter().map(|r| decode(r, "metric record")).collect()
+        let (records, damaged) =
+            storage_ports::adapter_kit::readable(rows.iter().map(|r| decode(r, "metric record")))?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged metric record is skipped");
+        }
+        Ok(records)
     }
 
     async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {

@@ -99,6 +99,32 @@ pub(crate) async fn enqueue_in(
     }
 }
 
+/// The job a dequeue hands out, decoded from its row before it is leased.
+fn leased_of(
+    row: &SqliteRow,
+    queue: &QueueName,
+    id: &str,
+    token: i64,
+    expires_at: Timestamp,
+) -> Result<LeasedJob> {
+    Ok(LeasedJob {
+        lease: Lease {
+            queue: queue.clone(),
+            job_id: JobId::new(id).map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
+            token: u64::try_from(token).unwrap_or(0),
+            expires_at,
+        },
+        payload: json_column(
+            &row.try_get::<String, _>("payload").op("queue.decode")?,
+            "job payload",
+        )?,
+        priority: row.try_get("priority").op("queue.decode")?,
+        attempt: u32_of(row, "attempts")?.saturating_add(1),
+        max_attempts: u32_of(row, "max_attempts")?,
+        enqueued_at: Timestamp::from_micros(row.try_get("enqueued_at").op("queue.decode")?),
+    })
+}
+
 fn u32_of(row: &SqliteRow, col: &str) -> Result<u32> {
     let v: i64 = row.try_get(col).op("queue.decode")?;
     u32::try_from(v).map_err(|_| Error::corrupt(format!("stored {col} {v} is out of range")))
@@ -221,6 +247,25 @@ impl JobQueue for SqliteStore {
         for (i, row) in rows.iter().enumerate() {
             let token = first_token + i64::try_from(i).unwrap_or(0);
             let id: String = row.try_get("job_id").op("queue.decode")?;
+            let job = match leased_of(row, queue, &id, token, expires_at) {
+                Ok(job) => job,
+                Err(e) if e.kind() == storage_ports::ErrorKind::CorruptData => {
+                    // A damaged job is never delivered and never blocks the queue: it
+                    // goes to the dead letters with the reason (W10).
+                    tracing::warn!(%tenant, %queue, job = %id, error = %e, "a damaged job is moved to the dead letters");
+                    sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = ?2 WHERE tenant = ?3 AND queue = ?4 AND job_id = ?5")
+                        .bind(now.as_micros())
+                        .bind(format!("damaged: {}", e.message()))
+                        .bind(t)
+                        .bind(q)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await
+                        .op("queue.dequeue")?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             sqlx::query("UPDATE flowstore_jobs SET state = 'leased', token = ?, lease_expires = ?, attempts = attempts + 1 WHERE tenant = ? AND queue = ? AND job_id = ?")
                 .bind(token)
                 .bind(expires_at.as_micros())
@@ -230,23 +275,7 @@ impl JobQueue for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .op("queue.dequeue")?;
-            out.push(LeasedJob {
-                lease: Lease {
-                    queue: queue.clone(),
-                    job_id: JobId::new(id)
-                        .map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
-                    token: u64::try_from(token).unwrap_or(0),
-                    expires_at,
-                },
-                payload: json_column(
-                    &row.try_get::<String, _>("payload").op("queue.decode")?,
-                    "job payload",
-                )?,
-                priority: row.try_get("priority").op("queue.decode")?,
-                attempt: u32_of(row, "attempts")? + 1,
-                max_attempts: u32_of(row, "max_attempts")?,
-                enqueued_at: Timestamp::from_micros(row.try_get("enqueued_at").op("queue.decode")?),
-            });
+            out.push(job);
         }
         tx.commit().await.op("queue.dequeue")?;
         Ok(out)
@@ -474,8 +503,7 @@ impl JobTransfer for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .op("queue.export")?;
-        rows.iter()
-            .map(|r| {
+        let decoded = rows.iter().map(|r| {
                 let s = |c: &str| r.try_get::<String, _>(c).op("queue.decode");
                 Ok(ExportedJob {
                     queue: QueueName::new(s("queue")?)
@@ -503,8 +531,12 @@ impl JobTransfer for SqliteStore {
                         r.try_get("died_at").op("queue.decode")?,
                     ),
                 })
-            })
-            .collect()
+            });
+        let (jobs, damaged) = storage_ports::adapter_kit::readable(decoded)?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged job is left out of the export");
+        }
+        Ok(jobs)
     }
 
     async fn import_dead(

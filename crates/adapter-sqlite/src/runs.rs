@@ -317,7 +317,7 @@ impl RunStore for SqliteStore {
     async fn get_complete(&self, tenant: &TenantId, run: &RunId) -> Result<CompleteRun> {
         let head = RunStore::get(self, tenant, run).await?;
         let log = RunStore::events(self, tenant, run, 1).await?;
-        Ok(CompleteRun::from_log(head, log))
+        CompleteRun::from_log(head, log)
     }
 
     async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {
@@ -361,11 +361,20 @@ impl RunStore for SqliteStore {
         for e in damaged {
             tracing::warn!(%tenant, error = %e, "a damaged run is skipped");
         }
-        Ok(Page::from_candidates(
+        let last_read = match rows.last() {
+            Some(r) => Some((
+                r.try_get::<i64, _>("started_at").op("runs.decode")?,
+                r.try_get::<String, _>("run_id").op("runs.decode")?,
+            )),
+            None => None,
+        };
+        Ok(Page::from_readable(
             RUN_CURSOR,
             candidates,
+            rows.len(),
             limit,
             RunQuery::key,
+            last_read,
         ))
     }
 
@@ -389,7 +398,12 @@ impl RunStore for SqliteStore {
             .await
             .op("runs.events")?;
         tx.commit().await.op("runs.events")?;
-        rows.iter().map(event_of).collect()
+        // A damaged event is logged and passed over; reading the whole run says why.
+        let (events, damaged) = storage_ports::adapter_kit::readable(rows.iter().map(event_of))?;
+        for e in damaged {
+            tracing::warn!(%tenant, %run, error = %e, "a damaged run event is skipped");
+        }
+        Ok(events)
     }
 
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {

@@ -3,6 +3,7 @@
 
 use adapter_sqlite::SqliteStore;
 use serde_json::json;
+use storage_contract::damage::{damaged_records_are_skipped, Damager, Record};
 use storage_ports::{ErrorKind, NewWorkflowVersion, TenantId, WorkflowId, WorkflowStore};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -46,101 +47,52 @@ async fn w5_a_parent_changed_into_a_loop_is_corrupt_data() -> TestResult {
     Ok(())
 }
 
-/// W10 for runs: a run whose stored inputs are no longer JSON is skipped by queries,
-/// which still list the rest of the tenant; reading it by id is corrupt data.
-#[tokio::test]
-async fn w10_a_damaged_run_is_skipped_by_queries_and_corrupt_when_read() -> TestResult {
-    use storage_ports::{RunQuery, RunStore};
-    let dir = std::env::temp_dir().join(format!(
-        "flowstore-sqlite-damaged-run-{}",
-        storage_ports::RunId::generate()
-    ));
-    let file = dir.join("flowstore.db");
-    let store = SqliteStore::open(&file).await?;
-    let t = TenantId::new("acme")?;
-    let mut ids = Vec::new();
-    for wf in ["a", "b", "c"] {
-        let run = storage_ports::NewRun {
-            run_id: storage_ports::RunId::generate(),
-            workflow_id: WorkflowId::new(wf)?,
-            version: 1,
-            inputs: json!({"wf": wf}),
-            started_at: storage_ports::Timestamp::now(),
+/// Damages rows with plain SQL on the same database file.
+struct SqlDamager(sqlx::SqlitePool);
+
+#[async_trait::async_trait]
+impl Damager for SqlDamager {
+    async fn damage(&self, t: &TenantId, record: &Record) -> Result<bool, String> {
+        const BAD: &str = "not json {";
+        let q = match record {
+            Record::Run(r) => sqlx::query("UPDATE flowstore_runs SET inputs = ?1 WHERE tenant = ?2 AND run_id = ?3")
+                .bind(BAD).bind(t.as_str()).bind(r.as_str()),
+            Record::Event(r, seq) => sqlx::query("UPDATE flowstore_run_events SET kind = ?1 WHERE tenant = ?2 AND run_id = ?3 AND seq = ?4")
+                .bind(BAD).bind(t.as_str()).bind(r.as_str()).bind(i64::try_from(*seq).map_err(|e| e.to_string())?),
+            Record::Job(queue, job) => sqlx::query("UPDATE flowstore_jobs SET payload = ?1 WHERE tenant = ?2 AND queue = ?3 AND job_id = ?4")
+                .bind(BAD).bind(t.as_str()).bind(queue.as_str()).bind(job.as_str()),
+            Record::Document(c, id) => sqlx::query("UPDATE flowstore_documents SET body = ?1 WHERE tenant = ?2 AND collection = ?3 AND id = ?4")
+                .bind(BAD).bind(t.as_str()).bind(c.as_str()).bind(id.as_str()),
+            Record::MetricRecord(r) => sqlx::query("UPDATE flowstore_metric_records SET record = ?1 WHERE tenant = ?2 AND run_id = ?3")
+                .bind(BAD).bind(t.as_str()).bind(r.as_str()),
+            Record::Pattern(wf, kind, key) => sqlx::query("UPDATE flowstore_patterns SET pattern = ?1 WHERE tenant = ?2 AND workflow_id = ?3 AND kind = ?4 AND key = ?5")
+                .bind(BAD).bind(t.as_str()).bind(wf.as_str()).bind(kind.as_str()).bind(key.as_str()),
         };
-        ids.push(run.run_id.clone());
-        store.start(&t, run).await?;
+        let done = q.execute(&self.0).await.map_err(|e| e.to_string())?;
+        if done.rows_affected() != 1 {
+            return Err(format!("{record:?}: no such row"));
+        }
+        Ok(true)
     }
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await?;
-    sqlx::query("UPDATE flowstore_runs SET inputs = 'not json {' WHERE run_id = ?")
-        .bind(ids[1].as_str())
-        .execute(&pool)
-        .await?;
-    let page = store
-        .query(
-            &t,
-            RunQuery {
-                limit: 10,
-                ..RunQuery::default()
-            },
-        )
-        .await?;
-    let mut listed: Vec<_> = page.items.iter().map(|r| r.run_id.clone()).collect();
-    listed.sort();
-    let mut want = vec![ids[0].clone(), ids[2].clone()];
-    want.sort();
-    assert_eq!(listed, want, "the readable runs");
-    let e = RunStore::get(&store, &t, &ids[1])
-        .await
-        .err()
-        .ok_or("the damaged run was read")?;
-    assert_eq!(e.kind(), ErrorKind::CorruptData, "{e}");
-    pool.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
 }
 
-/// W10 for documents: a document whose stored body is no longer JSON is skipped by
-/// listings, which still page through the rest; reading it by id is corrupt data.
+/// W10 for every kind of record a SQLite file holds (storage_contract::damage).
 #[tokio::test]
-async fn w10_a_damaged_document_is_skipped_by_listings_and_corrupt_when_read() -> TestResult {
-    use storage_ports::{CollectionName, DocumentFilter, DocumentId, DocumentStore, PageRequest};
+async fn w10_a_damaged_row_of_any_kind_is_skipped_and_corrupt_when_read() -> TestResult {
     let dir = std::env::temp_dir().join(format!(
-        "flowstore-sqlite-damaged-doc-{}",
+        "flowstore-sqlite-damaged-{}",
         storage_ports::RunId::generate()
     ));
     let file = dir.join("flowstore.db");
     let store = SqliteStore::open(&file).await?;
-    let (t, c) = (TenantId::new("acme")?, CollectionName::new("items")?);
-    for n in 0..5 {
-        store
-            .create(
-                &t,
-                &c,
-                Some(DocumentId::new(format!("d{n}"))?),
-                json!({"n": n}),
-            )
-            .await?;
-    }
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await?;
-    sqlx::query("UPDATE flowstore_documents SET body = 'not json {' WHERE id = 'd2'")
-        .execute(&pool)
-        .await?;
-    let (mut seen, mut page) = (Vec::new(), PageRequest::first(2));
-    loop {
-        let p = DocumentStore::list(&store, &t, &c, &DocumentFilter::all(), page).await?;
-        seen.extend(p.items.into_iter().map(|d| d.id.to_string()));
-        match p.next {
-            Some(n) => page = PageRequest::after(2, n),
-            None => break,
-        }
-    }
-    assert_eq!(seen, ["d0", "d1", "d3", "d4"], "the readable documents");
-    let e = DocumentStore::get(&store, &t, &c, &DocumentId::new("d2")?)
-        .await
-        .err()
-        .ok_or("the damaged document was read")?;
-    assert_eq!(e.kind(), ErrorKind::CorruptData, "{e}");
-    pool.close().await;
+    let damager = SqlDamager(pool);
+    let checked = damaged_records_are_skipped(&store.store_set(), &damager).await?;
+    assert_eq!(
+        checked,
+        ["run", "event", "job", "document", "metric record", "pattern"]
+    );
+    damager.0.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -127,13 +127,23 @@ pub async fn prune(storage: &Storage, ctx: &Ctx, args: PruneArgs) -> Out {
     let path = archive.as_ref().map(|a| a.path.display().to_string());
     emit(ctx, &json!({"report": report, "archive": path}), || {
         let verb = if dry_run { "would delete" } else { "deleted" };
-        let mut text = format!(
-            "examined {} runs; {verb} {}",
-            report.examined,
+        let done = if dry_run {
             report.selected.len()
-        );
+        } else {
+            report.deleted
+        };
+        let mut text = format!("examined {} runs; {verb} {done}", report.examined);
         if let Some(p) = &path {
             text.push_str(&format!("; archived {} to {p}", report.archived));
+        }
+        if !report.kept_damaged.is_empty() {
+            text.push_str(&format!(
+                "; kept {} damaged runs that cannot be archived (`flowstore runs show ID` says why):",
+                report.kept_damaged.len()
+            ));
+            for id in &report.kept_damaged {
+                text.push_str(&format!("\n  {id}"));
+            }
         }
         if dry_run {
             for id in &report.selected {

@@ -25,6 +25,7 @@
 mod check;
 pub mod crash;
 mod credentials;
+pub mod damage;
 mod documents;
 mod harness;
 mod metrics;

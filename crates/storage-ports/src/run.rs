@@ -354,18 +354,27 @@ impl CompleteRun {
         out
     }
 
-    /// A whole run from its head and its event log, for adapters that keep the log
-    /// and read the steps back from it (the log and the steps cannot disagree).
-    #[must_use]
-    pub fn from_log(run: Run, events: Vec<RunEvent>) -> Self {
-        let steps = events
-            .into_iter()
-            .filter_map(|e| match e.kind {
-                RunEventKind::Step(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        Self { run, steps }
+    /// A whole run from its head and its event log read from sequence 1, for adapters
+    /// that keep the log and read the steps back from it (the log and the steps cannot
+    /// disagree).
+    ///
+    /// # Errors
+    /// `CorruptData` when the log has a gap: an event that could not be read was
+    /// skipped (W10), and a run without it is not the run that was written.
+    pub fn from_log(run: Run, events: Vec<RunEvent>) -> Result<Self> {
+        let mut steps = Vec::with_capacity(events.len());
+        for (expected, e) in (1_u64..).zip(events) {
+            if e.seq != expected {
+                return Err(Error::corrupt(format!(
+                    "run {}: event {expected} of its log cannot be read",
+                    run.run_id
+                )));
+            }
+            if let RunEventKind::Step(s) = e.kind {
+                steps.push(s);
+            }
+        }
+        Ok(Self { run, steps })
     }
 
     /// Checks the head is consistent (terminal runs have an end time).

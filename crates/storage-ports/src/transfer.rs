@@ -95,11 +95,11 @@ async fn records(
             let p = set.workflows.list(tenant, page).await?;
             for meta in &p.items {
                 for ver in set.workflows.versions(tenant, &meta.workflow_id).await? {
-                    let wv = set
-                        .workflows
-                        .get(tenant, &ver.workflow_id, ver.version)
-                        .await?;
-                    v.push(to_value(&wv));
+                    if let Some(wv) =
+                        unless_damaged(set.workflows.get(tenant, &ver.workflow_id, ver.version).await)?
+                    {
+                        v.push(to_value(&wv));
+                    }
                 }
             }
             match p.next {
@@ -125,7 +125,9 @@ async fn records(
                 )
                 .await?;
             for run in &p.items {
-                v.push(to_value(&set.runs.get_complete(tenant, &run.run_id).await?));
+                if let Some(c) = unless_damaged(set.runs.get_complete(tenant, &run.run_id).await)? {
+                    v.push(to_value(&c));
+                }
             }
             match p.next {
                 Some(next) => cursor = Some(next),
@@ -192,6 +194,11 @@ pub struct CopyReport {
     pub written: BTreeMap<String, u64>,
     /// Records already present per concern (a resumed copy).
     pub already_present: BTreeMap<String, u64>,
+    /// Records listed but not copied because they cannot be read (W10), per concern:
+    /// the ids, each of which reads as `CorruptData` saying why. Records a listing
+    /// skipped itself (logged by the adapter) are in neither count.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_damaged: BTreeMap<String, Vec<String>>,
 }
 
 impl CopyReport {
@@ -202,6 +209,22 @@ impl CopyReport {
             &mut self.already_present
         };
         *m.entry(concern.to_owned()).or_default() += 1;
+    }
+
+    fn damaged(&mut self, concern: &str, id: String) {
+        self.skipped_damaged
+            .entry(concern.to_owned())
+            .or_default()
+            .push(id);
+    }
+}
+
+/// `None` for a record that cannot be read (W10): copies and digests go on without it.
+fn unless_damaged<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == ErrorKind::CorruptData => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -255,10 +278,15 @@ pub async fn copy_tenant_with_progress(
                     .versions(src_tenant, &meta.workflow_id)
                     .await?
                 {
-                    let wv = src
-                        .workflows
-                        .get(src_tenant, &ver.workflow_id, ver.version)
-                        .await?;
+                    let Some(wv) = unless_damaged(
+                        src.workflows
+                            .get(src_tenant, &ver.workflow_id, ver.version)
+                            .await,
+                    )?
+                    else {
+                        report.damaged("workflows", format!("{}@{}", ver.workflow_id, ver.version));
+                        continue;
+                    };
                     let new = NewWorkflowVersion {
                         workflow_id: wv.meta.workflow_id.clone(),
                         version: Some(wv.meta.version),
@@ -295,7 +323,10 @@ pub async fn copy_tenant_with_progress(
                 .await?;
             let mut batch = Vec::with_capacity(p.items.len());
             for run in &p.items {
-                batch.push(src.runs.get_complete(src_tenant, &run.run_id).await?);
+                match unless_damaged(src.runs.get_complete(src_tenant, &run.run_id).await)? {
+                    Some(c) => batch.push(c),
+                    None => report.damaged("runs", run.run_id.to_string()),
+                }
             }
             for r in dst.runs.store_complete_batch(dst_tenant, batch).await? {
                 let written = present_or(r)?;

@@ -156,11 +156,54 @@ impl<T> Page<T> {
             }
         }
     }
+
+    /// [`Page::from_candidates`] for a listing where some of the `read` rows (up to
+    /// `limit + 1`) could not be decoded and were skipped (W10): more follow when more
+    /// than `limit` rows were read, whatever decoded. The next page starts after the
+    /// last item kept, or after `last_read` (the key of the last row read) when none
+    /// decoded, so a page of damaged rows is passed over instead of ending the listing.
+    pub fn from_readable<K: Serialize>(
+        kind: &str,
+        mut candidates: Vec<T>,
+        read: usize,
+        limit: usize,
+        key: impl Fn(&T) -> K,
+        last_read: Option<K>,
+    ) -> Self {
+        if read <= limit {
+            return Self::from_candidates(kind, candidates, limit, key);
+        }
+        candidates.truncate(limit);
+        let next = match candidates.last() {
+            Some(last) => Some(Cursor::encode(kind, &key(last))),
+            None => last_read.map(|k| Cursor::encode(kind, &k)),
+        };
+        Self {
+            items: candidates,
+            next,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_damaged_row_neither_ends_the_listing_nor_repeats_an_item() {
+        // Rows 1, 2 (damaged), 3 read for a page of 2: both readable ones are given and
+        // the listing goes on after 3.
+        let page = Page::from_readable("n", vec![1_u32, 3], 3, 2, |n| *n, Some(3));
+        assert_eq!(page.items, [1, 3]);
+        let next = page.next.map(|c| c.decode::<u32>("n").ok());
+        assert_eq!(next, Some(Some(3)));
+        // Every row damaged: the next page starts after the last row read.
+        let page = Page::from_readable("n", Vec::<u32>::new(), 3, 2, |n| *n, Some(9));
+        assert_eq!(page.next.map(|c| c.decode::<u32>("n").ok()), Some(Some(9)));
+        // Fewer rows than the page: the end.
+        let page = Page::from_readable("n", vec![1_u32], 2, 2, |n| *n, Some(2));
+        assert!(page.next.is_none());
+    }
 
     #[test]
     fn cursor_round_trips_and_refuses_other_kinds() {

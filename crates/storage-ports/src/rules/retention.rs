@@ -172,12 +172,18 @@ pub struct PruneReport {
     pub deleted: usize,
     /// Whether this was a dry run.
     pub dry_run: bool,
+    /// Selected runs kept because their log cannot be read, so they could not be
+    /// archived (W10). Reading one by id says why; deleting it by id is the
+    /// operator's choice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_damaged: Vec<RunId>,
 }
 
 /// The generic prune: list every run head through `query`, select, archive every
 /// selected run and commit the archive, then delete. A crash while archiving deletes
 /// nothing; a crash while deleting leaves a complete archive, and a rerun archives the
-/// rest again (an import skips runs already present).
+/// rest again (an import skips runs already present). A selected run whose log cannot
+/// be read for the archive is kept and reported in `kept_damaged` (W10).
 ///
 /// # Errors
 /// Backend or archive errors.
@@ -218,15 +224,26 @@ pub async fn prune_by_query<S: RunStore + ?Sized>(
     if dry_run {
         return Ok(report);
     }
+    let mut deletable = selected;
     if let Some(a) = archive {
-        for id in &selected {
-            let run = store.get_complete(tenant, id).await?;
-            a.write(&run)?;
-            report.archived += 1;
+        let mut archived = Vec::with_capacity(deletable.len());
+        for id in deletable {
+            match store.get_complete(tenant, &id).await {
+                Ok(run) => {
+                    a.write(&run)?;
+                    report.archived += 1;
+                    archived.push(id);
+                }
+                Err(e) if e.kind() == crate::ErrorKind::CorruptData => {
+                    report.kept_damaged.push(id);
+                }
+                Err(e) => return Err(e),
+            }
         }
         a.commit()?;
+        deletable = archived;
     }
-    for id in &selected {
+    for id in &deletable {
         store.delete(tenant, id).await?;
         report.deleted += 1;
     }
