@@ -172,11 +172,15 @@ impl StorageConfig {
             .filter(|(n, _)| n.starts_with("FLOWSTORE_"))
             .collect();
         // Types first: a setting given beside a new type belongs to the new backend.
-        vars.sort_by_key(|(n, _)| !n.ends_with("__TYPE"));
+        // After the prefix, names are matched without regard to case, so `__type` is
+        // the type too and never a setting called `type` (found by the config fuzzer).
+        vars.sort_by_key(|(n, _)| !n.to_ascii_uppercase().ends_with("__TYPE"));
         for (name, value) in vars {
             let Some(rest) = name.strip_prefix("FLOWSTORE_") else {
                 continue;
             };
+            let rest = rest.to_ascii_uppercase();
+            let rest = rest.as_str();
             if rest == "PAYLOAD_LIMIT_BYTES" {
                 self.payload_limit_bytes =
                     value.parse().map_err(|_| WiringError::InvalidValue {
@@ -290,6 +294,25 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("jobs"), "{e}");
+    }
+
+    /// Found by `cargo xtask fuzz config`: a lower-case `__tYPE` became a setting
+    /// named `type`, which took the backend's place when the config was written out.
+    #[test]
+    fn a_type_variable_in_any_case_is_the_type_never_a_setting() {
+        let mut c = StorageConfig::memory();
+        let ok = c.apply_env([
+            ("FLOWSTORE_RUNS__tYPE".to_owned(), "sqlite".to_owned()),
+            ("FLOWSTORE_RUNS__Path".to_owned(), "/x.db".to_owned()),
+        ]);
+        assert!(ok.is_ok(), "{ok:?}");
+        assert_eq!(c.runs.backend, "sqlite");
+        assert_eq!(c.runs.settings.get("type"), None);
+        assert_eq!(c.runs.settings.get("path"), Some(&serde_json::json!("/x.db")));
+        let back: StorageConfig = serde_json::to_value(&c)
+            .and_then(serde_json::from_value)
+            .unwrap_or_else(|_| StorageConfig::memory());
+        assert_eq!(back, c, "the config survives a round trip");
     }
 
     #[test]
