@@ -229,29 +229,48 @@ impl MetricsStore for PostgresStore {
         tenant: &TenantId,
         workflow: Option<&WorkflowId>,
     ) -> Result<Vec<Pattern>> {
-        let rows: Vec<Json<Pattern>> = sqlx::query_scalar("SELECT pattern FROM flowstore_patterns WHERE tenant = $1 AND ($2::text IS NULL OR workflow_id = $2)")
+        let rows = sqlx::query("SELECT pattern FROM flowstore_patterns WHERE tenant = $1 AND ($2::text IS NULL OR workflow_id = $2)")
             .bind(tenant.as_str())
             .bind(workflow.map(WorkflowId::as_str))
             .fetch_all(&self.pool)
             .await
             .op("metrics.patterns")?;
-        let mut out: Vec<Pattern> = rows.into_iter().map(|p| p.0).collect();
+        // A damaged pattern is logged and skipped (W10).
+        let (mut out, damaged) = storage_ports::adapter_kit::readable(
+            rows.iter().map(|r| json_of::<Pattern>(r, "pattern")),
+        )?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged pattern is skipped");
+        }
         out.sort_by(Pattern::listing_order);
         Ok(out)
     }
 }
 
+/// The JSON column `col` of a row as a `T`; a value of another shape is corrupt data.
+fn json_of<T: serde::de::DeserializeOwned>(row: &sqlx::postgres::PgRow, col: &str) -> Result<T> {
+    use sqlx::Row as _;
+    let Json(v) = row.try_get::<Json<T>, _>(col).op("metrics.decode")?;
+    Ok(v)
+}
+
 #[async_trait]
 impl MetricsTransfer for PostgresStore {
     async fn export_records(&self, tenant: &TenantId) -> Result<Vec<RunMetric>> {
-        let rows: Vec<Json<RunMetric>> = sqlx::query_scalar(
+        let rows = sqlx::query(
             "SELECT record FROM flowstore_metric_records WHERE tenant = $1 ORDER BY run_id",
         )
         .bind(tenant.as_str())
         .fetch_all(&self.pool)
         .await
         .op("metrics.export_records")?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        let (records, damaged) = storage_ports::adapter_kit::readable(
+            rows.iter().map(|r| json_of::<RunMetric>(r, "record")),
+        )?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged metric record is skipped");
+        }
+        Ok(records)
     }
 
     async fn put_pattern(&self, tenant: &TenantId, pattern: Pattern) -> Result<()> {

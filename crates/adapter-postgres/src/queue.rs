@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
 use storage_ports::adapter_kit::errors as kit;
-use storage_ports::JobTransfer;
+use storage_ports::{ErrorKind, JobTransfer};
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
@@ -400,10 +400,28 @@ impl JobQueue for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .op("queue.dequeue")?;
-        let mut out = rows
-            .iter()
-            .map(|r| leased_of(r, queue))
-            .collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match leased_of(row, queue) {
+                Ok(job) => out.push(job),
+                Err(e) if e.kind() == ErrorKind::CorruptData => {
+                    // A damaged job is never delivered and never blocks the queue: it
+                    // goes to the dead letters with the reason (W10). One whose id
+                    // cannot be read stays leased and dies when its attempts run out.
+                    let id: String = row.try_get("job_id").op("queue.decode")?;
+                    tracing::warn!(%tenant, %queue, job = %id, error = %e, "a damaged job is moved to the dead letters");
+                    sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, last_error = $1 WHERE tenant = $2 AND queue = $3 AND job_id = $4")
+                        .bind(format!("damaged: {}", e.message()))
+                        .bind(tenant.as_str())
+                        .bind(queue.as_str())
+                        .bind(&id)
+                        .execute(&self.pool)
+                        .await
+                        .op("queue.dequeue")?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         // RETURNING has no order: deliver best first, as picked.
         out.sort_by(|a, b| b.0.priority.cmp(&a.0.priority).then(a.1.cmp(&b.1)));
         Ok(out.into_iter().map(|(j, _)| j).collect())
@@ -652,8 +670,7 @@ impl JobTransfer for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .op("queue.export")?;
-        rows.iter()
-            .map(|r| {
+        let decoded = rows.iter().map(|r| {
                 let Json(payload) = r.try_get("payload").op("queue.decode")?;
                 let Json(backoff) = r.try_get("backoff").op("queue.decode")?;
                 Ok(ExportedJob {
@@ -683,8 +700,12 @@ impl JobTransfer for PostgresStore {
                             .map(|d| from_pg(d).as_micros()),
                     ),
                 })
-            })
-            .collect()
+            });
+        let (jobs, damaged) = storage_ports::adapter_kit::readable(decoded)?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged job is left out of the export");
+        }
+        Ok(jobs)
     }
 
     async fn import_dead(

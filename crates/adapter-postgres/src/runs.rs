@@ -426,11 +426,20 @@ impl RunStore for PostgresStore {
         for e in damaged {
             tracing::warn!(%tenant, error = %e, "a damaged run is skipped");
         }
-        Ok(Page::from_candidates(
+        let last_read = match rows.last() {
+            Some(r) => Some((
+                from_pg(r.try_get("started_at").op("runs.decode")?).as_micros(),
+                r.try_get::<String, _>("run_id").op("runs.decode")?,
+            )),
+            None => None,
+        };
+        Ok(Page::from_readable(
             RUN_CURSOR,
             candidates,
+            rows.len(),
             limit,
             RunQuery::key,
+            last_read,
         ))
     }
 
@@ -447,7 +456,12 @@ impl RunStore for PostgresStore {
             // it may only mean nothing new yet.
             RunStore::get(self, tenant, run).await?;
         }
-        rows.iter().map(event_of).collect()
+        // A damaged event is logged and passed over; reading the whole run says why.
+        let (events, damaged) = storage_ports::adapter_kit::readable(rows.iter().map(event_of))?;
+        for e in damaged {
+            tracing::warn!(%tenant, %run, error = %e, "a damaged run event is skipped");
+        }
+        Ok(events)
     }
 
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {

@@ -10,8 +10,9 @@
 //!   a copy and a digest go on without it, and a prune with an archive keeps it;
 //! - events: a run's events are read without the damaged one, reading the whole run is
 //!   `CorruptData`, and a copy skips that run;
-//! - jobs: a dequeue delivers the other jobs and does not fail, later dequeues neither,
-//!   and the export goes on;
+//! - jobs: a dequeue delivers the other jobs and does not fail, the damaged one goes
+//!   to the dead letters with the reason (kept, never delivered, never blocking the
+//!   queue), later dequeues deliver nothing more, and the export goes on;
 //! - documents: listings page through the rest, reading it by id is `CorruptData`;
 //! - metric records and patterns: the export and the pattern listing give the rest.
 //!
@@ -282,7 +283,12 @@ async fn jobs(set: &StoreSet, t: &TenantId, d: &dyn Damager) -> Result<bool, Str
     if !again.is_empty() {
         return Err(format!("jobs: nothing else is due, got {again:?}"));
     }
-    ok(set.queue.stats(t, &q).await, "jobs: queue stats")?;
+    let stats = ok(set.queue.stats(t, &q).await, "jobs: queue stats")?;
+    if stats.dead != 1 || stats.running != 2 {
+        return Err(format!(
+            "jobs: the damaged job should be in the dead letters, the others leased: {stats:?}"
+        ));
+    }
     ok(set.job_transfer.export_jobs(t).await, "jobs: the export")?;
     Ok(true)
 }
