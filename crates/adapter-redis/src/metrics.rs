@@ -298,13 +298,14 @@ impl MetricsStore for RedisStore {
             .query_async(&mut self.conn())
             .await
             .op("metrics.patterns")?;
-        let mut out = Vec::new();
-        for text in &all {
-            let p: Pattern = decode(text, "pattern")?;
-            if workflow.is_none_or(|w| *w == p.workflow_id) {
-                out.push(p);
-            }
+        // A damaged pattern is logged and skipped (W10).
+        let (mut out, damaged) = storage_ports::adapter_kit::readable(
+            all.iter().map(|text| decode::<Pattern>(text, "pattern")),
+        )?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged pattern is skipped");
         }
+        out.retain(|p| workflow.is_none_or(|w| *w == p.workflow_id));
         out.sort_by(Pattern::listing_order);
         Ok(out)
     }
@@ -318,10 +319,12 @@ impl MetricsTransfer for RedisStore {
             .query_async(&mut self.conn())
             .await
             .op("metrics.export_records")?;
-        let mut out = all
-            .iter()
-            .map(|t| decode(t, "metric record"))
-            .collect::<Result<Vec<RunMetric>>>()?;
+        let (mut out, damaged) = storage_ports::adapter_kit::readable(
+            all.iter().map(|t| decode::<RunMetric>(t, "metric record")),
+        )?;
+        for e in damaged {
+            tracing::warn!(%tenant, error = %e, "a damaged metric record is skipped");
+        }
         out.sort_by(|a, b| a.run_id.cmp(&b.run_id));
         Ok(out)
     }

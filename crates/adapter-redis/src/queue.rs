@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 use storage_ports::adapter_kit::errors as kit;
-use storage_ports::JobTransfer;
+use storage_ports::{ErrorKind, JobTransfer};
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
@@ -504,25 +504,41 @@ impl JobQueue for RedisStore {
             .await
             .op("queue.dequeue")?;
         let expires_at = Timestamp::from_micros(expires);
-        rows.into_iter()
-            .map(
-                |(id, payload, priority, attempt, max_attempts, enq, token)| {
-                    Ok(LeasedJob {
-                        lease: Lease {
-                            queue: queue.clone(),
-                            job_id: stored_id(id, "job id")?,
-                            token,
-                            expires_at,
-                        },
-                        payload: decode(&payload, "job payload")?,
-                        priority,
-                        attempt,
-                        max_attempts,
-                        enqueued_at: Timestamp::from_micros(enq),
-                    })
-                },
-            )
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, payload, priority, attempt, max_attempts, enq, token) in rows {
+            let job_id: JobId = stored_id(id, "job id")?;
+            match decode(&payload, "job payload") {
+                Ok(payload) => out.push(LeasedJob {
+                    lease: Lease {
+                        queue: queue.clone(),
+                        job_id,
+                        token,
+                        expires_at,
+                    },
+                    payload,
+                    priority,
+                    attempt,
+                    max_attempts,
+                    enqueued_at: Timestamp::from_micros(enq),
+                }),
+                Err(e) => {
+                    // A damaged job is never delivered and never blocks the queue: it
+                    // goes to the dead letters with the reason (W10).
+                    tracing::warn!(%tenant, %queue, job = %job_id, error = %e, "a damaged job is moved to the dead letters");
+                    let _: i64 = FAIL
+                        .prepare_invoke()
+                        .arg(keys.queue(queue))
+                        .arg(job_id.as_str())
+                        .arg(token)
+                        .arg("")
+                        .arg(format!("damaged: {}", e.message()))
+                        .invoke_async(&mut self.conn())
+                        .await
+                        .op("queue.dequeue")?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn heartbeat(
@@ -716,6 +732,34 @@ impl JobQueue for RedisStore {
     }
 }
 
+/// A job's hash as an export record.
+fn exported_of(id: String, f: &HashMap<String, String>, queue: &QueueName) -> Result<ExportedJob> {
+    let job = NewJob {
+        id: Some(stored_id(id, "job id")?),
+        payload: decode(f.get("payload").map_or("", String::as_str), "job payload")?,
+        priority: num(f.get("priority"), "priority")?,
+        run_at: Some(Timestamp::from_micros(num(f.get("run_at"), "run_at")?)),
+        delay: None,
+        max_attempts: num(f.get("max"), "max")?,
+        backoff: decode(f.get("backoff").map_or("", String::as_str), "backoff")?,
+        dedup_key: f.get("dedup").filter(|d| !d.is_empty()).cloned(),
+    };
+    let dead = if f.get("state").map(String::as_str) == Some("dead") {
+        Some(DeadState {
+            attempts: num(f.get("attempts"), "attempts")?,
+            last_error: f.get("err").cloned().unwrap_or_default(),
+            died_at: Timestamp::from_micros(num(f.get("died"), "died")?),
+        })
+    } else {
+        None
+    };
+    Ok(ExportedJob {
+        queue: queue.clone(),
+        job,
+        dead,
+    })
+}
+
 #[async_trait]
 impl JobTransfer for RedisStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
@@ -777,36 +821,18 @@ impl JobTransfer for RedisStore {
                     continue;
                 }
                 let order = f.get("order").cloned().unwrap_or_default();
-                let job = NewJob {
-                    id: Some(stored_id(id, "job id")?),
-                    payload: decode(f.get("payload").map_or("", String::as_str), "job payload")?,
-                    priority: num(f.get("priority"), "priority")?,
-                    run_at: Some(Timestamp::from_micros(num(f.get("run_at"), "run_at")?)),
-                    delay: None,
-                    max_attempts: num(f.get("max"), "max")?,
-                    backoff: decode(f.get("backoff").map_or("", String::as_str), "backoff")?,
-                    dedup_key: f.get("dedup").filter(|d| !d.is_empty()).cloned(),
-                };
-                let dead = if f.get("state").map(String::as_str) == Some("dead") {
-                    Some(DeadState {
-                        attempts: num(f.get("attempts"), "attempts")?,
-                        last_error: f.get("err").cloned().unwrap_or_default(),
-                        died_at: Timestamp::from_micros(num(f.get("died"), "died")?),
-                    })
-                } else {
-                    None
+                let decoded = exported_of(id, &f, &queue);
+                let job = match decoded {
+                    Ok(job) => job,
+                    Err(e) if e.kind() == ErrorKind::CorruptData => {
+                        tracing::warn!(%tenant, %queue, error = %e, "a damaged job is left out of the export");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 };
                 // Enqueue order is the sequence inside the order key.
                 let seq = order.get(29..48).unwrap_or_default().to_owned();
-                out.push((
-                    queue.as_str().to_owned(),
-                    seq,
-                    ExportedJob {
-                        queue: queue.clone(),
-                        job,
-                        dead,
-                    },
-                ));
+                out.push((queue.as_str().to_owned(), seq, job));
             }
         }
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));

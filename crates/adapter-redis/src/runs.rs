@@ -150,32 +150,41 @@ fn push_run(args: &mut Vec<String>, run: &CompleteRun) -> Result<()> {
 }
 
 /// Parses stream entries into events; the sequence number is the entry id's first part.
-fn events_of(reply: &StreamRangeReply) -> Result<Vec<RunEvent>> {
-    reply
-        .ids
-        .iter()
-        .map(|entry| {
-            let seq = entry
-                .id
-                .split('-')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    Error::corrupt(format!("stream entry id {} is not a sequence", entry.id))
-                })?;
-            let at: i64 = entry
-                .get("at")
-                .ok_or_else(|| Error::corrupt(format!("event {seq} has no time")))?;
-            let kind: String = entry
-                .get("k")
-                .ok_or_else(|| Error::corrupt(format!("event {seq} has no kind")))?;
-            Ok(RunEvent {
-                seq,
-                at: Timestamp::from_micros(at),
-                kind: decode(&kind, "run event")?,
-            })
+/// A damaged entry is logged and passed over (W10); reading the whole run says why.
+/// Also answers the highest sequence read, damaged or not, so a watcher reads on from
+/// there instead of meeting the damaged entry again.
+fn events_of(reply: &StreamRangeReply, run: &RunId) -> (Vec<RunEvent>, Option<u64>) {
+    let mut last_read = None;
+    let decoded = reply.ids.iter().map(|entry| {
+        let seq: u64 = entry
+            .id
+            .split('-')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                Error::corrupt(format!("stream entry id {} is not a sequence", entry.id))
+            })?;
+        last_read = Some(seq);
+        let at: i64 = entry
+            .get("at")
+            .ok_or_else(|| Error::corrupt(format!("event {seq} has no time")))?;
+        let kind: String = entry
+            .get("k")
+            .ok_or_else(|| Error::corrupt(format!("event {seq} has no kind")))?;
+        Ok::<_, Error>(RunEvent {
+            seq,
+            at: Timestamp::from_micros(at),
+            kind: decode(&kind, "run event")?,
         })
-        .collect()
+    });
+    let mut events = Vec::with_capacity(reply.ids.len());
+    for e in decoded {
+        match e {
+            Ok(e) => events.push(e),
+            Err(e) => tracing::warn!(%run, error = %e, "a damaged run event is skipped"),
+        }
+    }
+    (events, last_read)
 }
 
 impl RedisStore {
@@ -448,13 +457,14 @@ impl RunStore for RedisStore {
                 return Err(kit::run_missing(run));
             }
         }
-        events_of(&reply)
+        Ok(events_of(&reply, run).0)
     }
 
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
         let backlog = RunStore::events(self, tenant, run, from_seq).await?;
         let conn = self.dedicated().await?;
         let stream_key = self.keys(tenant).run_events(run);
+        let watched = run.clone();
         struct State {
             buf: VecDeque<RunEvent>,
             next: u64,
@@ -471,6 +481,7 @@ impl RunStore for RedisStore {
             move |mut s| {
                 let key = stream_key.clone();
                 let mut conn = conn.clone();
+                let run = watched.clone();
                 async move {
                     loop {
                         if let Some(e) = s.buf.pop_front() {
@@ -491,19 +502,30 @@ impl RunStore for RedisStore {
                             .query_async(&mut conn)
                             .await;
                         let parsed = reply.op("runs.watch").and_then(|v| match v {
-                            RedisValue::Nil => Ok(Vec::new()),
+                            RedisValue::Nil => Ok((Vec::new(), None)),
                             v => redis::from_redis_value::<redis::streams::StreamReadReply>(v)
                                 .map_err(|e| Error::corrupt(format!("watch reply: {e}")))
-                                .and_then(|r| {
-                                    r.keys
-                                        .into_iter()
-                                        .map(|k| events_of(&StreamRangeReply { ids: k.ids }))
-                                        .collect::<Result<Vec<_>>>()
-                                        .map(|v| v.into_iter().flatten().collect())
+                                .map(|r| {
+                                    let (mut events, mut last) = (Vec::new(), None);
+                                    for k in r.keys {
+                                        let (e, l) =
+                                            events_of(&StreamRangeReply { ids: k.ids }, &run);
+                                        events.extend(e);
+                                        last = last.max(l);
+                                    }
+                                    (events, last)
                                 }),
                         });
                         match parsed {
-                            Ok(events) => s.buf.extend(events),
+                            Ok((events, last)) => {
+                                // Read on after a damaged entry, not back into it.
+                                if events.is_empty() {
+                                    if let Some(l) = last {
+                                        s.next = s.next.max(l.saturating_add(1));
+                                    }
+                                }
+                                s.buf.extend(events);
+                            }
                             Err(e) => {
                                 s.done = true;
                                 return Some((Err(e), s));
