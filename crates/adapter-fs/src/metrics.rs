@@ -28,6 +28,7 @@ use storage_ports::{
 };
 
 use crate::files::{
+    corrupt,
     create_private_dir, io_error, lock_exclusive, read_json, remove_durable, to_json, write_atomic,
 };
 use crate::FsStore;
@@ -150,12 +151,39 @@ impl FsStore {
         Ok(true)
     }
 
-    pub(crate) fn read_patterns(dir: &Path) -> Result<Vec<Pattern>> {
+    /// The entries of `patterns.json` as stored, each decoded on its own later, so a
+    /// damaged entry costs only itself (W10).
+    fn pattern_entries(dir: &Path) -> Result<Vec<serde_json::Value>> {
         match read_json(&dir.join(PATTERNS)) {
             Ok(p) => Ok(p),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The readable patterns of one workflow: a damaged entry, or a damaged file, is
+    /// logged and skipped (W10).
+    pub(crate) fn read_patterns(dir: &Path) -> Result<Vec<Pattern>> {
+        let path = dir.join(PATTERNS);
+        let entries = match Self::pattern_entries(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::CorruptData => {
+                tracing::warn!(error = %e, "a damaged patterns file is skipped");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            match serde_json::from_value::<Pattern>(entry) {
+                Ok(p) => out.push(p),
+                Err(e) => {
+                    let e = corrupt(&path, &format!("entry {}: {e}", i + 1));
+                    tracing::warn!(error = %e, "a damaged pattern is skipped");
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Replaces the pattern (`workflow`, `kind`, `key`) with what `change` makes of the
@@ -170,12 +198,21 @@ impl FsStore {
         let dir = self.workflow_metrics_dir(tenant, workflow);
         create_private_dir(&dir)?;
         let _lock = lock_exclusive(&dir.join(LOCK))?;
-        let mut all = Self::read_patterns(&dir)?;
-        let at = all.iter().position(|p| p.kind == kind && p.key == key);
-        let next = change(at.map(|i| &all[i]));
+        // Entries are rewritten as stored: a damaged one is kept, never dropped.
+        let mut all = Self::pattern_entries(&dir)?;
+        let decoded: Vec<Option<Pattern>> = all
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()).ok())
+            .collect();
+        let at = decoded
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.kind == kind && p.key == key));
+        let next = change(at.and_then(|i| decoded[i].as_ref()));
+        let value = serde_json::to_value(&next)
+            .map_err(|e| storage_ports::Error::invalid_input(format!("pattern: {e}")))?;
         match at {
-            Some(i) => all[i] = next.clone(),
-            None => all.push(next.clone()),
+            Some(i) => all[i] = value,
+            None => all.push(value),
         }
         write_atomic(&dir.join(PATTERNS), &to_json(&all)?)?;
         Ok(next)

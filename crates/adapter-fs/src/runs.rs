@@ -69,6 +69,12 @@ impl FsStore {
     /// Reads a run's steps. A last line without its newline is an append cut short by a
     /// crash, never acknowledged: it is ignored.
     fn read_steps(dir: &Path) -> Result<Vec<RunStep>> {
+        Self::read_step_lines(dir)?.into_iter().collect()
+    }
+
+    /// Each step line decoded on its own, in order, so that one damaged line costs
+    /// only its own event (W10).
+    fn read_step_lines(dir: &Path) -> Result<Vec<Result<RunStep>>> {
         let path = dir.join(STEPS);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -79,7 +85,7 @@ impl FsStore {
             .iter()
             .rposition(|b| *b == b'\n')
             .map_or(&bytes[..0], |i| &bytes[..=i]);
-        complete
+        Ok(complete
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
             .enumerate()
@@ -87,7 +93,27 @@ impl FsStore {
                 serde_json::from_slice(line)
                     .map_err(|e| corrupt(&path, &format!("line {}: {e}", i + 1)))
             })
-            .collect()
+            .collect())
+    }
+
+    /// The run's events from `from_seq`, a damaged step line logged and passed over.
+    fn events_blocking(&self, tenant: &TenantId, id: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {
+        let dir = self.run_dir(tenant, id);
+        let run = Self::read_head(&dir, id)?;
+        let lines = Self::read_step_lines(&dir)?;
+        let mut out = Vec::with_capacity(lines.len() + 2);
+        out.push(RunEvent::started(&run));
+        let mut seq = 1_u64;
+        for line in lines {
+            seq += 1;
+            match line {
+                Ok(step) => out.push(RunEvent::step(seq, step)),
+                Err(e) => tracing::warn!(%tenant, run = %id, error = %e, "a damaged run event is skipped"),
+            }
+        }
+        out.extend(RunEvent::finished(seq + 1, &run));
+        out.retain(|e| e.seq >= from_seq);
+        Ok(out)
     }
 
     fn read_complete(dir: &Path, id: &RunId) -> Result<CompleteRun> {
@@ -436,12 +462,9 @@ impl RunStore for FsStore {
     }
 
     async fn events(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {
-        let complete = self.get_complete(tenant, run).await?;
-        Ok(complete
-            .events()
-            .into_iter()
-            .filter(|e| e.seq >= from_seq)
-            .collect())
+        let (t, r) = (tenant.clone(), run.clone());
+        self.blocking(move |s| s.events_blocking(&t, &r, from_seq))
+            .await
     }
 
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {

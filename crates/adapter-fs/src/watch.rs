@@ -67,9 +67,14 @@ impl Watcher {
             self.lines += 1;
             let seq = self.lines + 1;
             if seq >= self.next {
-                let step: RunStep = serde_json::from_slice(&line)
-                    .map_err(|e| corrupt(&path, &format!("line {}: {e}", self.lines)))?;
-                self.buf.push_back(RunEvent::step(seq, step));
+                match serde_json::from_slice::<RunStep>(&line) {
+                    Ok(step) => self.buf.push_back(RunEvent::step(seq, step)),
+                    // A damaged line is passed over (W10); reading the run says why.
+                    Err(e) => {
+                        let e = corrupt(&path, &format!("line {}: {e}", self.lines));
+                        tracing::warn!(run = %self.run, error = %e, "a damaged run event is skipped");
+                    }
+                }
             }
         }
         self.offset = end;

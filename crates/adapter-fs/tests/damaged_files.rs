@@ -312,3 +312,95 @@ async fn e2_a_lagging_or_damaged_step_position_costs_a_read_not_a_wrong_number()
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
+
+/// Damages files the way a person editing them by hand might.
+struct FileDamager(std::path::PathBuf);
+
+impl FileDamager {
+    fn overwrite(path: &std::path::Path, text: &str) -> Result<bool, String> {
+        if !path.exists() {
+            return Err(format!("{} does not exist", path.display()));
+        }
+        std::fs::write(path, text).map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+
+    /// Rewrites a file through `change`.
+    fn edit(
+        path: &std::path::Path,
+        change: impl FnOnce(String) -> Result<String, String>,
+    ) -> Result<bool, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::overwrite(path, &change(text)?)
+    }
+}
+
+#[async_trait::async_trait]
+impl storage_contract::damage::Damager for FileDamager {
+    async fn damage(
+        &self,
+        t: &TenantId,
+        record: &storage_contract::damage::Record,
+    ) -> Result<bool, String> {
+        use storage_contract::damage::Record;
+        let tenant = self.0.join(t.as_str());
+        match record {
+            Record::Run(r) => Self::overwrite(&tenant.join(format!("runs/{r}/run.json")), "{not json"),
+            Record::Event(r, seq) => {
+                // Sequence 1 is the start; step line n is sequence n + 1.
+                let n = usize::try_from(*seq).map_err(|e| e.to_string())? - 1;
+                Self::edit(&tenant.join(format!("runs/{r}/steps.jsonl")), |text| {
+                    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+                    let line = lines.get_mut(n - 1).ok_or("no such line")?;
+                    *line = "{\"type\": 7}".into();
+                    Ok(lines.join("\n") + "\n")
+                })
+            }
+            Record::Job(..) => Ok(false),
+            Record::Document(c, id) => {
+                Self::overwrite(&tenant.join(format!("documents/{c}/{id}.json")), "{not json")
+            }
+            Record::MetricRecord(r) => {
+                let dir = tenant.join("metrics");
+                let path = std::fs::read_dir(&dir)
+                    .map_err(|e| e.to_string())?
+                    .filter_map(Result::ok)
+                    .map(|w| w.path().join(format!("records/{r}.json")))
+                    .find(|p| p.exists())
+                    .ok_or("no such metric record")?;
+                Self::overwrite(&path, "{not json")
+            }
+            Record::Pattern(wf, _, key) => {
+                Self::edit(&tenant.join(format!("metrics/{wf}/patterns.json")), |text| {
+                    let mut all: Vec<serde_json::Value> =
+                        serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                    let entry = all
+                        .iter_mut()
+                        .find(|p| p["key"] == json!(key))
+                        .ok_or("no such pattern")?;
+                    *entry = json!("not a pattern");
+                    serde_json::to_string_pretty(&all).map_err(|e| e.to_string())
+                })
+            }
+        }
+    }
+}
+
+/// W10 for every kind of record the fs adapter keeps (storage_contract::damage); it
+/// has no queue.
+#[tokio::test]
+async fn w10_a_damaged_file_of_any_kind_is_skipped_and_corrupt_when_read() -> TestResult {
+    let root = temp_root("w10-all");
+    let set = FsStore::open(&root)?.store_set();
+    let checked = storage_contract::damage::damaged_records_are_skipped(
+        &set,
+        &FileDamager(root.clone()),
+    )
+    .await?;
+    assert_eq!(
+        checked,
+        ["run", "event", "document", "metric record", "pattern"]
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
