@@ -642,3 +642,43 @@ impl crate::operation::Operation {
         crate::operation::Repeat::Never,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> Run {
+        Run::started(NewRun {
+            run_id: RunId::generate(),
+            workflow_id: WorkflowId::new("wf").unwrap_or_else(|e| panic!("{e}")),
+            version: 1,
+            inputs: Value::Null,
+            started_at: Timestamp::from_micros(1),
+        })
+    }
+
+    fn snapshot(n: i64) -> RunStep {
+        RunStep::Snapshot(VariableSnapshot {
+            name: "x".into(),
+            old_value: Value::Null,
+            new_value: n.into(),
+            at: Timestamp::from_micros(n),
+        })
+    }
+
+    /// W10: a log read with a damaged event skipped is not the run that was written.
+    #[test]
+    fn a_log_with_a_gap_is_corrupt_and_a_whole_log_gives_its_steps() {
+        let head = run();
+        let log = vec![
+            RunEvent::started(&head),
+            RunEvent::step(2, snapshot(2)),
+            RunEvent::step(3, snapshot(3)),
+        ];
+        let whole = CompleteRun::from_log(head.clone(), log.clone());
+        assert_eq!(whole.map(|c| c.steps.len()).ok(), Some(2));
+        let gap = vec![log[0].clone(), log[2].clone()];
+        let e = CompleteRun::from_log(head, gap).err();
+        assert_eq!(e.map(|e| e.kind()), Some(crate::ErrorKind::CorruptData));
+    }
+}
