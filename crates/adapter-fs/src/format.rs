@@ -2,9 +2,10 @@
 //! and a newline), so that a later flowstore can tell which layout it finds, and an
 //! older one refuses a directory it would misread, as O3 does for databases.
 //!
-//! Format 1 is the layout docs/schema.md describes. A directory without the file is a
-//! new one, or one written before the file existed, which is the same format 1: both
-//! get the file on open.
+//! Format 2 is the layout docs/schema.md describes. Format 1 was the same without
+//! `<tenant>/run-index/`; a directory without the file is a new one, or one written
+//! before the file existed, which is format 1. Opening a format 1 directory builds the
+//! run index, then records format 2 (a crash before that builds it again).
 
 use std::path::Path;
 
@@ -15,9 +16,10 @@ use crate::files;
 /// The file that holds the format version.
 pub(crate) const FILE: &str = "flowstore-format";
 /// The format this flowstore writes and reads.
-pub(crate) const CURRENT: i64 = 1;
+pub(crate) const CURRENT: i64 = 2;
 
-/// Reads the directory's format, writing the current one when there is none.
+/// Reads the directory's format, upgrading a format 1 directory (or one without the
+/// file) to the current one.
 ///
 /// # Errors
 /// `InvalidInput` for a format newer than this flowstore knows; `CorruptData` for a
@@ -28,10 +30,7 @@ pub(crate) fn open(root: &Path) -> Result<SchemaStatus> {
         Ok(text) => text.trim().parse::<i64>().map_err(|_| {
             files::corrupt(&path, "it should hold the data format version, a number")
         })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            files::write_atomic(&path, format!("{CURRENT}\n").as_bytes())?;
-            CURRENT
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
         Err(e) => {
             return Err(Error::unavailable(format!(
                 "cannot read {}: {e}",
@@ -49,8 +48,15 @@ pub(crate) fn open(root: &Path) -> Result<SchemaStatus> {
         ))
         .with_context("file", path.display().to_string()));
     }
+    if applied == 1 {
+        let indexed = crate::run_index::rebuild(root)?;
+        files::write_atomic(&path, format!("{CURRENT}\n").as_bytes())?;
+        if indexed > 0 {
+            tracing::info!(root = %root.display(), runs = indexed, "data format 1 upgraded to 2: runs indexed");
+        }
+    }
     Ok(SchemaStatus {
-        applied,
+        applied: CURRENT,
         known: CURRENT,
     })
 }

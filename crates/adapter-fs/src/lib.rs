@@ -32,6 +32,7 @@ mod files;
 mod format;
 mod metrics;
 mod operations;
+mod run_index;
 mod runs;
 mod watch;
 mod workflows;

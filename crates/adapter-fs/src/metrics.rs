@@ -28,8 +28,8 @@ use storage_ports::{
 };
 
 use crate::files::{
-    corrupt,
-    create_private_dir, io_error, lock_exclusive, read_json, remove_durable, to_json, write_atomic,
+    corrupt, create_private_dir, io_error, lock_exclusive, read_json, remove_durable, to_json,
+    write_atomic,
 };
 use crate::FsStore;
 

@@ -13,8 +13,8 @@
 //! across processes. A crash in the middle of an append leaves a line without its
 //! newline: it was never acknowledged, readers ignore it and the next append cuts it.
 //!
-//! Queries read every head of the tenant: files suit development and small hosts; the
-//! SQLite and Postgres adapters answer E5 from an index.
+//! Queries read `run-index/` (names only) and open just the heads of the page they
+//! return (run_index.rs); stats still read every run.
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind as IoKind, Read, Seek, SeekFrom, Write};
@@ -32,7 +32,7 @@ use crate::files::{
     corrupt, create_private_dir, io_error, lock_exclusive, read_json, sync_dir, to_json,
     write_atomic,
 };
-use crate::FsStore;
+use crate::{run_index, FsStore};
 
 const HEAD: &str = "run.json";
 pub(crate) const STEPS: &str = "steps.jsonl";
@@ -97,7 +97,12 @@ impl FsStore {
     }
 
     /// The run's events from `from_seq`, a damaged step line logged and passed over.
-    fn events_blocking(&self, tenant: &TenantId, id: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {
+    fn events_blocking(
+        &self,
+        tenant: &TenantId,
+        id: &RunId,
+        from_seq: u64,
+    ) -> Result<Vec<RunEvent>> {
         let dir = self.run_dir(tenant, id);
         let run = Self::read_head(&dir, id)?;
         let lines = Self::read_step_lines(&dir)?;
@@ -108,7 +113,9 @@ impl FsStore {
             seq += 1;
             match line {
                 Ok(step) => out.push(RunEvent::step(seq, step)),
-                Err(e) => tracing::warn!(%tenant, run = %id, error = %e, "a damaged run event is skipped"),
+                Err(e) => {
+                    tracing::warn!(%tenant, run = %id, error = %e, "a damaged run event is skipped")
+                }
             }
         }
         out.extend(RunEvent::finished(seq + 1, &run));
@@ -134,6 +141,8 @@ impl FsStore {
         let staging = self.staging_dir(tenant);
         create_private_dir(&staging)?;
         create_private_dir(&runs)?;
+        // Indexed before it is visible; an entry whose run never appeared is ignored.
+        run_index::add(&run_index::dir(&self.root, tenant), &complete.run)?;
         let tmp = staging.join(format!("run-{}", uuid::Uuid::new_v4().simple()));
         let staged = (|| {
             create_private_dir(&tmp)?;
@@ -237,17 +246,68 @@ impl FsStore {
     }
 
     fn delete_blocking(&self, tenant: &TenantId, id: &RunId) -> Result<()> {
-        let (lock, dir, _) = self.lock_run(tenant, id)?;
+        let (lock, dir, head) = self.lock_run(tenant, id)?;
         let staging = self.staging_dir(tenant);
         create_private_dir(&staging)?;
         let trash = staging.join(format!("deleted-{}", uuid::Uuid::new_v4().simple()));
         fs::rename(&dir, &trash).map_err(|e| io_error("deleting run", &dir, &e))?;
         sync_dir(&self.runs_dir(tenant))?;
+        // Gone first, unindexed after: an entry whose run is missing is ignored.
+        run_index::remove(&run_index::dir(&self.root, tenant), &head)?;
         drop(lock);
         if let Err(e) = fs::remove_dir_all(&trash) {
             tracing::warn!(path = %trash.display(), error = %e, "could not remove a deleted run's files");
         }
         Ok(())
+    }
+
+    /// A query page from the index: the entries that can match, newest first, then
+    /// the heads of those entries only until the page is full (E5).
+    fn query_blocking(&self, tenant: &TenantId, query: &RunQuery) -> Result<Page<Run>> {
+        let after = query.after()?;
+        let limit = query.limit.clamp(1, storage_ports::PageRequest::MAX_LIMIT);
+        let from = query.started_from.map(storage_ports::Timestamp::as_micros);
+        let before = query
+            .started_before
+            .map(storage_ports::Timestamp::as_micros);
+        let mut entries: Vec<run_index::Entry> =
+            run_index::list(&run_index::dir(&self.root, tenant))?
+                .into_iter()
+                .filter(|e| {
+                    query
+                        .workflow_id
+                        .as_ref()
+                        .is_none_or(|w| *w == e.workflow_id)
+                })
+                .filter(|e| query.version.is_none_or(|v| v == e.version))
+                .filter(|e| from.is_none_or(|f| e.started >= f))
+                .filter(|e| before.is_none_or(|b| e.started < b))
+                .filter(|e| after.as_ref().is_none_or(|a| e.key() < *a))
+                .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.key()));
+        let runs = self.runs_dir(tenant);
+        let mut candidates = Vec::with_capacity(limit + 1);
+        for e in entries {
+            match Self::read_head(&runs.join(e.run_id.as_str()), &e.run_id) {
+                Ok(head) if e.agrees_with(&head) && query.matches(&head) => candidates.push(head),
+                Ok(_) => {}
+                Err(err) if err.kind() == ErrorKind::CorruptData => {
+                    tracing::warn!(%tenant, run = %e.run_id, error = %err, "a damaged run is skipped");
+                }
+                // Deleted, or never made visible by a creator that crashed.
+                Err(err) if err.kind() == ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+            if candidates.len() > limit {
+                break;
+            }
+        }
+        Ok(Page::from_candidates(
+            storage_ports::adapter_kit::cursors::RUNS,
+            candidates,
+            limit,
+            RunQuery::key,
+        ))
     }
 
     /// How many events a run's log holds (for stats); a damaged run counts none.
@@ -457,8 +517,7 @@ impl RunStore for FsStore {
     async fn query(&self, tenant: &TenantId, query: RunQuery) -> Result<Page<Run>> {
         query.after()?;
         let t = tenant.clone();
-        self.blocking(move |s| query.page_of(&s.run_heads(&t)?))
-            .await
+        self.blocking(move |s| s.query_blocking(&t, &query)).await
     }
 
     async fn events(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<Vec<RunEvent>> {

@@ -345,7 +345,9 @@ impl storage_contract::damage::Damager for FileDamager {
         use storage_contract::damage::Record;
         let tenant = self.0.join(t.as_str());
         match record {
-            Record::Run(r) => Self::overwrite(&tenant.join(format!("runs/{r}/run.json")), "{not json"),
+            Record::Run(r) => {
+                Self::overwrite(&tenant.join(format!("runs/{r}/run.json")), "{not json")
+            }
             Record::Event(r, seq) => {
                 // Sequence 1 is the start; step line n is sequence n + 1.
                 let n = usize::try_from(*seq).map_err(|e| e.to_string())? - 1;
@@ -357,9 +359,10 @@ impl storage_contract::damage::Damager for FileDamager {
                 })
             }
             Record::Job(..) => Ok(false),
-            Record::Document(c, id) => {
-                Self::overwrite(&tenant.join(format!("documents/{c}/{id}.json")), "{not json")
-            }
+            Record::Document(c, id) => Self::overwrite(
+                &tenant.join(format!("documents/{c}/{id}.json")),
+                "{not json",
+            ),
             Record::MetricRecord(r) => {
                 let dir = tenant.join("metrics");
                 let path = std::fs::read_dir(&dir)
@@ -370,8 +373,9 @@ impl storage_contract::damage::Damager for FileDamager {
                     .ok_or("no such metric record")?;
                 Self::overwrite(&path, "{not json")
             }
-            Record::Pattern(wf, _, key) => {
-                Self::edit(&tenant.join(format!("metrics/{wf}/patterns.json")), |text| {
+            Record::Pattern(wf, _, key) => Self::edit(
+                &tenant.join(format!("metrics/{wf}/patterns.json")),
+                |text| {
                     let mut all: Vec<serde_json::Value> =
                         serde_json::from_str(&text).map_err(|e| e.to_string())?;
                     let entry = all
@@ -380,8 +384,8 @@ impl storage_contract::damage::Damager for FileDamager {
                         .ok_or("no such pattern")?;
                     *entry = json!("not a pattern");
                     serde_json::to_string_pretty(&all).map_err(|e| e.to_string())
-                })
-            }
+                },
+            ),
         }
     }
 }
@@ -392,11 +396,9 @@ impl storage_contract::damage::Damager for FileDamager {
 async fn w10_a_damaged_file_of_any_kind_is_skipped_and_corrupt_when_read() -> TestResult {
     let root = temp_root("w10-all");
     let set = FsStore::open(&root)?.store_set();
-    let checked = storage_contract::damage::damaged_records_are_skipped(
-        &set,
-        &FileDamager(root.clone()),
-    )
-    .await?;
+    let checked =
+        storage_contract::damage::damaged_records_are_skipped(&set, &FileDamager(root.clone()))
+            .await?;
     assert_eq!(
         checked,
         ["run", "event", "document", "metric record", "pattern"]

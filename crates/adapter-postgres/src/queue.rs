@@ -17,11 +17,11 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
 use storage_ports::adapter_kit::errors as kit;
-use storage_ports::{ErrorKind, JobTransfer};
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
+use storage_ports::{ErrorKind, JobTransfer};
 
 use chrono::{DateTime, Utc};
 
@@ -671,36 +671,36 @@ impl JobTransfer for PostgresStore {
             .await
             .op("queue.export")?;
         let decoded = rows.iter().map(|r| {
-                let Json(payload) = r.try_get("payload").op("queue.decode")?;
-                let Json(backoff) = r.try_get("backoff").op("queue.decode")?;
-                Ok(ExportedJob {
-                    queue: stored_id(r.try_get("queue").op("queue.decode")?, "queue name")?,
-                    job: NewJob {
-                        id: Some(stored_id(
-                            r.try_get("job_id").op("queue.decode")?,
-                            "job id",
-                        )?),
-                        payload,
-                        priority: r.try_get("priority").op("queue.decode")?,
-                        run_at: Some(from_pg(r.try_get("run_at").op("queue.decode")?)),
-                        delay: None,
-                        max_attempts: stored_u32(
-                            r.try_get("max_attempts").op("queue.decode")?,
-                            "max attempts",
-                        )?,
-                        backoff,
-                        dedup_key: r.try_get("dedup_key").op("queue.decode")?,
-                    },
-                    dead: DeadState::of_row(
-                        &r.try_get::<String, _>("state").op("queue.decode")?,
-                        stored_u32(r.try_get("attempts").op("queue.decode")?, "attempts")?,
-                        r.try_get("last_error").op("queue.decode")?,
-                        r.try_get::<Option<DateTime<Utc>>, _>("died_at")
-                            .op("queue.decode")?
-                            .map(|d| from_pg(d).as_micros()),
-                    ),
-                })
-            });
+            let Json(payload) = r.try_get("payload").op("queue.decode")?;
+            let Json(backoff) = r.try_get("backoff").op("queue.decode")?;
+            Ok(ExportedJob {
+                queue: stored_id(r.try_get("queue").op("queue.decode")?, "queue name")?,
+                job: NewJob {
+                    id: Some(stored_id(
+                        r.try_get("job_id").op("queue.decode")?,
+                        "job id",
+                    )?),
+                    payload,
+                    priority: r.try_get("priority").op("queue.decode")?,
+                    run_at: Some(from_pg(r.try_get("run_at").op("queue.decode")?)),
+                    delay: None,
+                    max_attempts: stored_u32(
+                        r.try_get("max_attempts").op("queue.decode")?,
+                        "max attempts",
+                    )?,
+                    backoff,
+                    dedup_key: r.try_get("dedup_key").op("queue.decode")?,
+                },
+                dead: DeadState::of_row(
+                    &r.try_get::<String, _>("state").op("queue.decode")?,
+                    stored_u32(r.try_get("attempts").op("queue.decode")?, "attempts")?,
+                    r.try_get("last_error").op("queue.decode")?,
+                    r.try_get::<Option<DateTime<Utc>>, _>("died_at")
+                        .op("queue.decode")?
+                        .map(|d| from_pg(d).as_micros()),
+                ),
+            })
+        });
         let (jobs, damaged) = storage_ports::adapter_kit::readable(decoded)?;
         for e in damaged {
             tracing::warn!(%tenant, error = %e, "a damaged job is left out of the export");

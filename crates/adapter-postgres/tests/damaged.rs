@@ -46,7 +46,14 @@ async fn w10_a_damaged_row_of_any_kind_is_skipped_and_corrupt_when_read(
     let checked = damaged_records_are_skipped(&store.store_set(), &damager).await?;
     assert_eq!(
         checked,
-        ["run", "event", "job", "document", "metric record", "pattern"]
+        [
+            "run",
+            "event",
+            "job",
+            "document",
+            "metric record",
+            "pattern"
+        ]
     );
     Ok(())
 }

@@ -18,11 +18,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 use storage_ports::adapter_kit::errors as kit;
-use storage_ports::{ErrorKind, JobTransfer};
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
+use storage_ports::{ErrorKind, JobTransfer};
 
 use crate::error::{decode, encode, RedisResultExt};
 use crate::RedisStore;

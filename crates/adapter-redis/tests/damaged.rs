@@ -94,12 +94,19 @@ impl Damager for KeyDamager {
     async fn damage(&self, t: &TenantId, record: &Record) -> Result<bool, String> {
         match record {
             Record::Run(r) => self.hset(run_key(t, r), "head").await,
-            Record::Event(r, seq) => self.damage_event(format!("{}:events", run_key(t, r)), *seq).await,
-            Record::Job(q, j) => self.hset(key(t, &format!("q:{q}:job:{j}")), "payload").await,
+            Record::Event(r, seq) => {
+                self.damage_event(format!("{}:events", run_key(t, r)), *seq)
+                    .await
+            }
+            Record::Job(q, j) => {
+                self.hset(key(t, &format!("q:{q}:job:{j}")), "payload")
+                    .await
+            }
             Record::Document(c, id) => self.hset(key(t, &format!("doc:{c}:{id}")), "body").await,
             Record::MetricRecord(r) => self.hset(key(t, "m:records"), r.as_str()).await,
             Record::Pattern(wf, kind, k) => {
-                let field = serde_json::to_string(&(wf.as_str(), kind, k)).map_err(|e| e.to_string())?;
+                let field =
+                    serde_json::to_string(&(wf.as_str(), kind, k)).map_err(|e| e.to_string())?;
                 self.hset(key(t, "m:patterns"), &field).await
             }
         }
@@ -117,7 +124,14 @@ async fn w10_a_damaged_key_of_any_kind_is_skipped_and_corrupt_when_read(
     let checked = damaged_records_are_skipped(&store.store_set(), &KeyDamager(conn)).await?;
     assert_eq!(
         checked,
-        ["run", "event", "job", "document", "metric record", "pattern"]
+        [
+            "run",
+            "event",
+            "job",
+            "document",
+            "metric record",
+            "pattern"
+        ]
     );
     Ok(())
 }

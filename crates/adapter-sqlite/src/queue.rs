@@ -504,34 +504,34 @@ impl JobTransfer for SqliteStore {
             .await
             .op("queue.export")?;
         let decoded = rows.iter().map(|r| {
-                let s = |c: &str| r.try_get::<String, _>(c).op("queue.decode");
-                Ok(ExportedJob {
-                    queue: QueueName::new(s("queue")?)
-                        .map_err(|e| Error::corrupt(format!("stored queue name: {e}")))?,
-                    job: NewJob {
-                        id: Some(
-                            JobId::new(s("job_id")?)
-                                .map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
-                        ),
-                        payload: json_column(&s("payload")?, "job payload")?,
-                        priority: r.try_get("priority").op("queue.decode")?,
-                        run_at: Some(Timestamp::from_micros(
-                            r.try_get("run_at").op("queue.decode")?,
-                        )),
-                        delay: None,
-                        max_attempts: u32_of(r, "max_attempts")?,
-                        backoff: serde_json::from_str(&s("backoff")?)
-                            .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
-                        dedup_key: r.try_get("dedup_key").op("queue.decode")?,
-                    },
-                    dead: DeadState::of_row(
-                        &s("state")?,
-                        u32_of(r, "attempts")?,
-                        r.try_get("last_error").op("queue.decode")?,
-                        r.try_get("died_at").op("queue.decode")?,
+            let s = |c: &str| r.try_get::<String, _>(c).op("queue.decode");
+            Ok(ExportedJob {
+                queue: QueueName::new(s("queue")?)
+                    .map_err(|e| Error::corrupt(format!("stored queue name: {e}")))?,
+                job: NewJob {
+                    id: Some(
+                        JobId::new(s("job_id")?)
+                            .map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
                     ),
-                })
-            });
+                    payload: json_column(&s("payload")?, "job payload")?,
+                    priority: r.try_get("priority").op("queue.decode")?,
+                    run_at: Some(Timestamp::from_micros(
+                        r.try_get("run_at").op("queue.decode")?,
+                    )),
+                    delay: None,
+                    max_attempts: u32_of(r, "max_attempts")?,
+                    backoff: serde_json::from_str(&s("backoff")?)
+                        .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
+                    dedup_key: r.try_get("dedup_key").op("queue.decode")?,
+                },
+                dead: DeadState::of_row(
+                    &s("state")?,
+                    u32_of(r, "attempts")?,
+                    r.try_get("last_error").op("queue.decode")?,
+                    r.try_get("died_at").op("queue.decode")?,
+                ),
+            })
+        });
         let (jobs, damaged) = storage_ports::adapter_kit::readable(decoded)?;
         for e in damaged {
             tracing::warn!(%tenant, error = %e, "a damaged job is left out of the export");

@@ -90,7 +90,14 @@ async fn w10_a_damaged_row_of_any_kind_is_skipped_and_corrupt_when_read() -> Tes
     let checked = damaged_records_are_skipped(&store.store_set(), &damager).await?;
     assert_eq!(
         checked,
-        ["run", "event", "job", "document", "metric record", "pattern"]
+        [
+            "run",
+            "event",
+            "job",
+            "document",
+            "metric record",
+            "pattern"
+        ]
     );
     damager.0.close().await;
     let _ = std::fs::remove_dir_all(&dir);

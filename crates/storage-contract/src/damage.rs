@@ -29,8 +29,8 @@ use storage_ports::transfer::{copy_tenant, Concerns};
 use storage_ports::{
     CollectionName, Dequeue, DocumentFilter, DocumentId, ErrorKind, JobId, JobQueueExt as _,
     NewJob, NewRun, NodeExecution, NodeStatus, PageRequest, PatternObservation, QueueName,
-    RetentionPolicy, RunArchive, RunId, RunMetric, RunOutcome, RunQuery, RunStatus, RunStep, StoreSet,
-    TenantId, Timestamp, WorkflowId,
+    RetentionPolicy, RunArchive, RunId, RunMetric, RunOutcome, RunQuery, RunStatus, RunStep,
+    StoreSet, TenantId, Timestamp, WorkflowId,
 };
 
 /// A stored record to damage.
@@ -186,7 +186,10 @@ async fn runs(set: &StoreSet, t: &TenantId, d: &dyn Damager) -> Result<bool, Str
             "runs: the query should list the three readable runs {rest:?}"
         ));
     }
-    corrupt(set.runs.get(t, &ids[1]).await, "runs: reading the damaged run")?;
+    corrupt(
+        set.runs.get(t, &ids[1]).await,
+        "runs: reading the damaged run",
+    )?;
     ok(set.operations.stats(t).await, "runs: stats")?;
     let dst = memory();
     let report = ok(
@@ -194,9 +197,13 @@ async fn runs(set: &StoreSet, t: &TenantId, d: &dyn Damager) -> Result<bool, Str
         "runs: a copy",
     )?;
     if report.written.get("runs") != Some(&3) {
-        return Err(format!("runs: a copy should write the 3 readable runs: {report:?}"));
+        return Err(format!(
+            "runs: a copy should write the 3 readable runs: {report:?}"
+        ));
     }
-    prune_keeps(set, t, 3, &[]).await.map_err(|e| format!("runs: {e}"))?;
+    prune_keeps(set, t, 3, &[])
+        .await
+        .map_err(|e| format!("runs: {e}"))?;
     Ok(true)
 }
 
@@ -244,8 +251,13 @@ async fn events(set: &StoreSet, t: &TenantId, d: &dyn Damager) -> Result<bool, S
     if report.skipped_damaged.get("runs") != Some(&vec![run.to_string()]) {
         return Err(format!("events: a copy should skip only {run}: {report:?}"));
     }
-    ok(dst.runs.get(t, &other).await, "events: the other run copied")?;
-    prune_keeps(set, t, 1, &[run]).await.map_err(|e| format!("events: {e}"))?;
+    ok(
+        dst.runs.get(t, &other).await,
+        "events: the other run copied",
+    )?;
+    prune_keeps(set, t, 1, &[run])
+        .await
+        .map_err(|e| format!("events: {e}"))?;
     Ok(true)
 }
 
@@ -304,13 +316,18 @@ async fn documents(set: &StoreSet, t: &TenantId, d: &dyn Damager) -> Result<bool
         )?;
     }
     let bad: DocumentId = id("d2")?;
-    if !d.damage(t, &Record::Document(c.clone(), bad.clone())).await? {
+    if !d
+        .damage(t, &Record::Document(c.clone(), bad.clone()))
+        .await?
+    {
         return Ok(false);
     }
     let (mut seen, mut page) = (Vec::new(), PageRequest::first(2));
     loop {
         let p = ok(
-            set.documents.list(t, &c, &DocumentFilter::all(), page).await,
+            set.documents
+                .list(t, &c, &DocumentFilter::all(), page)
+                .await,
             "documents: a listing",
         )?;
         seen.extend(p.items.into_iter().map(|doc| doc.id.to_string()));

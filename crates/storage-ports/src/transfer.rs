@@ -95,9 +95,11 @@ async fn records(
             let p = set.workflows.list(tenant, page).await?;
             for meta in &p.items {
                 for ver in set.workflows.versions(tenant, &meta.workflow_id).await? {
-                    if let Some(wv) =
-                        unless_damaged(set.workflows.get(tenant, &ver.workflow_id, ver.version).await)?
-                    {
+                    if let Some(wv) = unless_damaged(
+                        set.workflows
+                            .get(tenant, &ver.workflow_id, ver.version)
+                            .await,
+                    )? {
                         v.push(to_value(&wv));
                     }
                 }

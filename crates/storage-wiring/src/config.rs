@@ -308,7 +308,10 @@ mod tests {
         assert!(ok.is_ok(), "{ok:?}");
         assert_eq!(c.runs.backend, "sqlite");
         assert_eq!(c.runs.settings.get("type"), None);
-        assert_eq!(c.runs.settings.get("path"), Some(&serde_json::json!("/x.db")));
+        assert_eq!(
+            c.runs.settings.get("path"),
+            Some(&serde_json::json!("/x.db"))
+        );
         let back: StorageConfig = serde_json::to_value(&c)
             .and_then(serde_json::from_value)
             .unwrap_or_else(|_| StorageConfig::memory());
