@@ -149,6 +149,9 @@ impl JobQueue for MemoryStore {
         req.validate()?;
         let now = self.now();
         let mut state = self.lock();
+        if state.tenant(tenant).paused.contains(queue) {
+            return Ok(Vec::new());
+        }
         let mut token = state.next_token;
         let jobs = &mut state.tenant(tenant).jobs;
         // The rule every adapter follows (storage_ports::rules::lease): the oldest
@@ -334,7 +337,10 @@ impl JobQueue for MemoryStore {
     async fn stats(&self, tenant: &TenantId, queue: &QueueName) -> Result<QueueStats> {
         let now = self.now();
         let mut state = self.lock();
-        let mut s = QueueStats::default();
+        let mut s = QueueStats {
+            paused: state.tenant(tenant).paused.contains(queue),
+            ..QueueStats::default()
+        };
         for ((q, _), j) in &state.tenant(tenant).jobs {
             if q != queue {
                 continue;
@@ -359,7 +365,9 @@ impl JobQueue for MemoryStore {
             let next = {
                 let mut state = self.lock();
                 let mut next: Option<Timestamp> = None;
-                for ((q, _), j) in &state.tenant(tenant).jobs {
+                // A paused queue has nothing to wake for until it is resumed.
+                let paused = state.tenant(tenant).paused.contains(queue);
+                for ((q, _), j) in state.tenant(tenant).jobs.iter().filter(|_| !paused) {
                     if q != queue {
                         continue;
                     }
@@ -387,6 +395,33 @@ impl JobQueue for MemoryStore {
                 Err(_) => {}
             }
         }
+    }
+
+    async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        self.lock().tenant(tenant).paused.insert(queue.clone());
+        Ok(())
+    }
+
+    async fn resume(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        self.lock().tenant(tenant).paused.remove(queue);
+        self.notify_queue();
+        Ok(())
+    }
+
+    async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp> {
+        storage_ports::queue::check_snooze(delay)?;
+        let at = {
+            let mut state = self.lock();
+            let job = Self::leased_job(&mut state, tenant, lease)?;
+            let at = self.now().plus(delay);
+            // The attempt the lease took is given back.
+            job.attempts = job.attempts.saturating_sub(1);
+            job.run_at = at;
+            job.state = JobState::Ready;
+            at
+        };
+        self.notify_queue();
+        Ok(at)
     }
 }
 

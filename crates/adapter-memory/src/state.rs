@@ -30,6 +30,8 @@ pub(crate) struct TenantState {
     pub metrics: MetricsState,
     pub credentials: BTreeMap<CredentialKey, Secret>,
     pub jobs: HashMap<(QueueName, JobId), Job>,
+    /// Paused queues (Q11).
+    pub paused: std::collections::HashSet<QueueName>,
     pub documents: BTreeMap<CollectionName, BTreeMap<DocumentId, Document>>,
 }
 

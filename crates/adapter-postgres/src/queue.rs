@@ -35,10 +35,12 @@ use storage_ports::rules::lease::takeback_limit;
 /// The dequeue statement, public so that an operator (and the reliability run) can
 /// `EXPLAIN ANALYZE` exactly what a dequeue runs. $1 tenant, $2 queue, $3 the batch,
 /// $4 the lease in microseconds, $5 the take-back limit
-/// (`storage_ports::rules::lease::takeback_limit` of the batch).
+/// (`storage_ports::rules::lease::takeback_limit` of the batch). A paused queue (Q11)
+/// takes nothing back and delivers nothing.
 pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
                SELECT ctid, priority, run_at, seq, attempts >= max_attempts AS last FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
+               AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
                ORDER BY lease_expires, job_id LIMIT $5 FOR UPDATE SKIP LOCKED), \
              dead AS ( \
                UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, \
@@ -47,6 +49,7 @@ pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
              ready AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
+               AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
                ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
              picked AS ( \
                SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq FROM expired WHERE NOT last) c \
@@ -602,7 +605,8 @@ impl JobQueue for PostgresStore {
                COUNT(*) FILTER (WHERE state = 'dead') AS dead, \
                COUNT(*) FILTER (WHERE state = 'leased' AND lease_expires > now()) AS running, \
                COUNT(*) FILTER (WHERE state = 'ready' AND run_at > now()) AS scheduled, \
-               COUNT(*) FILTER (WHERE (state = 'ready' AND run_at <= now()) OR (state = 'leased' AND lease_expires <= now())) AS pending \
+               COUNT(*) FILTER (WHERE (state = 'ready' AND run_at <= now()) OR (state = 'leased' AND lease_expires <= now())) AS pending, \
+               EXISTS (SELECT 1 FROM flowstore_paused_queues WHERE tenant = $1 AND queue = $2) AS paused \
              FROM flowstore_jobs WHERE tenant = $1 AND queue = $2",
         )
         .bind(tenant.as_str())
@@ -618,6 +622,7 @@ impl JobQueue for PostgresStore {
             scheduled: n("scheduled")?,
             running: n("running")?,
             dead: n("dead")?,
+            paused: row.try_get::<bool, _>("paused").op("queue.stats")?,
         })
     }
 
@@ -628,17 +633,20 @@ impl JobQueue for PostgresStore {
             changes.borrow_and_update();
             // How long until the earliest job becomes ready by the server's clock (zero
             // or less: now), if any.
+            // No row at all while the queue is paused (Q11): nothing to wake for.
             let until: Option<i64> = sqlx::query_scalar(
                 "SELECT (EXTRACT(epoch FROM LEAST( \
                    (SELECT MIN(run_at) FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready'), \
                    (SELECT MIN(lease_expires) FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased')) \
-                   - now()) * 1000000)::bigint",
+                   - now()) * 1000000)::bigint \
+                 WHERE NOT EXISTS (SELECT 1 FROM flowstore_paused_queues WHERE tenant = $1 AND queue = $2)",
             )
             .bind(tenant.as_str())
             .bind(queue.as_str())
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await
-            .op("queue.wait")?;
+            .op("queue.wait")?
+            .flatten();
             if until.is_some_and(|us| us <= 0) {
                 return Ok(true);
             }
@@ -659,6 +667,43 @@ impl JobQueue for PostgresStore {
             .unwrap_or(deadline);
             let _ = tokio::time::timeout_at(wake, changes.changed()).await;
         }
+    }
+
+    async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        sqlx::query("INSERT INTO flowstore_paused_queues (tenant, queue) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .execute(&self.pool)
+            .await
+            .op("queue.pause")?;
+        Ok(())
+    }
+
+    async fn resume(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        // The notification wakes the waiters of every node.
+        sqlx::query("WITH gone AS (DELETE FROM flowstore_paused_queues WHERE tenant = $1 AND queue = $2 RETURNING 1) SELECT pg_notify('flowstore_queue', $1 || '/' || $2)")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .execute(&self.pool)
+            .await
+            .op("queue.resume")?;
+        Ok(())
+    }
+
+    async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp> {
+        storage_ports::queue::check_snooze(delay)?;
+        // Fenced by the token; the time is the server's, and the attempt the lease
+        // took is given back.
+        let at: Option<DateTime<Utc>> = sqlx::query_scalar("UPDATE flowstore_jobs SET state = 'ready', run_at = now() + $1 * interval '1 microsecond', attempts = GREATEST(attempts - 1, 0), token = NULL, lease_expires = NULL WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5 RETURNING run_at")
+            .bind(micros(delay))
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(to_i64(lease.token))
+            .fetch_optional(&self.pool)
+            .await
+            .op("queue.snooze")?;
+        at.map(from_pg).ok_or_else(|| lease.stale())
     }
 }
 

@@ -168,6 +168,7 @@ static DEQUEUE: LazyLock<Script> = LazyLock::new(|| {
 local Q, C, max, lease_us, limit, promote = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = server_now()
 local exp = int(now + lease_us)
+if redis.call('EXISTS', Q .. 'paused') == 1 then return {exp, {}} end
 local taken = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'leased', '-inf', now, 'LIMIT', 0, limit)) do
   local key = Q .. 'job:' .. id
@@ -328,6 +329,30 @@ return int(now)
     )
 });
 
+/// ARGV: queue prefix, id, token, delay in microseconds. Returns the time the job is
+/// due again, or 0 (stale lease). The attempt the lease took is given back (Q12).
+static SNOOZE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local Q, id = ARGV[1], ARGV[2]
+local key = Q .. 'job:' .. id
+local f = redis.call('HMGET', key, 'state', 'token', 'order', 'priority', 'attempts')
+if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
+local at = int(server_now() + tonumber(ARGV[4]))
+local order = reorder(f[3], f[4], at)
+redis.call('ZREM', Q .. 'leased', id)
+redis.call('HDEL', key, 'token', 'exp')
+redis.call('HSET', key, 'state', 'ready', 'run_at', at, 'order', order, 'attempts', math.max((tonumber(f[5]) or 1) - 1, 0))
+if tonumber(ARGV[4]) <= 0 then
+  redis.call('ZADD', Q .. 'ready', 0, order)
+else
+  redis.call('ZADD', Q .. 'sched', at, order)
+end
+return at
+",
+    )
+});
+
 /// ARGV: queue prefix, id. Returns 1, or 0 (no such dead job).
 static REQUEUE: LazyLock<Script> = LazyLock::new(|| {
     script(
@@ -368,14 +393,15 @@ return 1
     )
 });
 
-/// ARGV: queue prefix. Returns {ready, due, scheduled, expired, running, dead}, each
-/// an O(1) or O(log n) count of a sorted set.
+/// ARGV: queue prefix. Returns {paused, ready, due, scheduled, expired, running, dead},
+/// each an O(1) or O(log n) count of a sorted set.
 static STATS: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local Q = ARGV[1]
 local now = int(server_now())
 return {
+  redis.call('EXISTS', Q .. 'paused'),
   redis.call('ZCARD', Q .. 'ready'),
   redis.call('ZCOUNT', Q .. 'sched', '-inf', now),
   redis.call('ZCOUNT', Q .. 'sched', '(' .. now, '+inf'),
@@ -388,11 +414,13 @@ return {
 });
 
 /// ARGV: queue prefix. Returns how long until a job may be ready, in microseconds by
-/// the server's clock: 0 when one is now, -1 when there is nothing.
+/// the server's clock: 0 when one is now, -1 when there is nothing (or the queue is
+/// paused, Q11).
 static NEXT_READY: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local Q = ARGV[1]
+if redis.call('EXISTS', Q .. 'paused') == 1 then return -1 end
 if redis.call('ZCARD', Q .. 'ready') > 0 then return 0 end
 local best = -1
 for _, set in ipairs({'sched', 'leased'}) do
@@ -696,10 +724,11 @@ impl JobQueue for RedisStore {
             .op("queue.stats")?;
         let at = |i: usize| c.get(i).copied().unwrap_or(0);
         Ok(QueueStats {
-            pending: at(0) + at(1) + at(3),
-            scheduled: at(2),
-            running: at(4),
-            dead: at(5),
+            pending: at(1) + at(2) + at(4),
+            scheduled: at(3),
+            running: at(5),
+            dead: at(6),
+            paused: at(0) == 1,
         })
     }
 
@@ -729,6 +758,40 @@ impl JobQueue for RedisStore {
                 .unwrap_or(WAIT_POLL);
             tokio::time::sleep(pause).await;
         }
+    }
+
+    async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        redis::cmd("SET")
+            .arg(format!("{}paused", self.keys(tenant).queue(queue)))
+            .arg(1)
+            .exec_async(&mut self.conn())
+            .await
+            .op("queue.pause")
+    }
+
+    async fn resume(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        redis::cmd("DEL")
+            .arg(format!("{}paused", self.keys(tenant).queue(queue)))
+            .exec_async(&mut self.conn())
+            .await
+            .op("queue.resume")
+    }
+
+    async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp> {
+        storage_ports::queue::check_snooze(delay)?;
+        let at: i64 = SNOOZE
+            .prepare_invoke()
+            .arg(self.keys(tenant).queue(&lease.queue))
+            .arg(lease.job_id.as_str())
+            .arg(lease.token)
+            .arg(micros(delay))
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.snooze")?;
+        if at == 0 {
+            return Err(lease.stale());
+        }
+        Ok(Timestamp::from_micros(at))
     }
 }
 

@@ -163,6 +163,8 @@ impl SqliteStore {
         c.metrics = true;
         c.queue = true;
         c.queue_wait = true;
+        c.queue_pause = true;
+        c.queue_snooze = true;
         c.transactions = true;
         c.schema_migrations = true;
         c

@@ -192,6 +192,20 @@ impl JobQueue for SqliteStore {
         let (t, q) = (tenant.as_str(), queue.as_str());
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.dequeue")?;
+        // A paused queue delivers nothing and takes nothing back (Q11); read in the
+        // write transaction, so a pause that returned is seen.
+        let paused: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM flowstore_paused_queues WHERE tenant = ?1 AND queue = ?2",
+        )
+        .bind(t)
+        .bind(q)
+        .fetch_optional(&mut *tx)
+        .await
+        .op("queue.dequeue")?;
+        if paused.is_some() {
+            tx.commit().await.op("queue.dequeue")?;
+            return Ok(Vec::new());
+        }
         // The oldest `takeback_limit` expired leases (storage_ports::rules::lease):
         // last attempts among them die, the others compete with the ready jobs. The
         // leased index yields them in expiry order, so a backlog costs a bounded read.
@@ -438,7 +452,8 @@ impl JobQueue for SqliteStore {
                COALESCE(SUM(state = 'dead'), 0) AS dead, \
                COALESCE(SUM(state = 'leased' AND lease_expires > ?1), 0) AS running, \
                COALESCE(SUM(state = 'ready' AND run_at > ?1), 0) AS scheduled, \
-               COALESCE(SUM((state = 'ready' AND run_at <= ?1) OR (state = 'leased' AND lease_expires <= ?1)), 0) AS pending \
+               COALESCE(SUM((state = 'ready' AND run_at <= ?1) OR (state = 'leased' AND lease_expires <= ?1)), 0) AS pending, \
+               EXISTS (SELECT 1 FROM flowstore_paused_queues WHERE tenant = ?2 AND queue = ?3) AS paused \
              FROM flowstore_jobs WHERE tenant = ?2 AND queue = ?3",
         )
         .bind(self.now().as_micros())
@@ -455,6 +470,7 @@ impl JobQueue for SqliteStore {
             scheduled: n("scheduled")?,
             running: n("running")?,
             dead: n("dead")?,
+            paused: row.try_get::<bool, _>("paused").op("queue.stats")?,
         })
     }
 
@@ -466,7 +482,7 @@ impl JobQueue for SqliteStore {
             let now = self.now();
             // The earliest time a job becomes ready (now or later), if any.
             let next: Option<i64> = sqlx::query_scalar(
-                "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_expires END) FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND state <> 'dead'",
+                "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_expires END) FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND state <> 'dead' AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues WHERE tenant = ?1 AND queue = ?2)",
             )
             .bind(tenant.as_str())
             .bind(queue.as_str())
@@ -492,6 +508,51 @@ impl JobQueue for SqliteStore {
             }
             let _ = tokio::time::timeout_at(wake, changes.changed()).await;
         }
+    }
+
+    async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        let _gate = self.write_gate().await;
+        sqlx::query("INSERT OR IGNORE INTO flowstore_paused_queues (tenant, queue, paused_at) VALUES (?, ?, ?)")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(self.now().as_micros())
+            .execute(&self.pool)
+            .await
+            .op("queue.pause")?;
+        Ok(())
+    }
+
+    async fn resume(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        let _gate = self.write_gate().await;
+        sqlx::query("DELETE FROM flowstore_paused_queues WHERE tenant = ? AND queue = ?")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .execute(&self.pool)
+            .await
+            .op("queue.resume")?;
+        self.notify_queue();
+        Ok(())
+    }
+
+    async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp> {
+        storage_ports::queue::check_snooze(delay)?;
+        let at = self.now().plus(delay);
+        let _gate = self.write_gate().await;
+        // Fenced by the token; the attempt the lease took is given back.
+        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', run_at = ?, attempts = MAX(attempts - 1, 0), token = NULL, lease_expires = NULL WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+            .bind(at.as_micros())
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(i64_of(lease.token))
+            .execute(&self.pool)
+            .await
+            .op("queue.snooze")?;
+        if done.rows_affected() == 0 {
+            return Err(lease.stale());
+        }
+        self.notify_queue();
+        Ok(at)
     }
 }
 

@@ -34,6 +34,12 @@ pub enum Needs {
     Queue,
     /// Waiting on a queue.
     QueueWait,
+    /// Pausing and resuming a queue (Q11).
+    QueuePause,
+    /// Pausing a queue and waiting on it (Q11).
+    QueuePauseWait,
+    /// Snoozing a leased job (Q12).
+    QueueSnooze,
     /// Cross-port transactions.
     Transactions,
     /// The document port.
@@ -53,6 +59,9 @@ impl Needs {
             Self::Credentials => c.credentials,
             Self::Queue => c.queue,
             Self::QueueWait => c.queue && c.queue_wait,
+            Self::QueuePause => c.queue && c.queue_pause,
+            Self::QueuePauseWait => c.queue && c.queue_pause && c.queue_wait,
+            Self::QueueSnooze => c.queue && c.queue_snooze,
             Self::Transactions => c.transactions,
             Self::Documents => c.documents,
             Self::Schema => c.schema_migrations,
@@ -163,6 +172,9 @@ behaviours! {
         crate::queue::q8_queues_isolated_by_name_and_tenant, crate::queue::q8_stats_count_each_state,
         crate::queue::q10_batches_enqueue_lease_and_ack_many, crate::queue::q10_a_lease_twice_in_one_ack_batch_acks_once, crate::queue::o4_dead_jobs_export_and_import;
     QueueWait => crate::queue::q9_wait_wakes_promptly_on_enqueue;
+    QueuePause => crate::queue_lifecycle::q11_a_paused_queue_delivers_nothing_until_resumed;
+    QueuePauseWait => crate::queue_lifecycle::q11_resume_wakes_waiters;
+    QueueSnooze => crate::queue_lifecycle::q12_snooze_puts_the_job_back_without_using_an_attempt;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
     Documents => crate::names::n2_payloads_round_trip_as_documents, crate::names::n2_payloads_nested_to_the_limit_round_trip_and_deeper_are_refused, crate::documents::d1_create_get_replace_delete,
         crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters, crate::documents::d1_listing_is_in_byte_order_of_ids,
@@ -207,6 +219,22 @@ async fn check_unsupported(needs: Needs, ctx: Ctx) -> TestResult {
             kind,
             &what,
         )?),
+        Needs::QueuePause | Needs::QueuePauseWait => {
+            drop(expect_kind(s.queue.pause(t, &q).await, kind, &what)?);
+        }
+        Needs::QueueSnooze => {
+            let lease = storage_ports::Lease {
+                queue: q.clone(),
+                job_id: JobId::generate(),
+                token: 1,
+                expires_at: Timestamp::now(),
+            };
+            drop(expect_kind(
+                s.queue.snooze(t, &lease, Duration::from_millis(1)).await,
+                kind,
+                &what,
+            )?);
+        }
         Needs::Transactions => drop(expect_kind(
             s.transactions
                 .start_run_with_job(

@@ -23,6 +23,10 @@ pub struct Capabilities {
     pub queue: bool,
     /// [`JobQueue::wait`](crate::JobQueue::wait) (Q9).
     pub queue_wait: bool,
+    /// [`JobQueue::pause`](crate::JobQueue::pause) and `resume` (Q11).
+    pub queue_pause: bool,
+    /// [`JobQueue::snooze`](crate::JobQueue::snooze) (Q12).
+    pub queue_snooze: bool,
     /// [`Transactions`](crate::Transactions) (T1).
     pub transactions: bool,
     /// [`DocumentStore`](crate::DocumentStore).
@@ -44,6 +48,8 @@ impl Capabilities {
             credentials: false,
             queue: false,
             queue_wait: false,
+            queue_pause: false,
+            queue_snooze: false,
             transactions: false,
             documents: false,
             schema_migrations: false,
@@ -62,6 +68,8 @@ impl Capabilities {
             credentials: true,
             queue: true,
             queue_wait: true,
+            queue_pause: true,
+            queue_snooze: true,
             transactions: true,
             documents: true,
             schema_migrations: true,

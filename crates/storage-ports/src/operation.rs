@@ -95,7 +95,7 @@ impl Operation {
     }
 
     /// Every operation of every port, in port order.
-    pub const ALL: [Self; 50] = [
+    pub const ALL: [Self; 53] = [
         Self::WORKFLOWS_PUT,
         Self::WORKFLOWS_GET,
         Self::WORKFLOWS_LATEST,
@@ -135,6 +135,9 @@ impl Operation {
         Self::QUEUE_REQUEUE,
         Self::QUEUE_STATS,
         Self::QUEUE_WAIT,
+        Self::QUEUE_PAUSE,
+        Self::QUEUE_RESUME,
+        Self::QUEUE_SNOOZE,
         Self::DOCUMENTS_CREATE,
         Self::DOCUMENTS_GET,
         Self::DOCUMENTS_REPLACE,

@@ -283,6 +283,9 @@ pub struct QueueStats {
     pub running: u64,
     /// Dead letters.
     pub dead: u64,
+    /// Whether the queue is paused (Q11): it delivers nothing until resumed.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 impl NewJob {
@@ -430,6 +433,48 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unsupported` without the `queue_wait` capability.
     async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool>;
+
+    /// Pauses a queue (Q11), for an incident or a deploy: the state is stored, so every
+    /// node sees it and it survives restarts. A paused queue delivers nothing and takes
+    /// no expired lease back; enqueues are accepted, leases already out keep working
+    /// (heartbeat, ack, fail, snooze), and `wait` does not wake for it. Pausing a
+    /// paused queue changes nothing.
+    ///
+    /// # Errors
+    /// `Unsupported` without the `queue_pause` capability.
+    async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()>;
+
+    /// Resumes a paused queue (Q11): it delivers again at once, and waiters wake.
+    /// Resuming a queue that is not paused changes nothing.
+    ///
+    /// # Errors
+    /// `Unsupported` without the `queue_pause` capability.
+    async fn resume(&self, tenant: &TenantId, queue: &QueueName) -> Result<()>;
+
+    /// Puts a leased job back to run again after `delay`, without using up an attempt
+    /// (Q12): for a worker that finds it cannot proceed yet (a rate limit, a resource
+    /// not ready). Fenced by the lease's token; the time counts from the backend's
+    /// clock, which also answers when the job is due again.
+    ///
+    /// # Errors
+    /// `LeaseLost` for a stale lease; `InvalidInput` for a delay over [`MAX_DELAY`];
+    /// `Unsupported` without the `queue_snooze` capability.
+    async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp>;
+}
+
+/// Checks a snooze delay (Q12).
+///
+/// # Errors
+/// `InvalidInput` over [`MAX_DELAY`].
+pub fn check_snooze(delay: Duration) -> Result<()> {
+    if delay > MAX_DELAY {
+        return Err(Error::invalid_input(format!(
+            "a snooze of {} s is longer than the longest delay, {} s",
+            delay.as_secs(),
+            MAX_DELAY.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 /// Single-job conveniences over [`JobQueue`], for every queue (a blanket impl): they
@@ -539,5 +584,23 @@ impl crate::operation::Operation {
         "queue.wait",
         crate::operation::Port::Queue,
         crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::pause`]: pausing twice is pausing.
+    pub const QUEUE_PAUSE: Self = Self::new(
+        "queue.pause",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::resume`]: resuming twice is resuming.
+    pub const QUEUE_RESUME: Self = Self::new(
+        "queue.resume",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::snooze`]: a repeat after an unseen success answers `LeaseLost`.
+    pub const QUEUE_SNOOZE: Self = Self::new(
+        "queue.snooze",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
     );
 }

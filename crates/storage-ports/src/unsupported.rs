@@ -229,6 +229,15 @@ impl JobQueue for UnsupportedStore {
     async fn wait(&self, _: &TenantId, _: &QueueName, _: Duration) -> Result<bool> {
         self.no("waiting on job queues")
     }
+    async fn pause(&self, _: &TenantId, _: &QueueName) -> Result<()> {
+        self.no("pausing job queues")
+    }
+    async fn resume(&self, _: &TenantId, _: &QueueName) -> Result<()> {
+        self.no("pausing job queues")
+    }
+    async fn snooze(&self, _: &TenantId, _: &Lease, _: Duration) -> Result<Timestamp> {
+        self.no("snoozing jobs")
+    }
 }
 
 #[async_trait]

@@ -465,6 +465,24 @@ impl<L: Intercept> JobQueue for Layered<L> {
         })
         .await
     }
+    async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        self.call(Operation::QUEUE_PAUSE, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.pause(tenant, queue))
+        })
+        .await
+    }
+    async fn resume(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
+        self.call(Operation::QUEUE_RESUME, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.resume(tenant, queue))
+        })
+        .await
+    }
+    async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp> {
+        self.call(Operation::QUEUE_SNOOZE, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.snooze(tenant, lease, delay))
+        })
+        .await
+    }
 }
 
 #[async_trait]
