@@ -57,7 +57,7 @@ pub enum Command {
     /// Run logs: query, show, events, delete, import.
     #[command(subcommand)]
     Runs(RunsCommand),
-    /// The job queue: stats, dead letters, requeue.
+    /// The job queue: stats, dead letters, requeue, pause and resume.
     #[command(subcommand)]
     Queue(QueueCommand),
     /// Metrics: summary and time series.
@@ -227,6 +227,16 @@ pub enum QueueCommand {
         queue: String,
         /// The job id.
         job: String,
+    },
+    /// Stop delivering a queue's jobs (every node sees it); leases out keep working.
+    Pause {
+        /// The queue.
+        queue: String,
+    },
+    /// Deliver a paused queue's jobs again.
+    Resume {
+        /// The queue.
+        queue: String,
     },
 }
 

@@ -285,8 +285,12 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
             let s = ports.queue.stats(&t, &q).await?;
             emit(ctx, &s, || {
                 format!(
-                    "pending {}  scheduled {}  running {}  dead {}",
-                    s.pending, s.scheduled, s.running, s.dead
+                    "pending {}  scheduled {}  running {}  dead {}{}",
+                    s.pending,
+                    s.scheduled,
+                    s.running,
+                    s.dead,
+                    if s.paused { "  (paused)" } else { "" }
                 )
             });
         }
@@ -313,6 +317,18 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
                 .requeue(&t, &QueueName::new(queue)?, &job)
                 .await?;
             emit(ctx, &json!({"requeued": job}), || format!("requeued {job}"));
+        }
+        QueueCommand::Pause { queue } => {
+            let q = QueueName::new(queue)?;
+            ports.queue.pause(&t, &q).await?;
+            emit(ctx, &json!({"paused": q}), || {
+                format!("paused {q}: it delivers nothing until `flowstore queue resume {q}`")
+            });
+        }
+        QueueCommand::Resume { queue } => {
+            let q = QueueName::new(queue)?;
+            ports.queue.resume(&t, &q).await?;
+            emit(ctx, &json!({"resumed": q}), || format!("resumed {q}"));
         }
     }
     Ok(())

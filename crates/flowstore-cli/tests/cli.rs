@@ -121,7 +121,7 @@ fn doctor_names_problems_and_fixes() -> Result<(), Box<dyn std::error::Error>> {
         String::from_utf8_lossy(&good.stderr)
     );
     assert!(
-        text.contains("schema 5 (current)") && text.contains("no problems found"),
+        text.contains("schema 6 (current)") && text.contains("no problems found"),
         "{text}"
     );
     assert!(
@@ -232,6 +232,36 @@ fn the_demo_prints_commands_that_work() -> Result<(), Box<dyn std::error::Error>
             assert!(stdout.contains("failed"), "{command}: {stdout}");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Q11 from the CLI on the embedded default: `queue pause` is stored, so another
+/// process (the next command) sees it in `queue stats`; `queue resume` lifts it.
+#[test]
+fn queue_pause_and_resume_persist_across_processes() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!(
+        "flowstore-cli-pause-{}",
+        storage_ports::RunId::generate()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let paused = |args: &[&str]| -> Result<bool, Box<dyn std::error::Error>> {
+        let out = flowstore(&dir, args, None)?;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stats = flowstore(&dir, &["queue", "stats", "emails", "--json"], None)?;
+        let v: serde_json::Value = serde_json::from_slice(&stats.stdout)?;
+        v["paused"]
+            .as_bool()
+            .ok_or_else(|| "stats has no paused flag".into())
+    };
+    assert!(paused(&["queue", "pause", "emails"])?);
+    let text = flowstore(&dir, &["queue", "stats", "emails"], None)?;
+    assert!(String::from_utf8_lossy(&text.stdout).contains("(paused)"));
+    assert!(!paused(&["queue", "resume", "emails"])?);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
