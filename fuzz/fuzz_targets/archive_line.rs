@@ -15,8 +15,8 @@ fn world() -> &'static (tokio::runtime::Runtime, StoreSet) {
             .enable_all()
             .build()
             .expect("a runtime");
-        let set = adapter_memory::MemoryStore::new(adapter_memory::MemoryOptions::default())
-            .store_set();
+        let set =
+            adapter_memory::MemoryStore::new(adapter_memory::MemoryOptions::default()).store_set();
         (rt, set)
     })
 }
@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
             .expect("a batch answers per run");
         match results.into_iter().next().expect("one answer per run") {
             Ok(()) => {
-                let back = set.runs.get_complete(&t, &id).await.expect("a stored run reads back");
+                let back = set
+                    .runs
+                    .get_complete(&t, &id)
+                    .await
+                    .expect("a stored run reads back");
                 assert_eq!(back, run, "the run changed on the way in");
                 let line = serde_json::to_string(&back).expect("a run serialises");
                 let again: CompleteRun = serde_json::from_str(&line).expect("its line parses");

@@ -26,14 +26,15 @@ fn world() -> &'static World {
             .enable_all()
             .build()
             .expect("a runtime");
-        let dir = std::env::temp_dir().join(format!("flowstore-fuzz-cursor-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("flowstore-fuzz-cursor-{}", std::process::id()));
         let fs = adapter_fs::open(
             &serde_json::from_value(json!({"path": dir})).expect("an fs config"),
             storage_ports::PayloadLimit::default(),
         )
         .expect("an fs store");
-        let memory = adapter_memory::MemoryStore::new(adapter_memory::MemoryOptions::default())
-            .store_set();
+        let memory =
+            adapter_memory::MemoryStore::new(adapter_memory::MemoryOptions::default()).store_set();
         let tenant = TenantId::new("t").expect("a tenant");
         let coll = CollectionName::new("c").expect("a collection");
         for set in [&memory, &fs] {
@@ -41,7 +42,10 @@ fn world() -> &'static World {
                 for n in 0..3 {
                     let wf = WorkflowId::new(format!("w{n}")).expect("an id");
                     set.workflows
-                        .put(&tenant, NewWorkflowVersion::next(wf.clone(), json!({"n": n})))
+                        .put(
+                            &tenant,
+                            NewWorkflowVersion::next(wf.clone(), json!({"n": n})),
+                        )
                         .await
                         .expect("a workflow");
                     set.runs

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use storage_ports::{
-    CollectionName, Dequeue, ErrorKind, JobQueueExt, NewJob, NewRun, NewWorkflowVersion, QueueName, RunId,
-    StoreSet, TenantId, Timestamp, WorkflowId,
+    CollectionName, Dequeue, ErrorKind, JobQueueExt, NewJob, NewRun, NewWorkflowVersion, QueueName,
+    RunId, StoreSet, TenantId, Timestamp, WorkflowId,
 };
 
 struct World {
@@ -71,16 +71,30 @@ fuzz_target!(|data: &[u8]| {
         let id = run.run_id.clone();
         let started = w.memory.runs.start(&t, run).await;
         if !refused(&started) {
-            let back = w.memory.runs.get(&t, &id).await.expect("a started run reads back");
+            let back = w
+                .memory
+                .runs
+                .get(&t, &id)
+                .await
+                .expect("a started run reads back");
             assert_eq!(back.inputs, v);
             w.memory.runs.delete(&t, &id).await.expect("deleted");
         }
         let coll = CollectionName::new("c").expect("id");
         let created = w.memory.documents.create(&t, &coll, None, v.clone()).await;
         if let Ok(doc) = &created {
-            let back = w.memory.documents.get(&t, &coll, &doc.id).await.expect("reads back");
+            let back = w
+                .memory
+                .documents
+                .get(&t, &coll, &doc.id)
+                .await
+                .expect("reads back");
             assert_eq!(back.body, v);
-            w.memory.documents.delete(&t, &coll, &doc.id, None).await.expect("deleted");
+            w.memory
+                .documents
+                .delete(&t, &coll, &doc.id, None)
+                .await
+                .expect("deleted");
         } else {
             assert!(refused(&created));
         }
@@ -98,14 +112,20 @@ fuzz_target!(|data: &[u8]| {
             w.memory.queue.ack(&t, &jobs[0].lease).await.expect("acked");
         }
         let wf = WorkflowId::new(format!("w{}", RunId::generate())).expect("id");
-        let put = w
-            .fs
-            .workflows
-            .put(&t, NewWorkflowVersion::next(wf.clone(), v.clone()))
-            .await;
+        let put =
+            w.fs.workflows
+                .put(&t, NewWorkflowVersion::next(wf.clone(), v.clone()))
+                .await;
         if !refused(&put) {
-            let back = w.fs.workflows.get(&t, &wf, 1).await.expect("a workflow reads back");
-            assert_eq!(back.definition, v, "the definition changed in its YAML file");
+            let back =
+                w.fs.workflows
+                    .get(&t, &wf, 1)
+                    .await
+                    .expect("a workflow reads back");
+            assert_eq!(
+                back.definition, v,
+                "the definition changed in its YAML file"
+            );
             w.fs.workflows.delete(&t, &wf, 1).await.expect("deleted");
         }
     });

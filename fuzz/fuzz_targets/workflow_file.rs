@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use storage_ports::{
-    ErrorKind, NewWorkflowVersion, PageRequest, StoreSet, TenantId, WorkflowId,
-};
+use storage_ports::{ErrorKind, NewWorkflowVersion, PageRequest, StoreSet, TenantId, WorkflowId};
 
 struct World {
     rt: tokio::runtime::Runtime,
@@ -59,7 +57,10 @@ fn expected<T>(r: storage_ports::Result<T>) -> Option<T> {
 
 fuzz_target!(|data: &[u8]| {
     let w = world();
-    let (t, u) = (TenantId::new("t").expect("id"), TenantId::new("u").expect("id"));
+    let (t, u) = (
+        TenantId::new("t").expect("id"),
+        TenantId::new("u").expect("id"),
+    );
     let wf = WorkflowId::new("wf").expect("id");
     let dir = w.root.join("t/workflows/wf");
     let _ = std::fs::remove_dir_all(&dir);
@@ -94,7 +95,10 @@ fuzz_target!(|data: &[u8]| {
             definition: read.definition.clone(),
         };
         if store.put(&u, again).await.is_ok() {
-            let back = store.get(&u, &wf, 1).await.expect("an accepted write reads back");
+            let back = store
+                .get(&u, &wf, 1)
+                .await
+                .expect("an accepted write reads back");
             assert_eq!(back.definition, read.definition);
             assert_eq!(back.meta.author, read.meta.author);
             assert_eq!(back.meta.created_at, read.meta.created_at);
