@@ -397,6 +397,19 @@ impl JobQueue for MemoryStore {
         }
     }
 
+    async fn ack_and_dequeue(
+        &self,
+        tenant: &TenantId,
+        done: &[Lease],
+        queue: &QueueName,
+        next: Dequeue,
+    ) -> Result<storage_ports::AckedAndLeased> {
+        next.validate()?;
+        let acked = self.ack_batch(tenant, done).await?;
+        let leased = self.dequeue(tenant, queue, next).await?;
+        Ok(storage_ports::AckedAndLeased { acked, leased })
+    }
+
     async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
         self.lock().tenant(tenant).paused.insert(queue.clone());
         Ok(())

@@ -334,6 +334,94 @@ fn leased_of(row: &PgRow, queue: &QueueName) -> Result<(LeasedJob, (DateTime<Utc
     ))
 }
 
+/// One dequeue statement on `conn` (and, for a damaged job, its move to the dead
+/// letters), so that `ack_and_dequeue` can run it in its transaction.
+async fn dequeue_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    queue: &QueueName,
+    req: &Dequeue,
+) -> Result<Vec<LeasedJob>> {
+    let rows = sqlx::query(DEQUEUE_STATEMENT)
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(to_i64(req.max as u64))
+        .bind(micros(req.lease_for))
+        .bind(to_i64(takeback_limit(req.max) as u64))
+        .fetch_all(&mut *conn)
+        .await
+        .op("queue.dequeue")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match leased_of(row, queue) {
+            Ok(job) => out.push(job),
+            Err(e) if e.kind() == ErrorKind::CorruptData => {
+                // A damaged job is never delivered and never blocks the queue: it
+                // goes to the dead letters with the reason (W10). One whose id
+                // cannot be read stays leased and dies when its attempts run out.
+                let id: String = row.try_get("job_id").op("queue.decode")?;
+                tracing::warn!(%tenant, %queue, job = %id, error = %e, "a damaged job is moved to the dead letters");
+                sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, last_error = $1 WHERE tenant = $2 AND queue = $3 AND job_id = $4")
+                    .bind(format!("damaged: {}", e.message()))
+                    .bind(tenant.as_str())
+                    .bind(queue.as_str())
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .op("queue.dequeue")?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // RETURNING has no order: deliver best first, as picked.
+    out.sort_by(|a, b| b.0.priority.cmp(&a.0.priority).then(a.1.cmp(&b.1)));
+    Ok(out.into_iter().map(|(j, _)| j).collect())
+}
+
+/// The ack statement on `conn`; `leases` is not empty.
+async fn ack_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    leases: &[Lease],
+) -> Result<Vec<Result<()>>> {
+    let queues: Vec<&str> = leases.iter().map(|l| l.queue.as_str()).collect();
+    let ids: Vec<&str> = leases.iter().map(|l| l.job_id.as_str()).collect();
+    let tokens: Vec<i64> = leases.iter().map(|l| to_i64(l.token)).collect();
+    // The job is found by its token (`flowstore_jobs_lease_token`, exact whatever
+    // the statistics); tenant, queue and id are checked on the row found. They are
+    // written `|| ''` so that PostgreSQL cannot use them as a primary key prefix:
+    // with a queue grown past its statistics it chose a scan of the tenant's
+    // whole queue for `tenant = $1` and hash-joined the leases against it.
+    let rows = sqlx::query("DELETE FROM flowstore_jobs j USING UNNEST($2::text[], $3::text[], $4::int8[]) AS a(queue, job_id, token) \
+         WHERE j.token = ANY($4::int8[]) AND j.state = 'leased' AND j.token = a.token \
+           AND j.tenant || '' = $1 AND j.queue || '' = a.queue AND j.job_id || '' = a.job_id \
+         RETURNING j.token")
+        .bind(tenant.as_str())
+        .bind(queues)
+        .bind(ids)
+        .bind(tokens)
+        .fetch_all(&mut *conn)
+        .await
+        .op("queue.ack")?;
+    // Tokens are unique store-wide, so the token alone names the acknowledged lease.
+    // A lease named twice in the batch acks once: its later mentions find it gone,
+    // as a second call would.
+    let mut acked: HashSet<i64> = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>("token").op("queue.decode"))
+        .collect::<Result<_>>()?;
+    Ok(leases
+        .iter()
+        .map(|l| {
+            if acked.remove(&to_i64(l.token)) {
+                Ok(())
+            } else {
+                Err(l.stale())
+            }
+        })
+        .collect())
+}
+
 #[async_trait]
 impl JobQueue for PostgresStore {
     async fn enqueue_batch(
@@ -394,40 +482,8 @@ impl JobQueue for PostgresStore {
         // The leased index yields them in expiry order, so a backlog of expired leases
         // costs a dequeue a bounded read; a filter on attempts in that scan read the
         // whole backlog to find none (105 ms a dequeue at 200,000, docs/reliability.md).
-        let rows = sqlx::query(DEQUEUE_STATEMENT)
-            .bind(tenant.as_str())
-            .bind(queue.as_str())
-            .bind(to_i64(req.max as u64))
-            .bind(micros(req.lease_for))
-            .bind(to_i64(takeback_limit(req.max) as u64))
-            .fetch_all(&self.pool)
-            .await
-            .op("queue.dequeue")?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            match leased_of(row, queue) {
-                Ok(job) => out.push(job),
-                Err(e) if e.kind() == ErrorKind::CorruptData => {
-                    // A damaged job is never delivered and never blocks the queue: it
-                    // goes to the dead letters with the reason (W10). One whose id
-                    // cannot be read stays leased and dies when its attempts run out.
-                    let id: String = row.try_get("job_id").op("queue.decode")?;
-                    tracing::warn!(%tenant, %queue, job = %id, error = %e, "a damaged job is moved to the dead letters");
-                    sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, last_error = $1 WHERE tenant = $2 AND queue = $3 AND job_id = $4")
-                        .bind(format!("damaged: {}", e.message()))
-                        .bind(tenant.as_str())
-                        .bind(queue.as_str())
-                        .bind(&id)
-                        .execute(&self.pool)
-                        .await
-                        .op("queue.dequeue")?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        // RETURNING has no order: deliver best first, as picked.
-        out.sort_by(|a, b| b.0.priority.cmp(&a.0.priority).then(a.1.cmp(&b.1)));
-        Ok(out.into_iter().map(|(j, _)| j).collect())
+        let mut conn = self.pool.acquire().await.op("queue.dequeue")?;
+        dequeue_in(&mut conn, tenant, queue, &req).await
     }
 
     async fn heartbeat(
@@ -459,42 +515,28 @@ impl JobQueue for PostgresStore {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
-        let queues: Vec<&str> = leases.iter().map(|l| l.queue.as_str()).collect();
-        let ids: Vec<&str> = leases.iter().map(|l| l.job_id.as_str()).collect();
-        let tokens: Vec<i64> = leases.iter().map(|l| to_i64(l.token)).collect();
-        // The job is found by its token (`flowstore_jobs_lease_token`, exact whatever
-        // the statistics); tenant, queue and id are checked on the row found. They are
-        // written `|| ''` so that PostgreSQL cannot use them as a primary key prefix:
-        // with a queue grown past its statistics it chose a scan of the tenant's
-        // whole queue for `tenant = $1` and hash-joined the leases against it.
-        let rows = sqlx::query("DELETE FROM flowstore_jobs j USING UNNEST($2::text[], $3::text[], $4::int8[]) AS a(queue, job_id, token) \
-             WHERE j.token = ANY($4::int8[]) AND j.state = 'leased' AND j.token = a.token \
-               AND j.tenant || '' = $1 AND j.queue || '' = a.queue AND j.job_id || '' = a.job_id \
-             RETURNING j.token")
-            .bind(tenant.as_str())
-            .bind(queues)
-            .bind(ids)
-            .bind(tokens)
-            .fetch_all(&self.pool)
-            .await
-            .op("queue.ack")?;
-        // Tokens are unique store-wide, so the token alone names the acknowledged lease.
-        // A lease named twice in the batch acks once: its later mentions find it gone,
-        // as a second call would.
-        let mut acked: HashSet<i64> = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("token").op("queue.decode"))
-            .collect::<Result<_>>()?;
-        Ok(leases
-            .iter()
-            .map(|l| {
-                if acked.remove(&to_i64(l.token)) {
-                    Ok(())
-                } else {
-                    Err(l.stale())
-                }
-            })
-            .collect())
+        let mut conn = self.pool.acquire().await.op("queue.ack")?;
+        ack_in(&mut conn, tenant, leases).await
+    }
+
+    async fn ack_and_dequeue(
+        &self,
+        tenant: &TenantId,
+        done: &[Lease],
+        queue: &QueueName,
+        next: Dequeue,
+    ) -> Result<storage_ports::AckedAndLeased> {
+        next.validate()?;
+        // One transaction: one commit, so one WAL flush, for the acks and the leases.
+        let mut tx = self.pool.begin().await.op("queue.ack_and_dequeue")?;
+        let acked = if done.is_empty() {
+            Vec::new()
+        } else {
+            ack_in(&mut tx, tenant, done).await?
+        };
+        let leased = dequeue_in(&mut tx, tenant, queue, &next).await?;
+        tx.commit().await.op("queue.ack_and_dequeue")?;
+        Ok(storage_ports::AckedAndLeased { acked, leased })
     }
 
     async fn fail(

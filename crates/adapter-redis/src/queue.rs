@@ -760,6 +760,22 @@ impl JobQueue for RedisStore {
         }
     }
 
+    async fn ack_and_dequeue(
+        &self,
+        tenant: &TenantId,
+        done: &[Lease],
+        queue: &QueueName,
+        next: Dequeue,
+    ) -> Result<storage_ports::AckedAndLeased> {
+        next.validate()?;
+        // Two scripts, two round trips. One pipeline would be one, but a script the
+        // server no longer caches (after a restart) fails there without telling
+        // whether the other ran, and an ack or a lease must not be repeated blind.
+        let acked = self.ack_batch(tenant, done).await?;
+        let leased = self.dequeue(tenant, queue, next).await?;
+        Ok(storage_ports::AckedAndLeased { acked, leased })
+    }
+
     async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
         redis::cmd("SET")
             .arg(format!("{}paused", self.keys(tenant).queue(queue)))

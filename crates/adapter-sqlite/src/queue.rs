@@ -159,6 +159,143 @@ impl SqliteStore {
     }
 }
 
+/// Acknowledges `leases` in the caller's write transaction, which commits it.
+async fn ack_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: &TenantId,
+    leases: &[Lease],
+) -> Result<Vec<Result<()>>> {
+    let mut out = Vec::with_capacity(leases.len());
+    for lease in leases {
+        let done = sqlx::query("DELETE FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(i64_of(lease.token))
+            .execute(&mut **tx)
+            .await
+            .op("queue.ack")?;
+        out.push(if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(lease.stale())
+        });
+    }
+    Ok(out)
+}
+
+impl SqliteStore {
+    /// The dequeue in the caller's write transaction, which commits it.
+    async fn dequeue_in(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        tenant: &TenantId,
+        queue: &QueueName,
+        req: &Dequeue,
+    ) -> Result<Vec<LeasedJob>> {
+        let now = self.now();
+        let (t, q) = (tenant.as_str(), queue.as_str());
+        // A paused queue delivers nothing and takes nothing back (Q11); read in the
+        // write transaction, so a pause that returned is seen.
+        let paused: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM flowstore_paused_queues WHERE tenant = ?1 AND queue = ?2",
+        )
+        .bind(t)
+        .bind(q)
+        .fetch_optional(&mut **tx)
+        .await
+        .op("queue.dequeue")?;
+        if paused.is_some() {
+            return Ok(Vec::new());
+        }
+        // The oldest `takeback_limit` expired leases (storage_ports::rules::lease):
+        // last attempts among them die, the others compete with the ready jobs. The
+        // leased index yields them in expiry order, so a backlog costs a bounded read.
+        let limit = i64::try_from(takeback_limit(req.max)).unwrap_or(i64::MAX);
+        let window = sqlx::query("SELECT job_id, attempts >= max_attempts AS last FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires <= ?3 ORDER BY lease_expires, job_id LIMIT ?4")
+            .bind(t)
+            .bind(q)
+            .bind(now.as_micros())
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await
+            .op("queue.dequeue")?;
+        let (mut dying, mut taken) = (Vec::new(), Vec::new());
+        for r in &window {
+            let id: String = r.try_get("job_id").op("queue.decode")?;
+            if r.try_get::<bool, _>("last").op("queue.decode")? {
+                dying.push(id);
+            } else {
+                taken.push(id);
+            }
+        }
+        if !dying.is_empty() {
+            sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND job_id IN (SELECT value FROM json_each(?4))")
+                .bind(now.as_micros())
+                .bind(t)
+                .bind(q)
+                .bind(serde_json::Value::from(dying).to_string())
+                .execute(&mut **tx)
+                .await
+                .op("queue.dequeue")?;
+        }
+        // The best of the ready jobs and of the expired leases taken.
+        let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at FROM ( \
+               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND state = 'ready' AND run_at <= ?3 ORDER BY priority DESC, run_at, seq LIMIT ?4) \
+               UNION ALL \
+               SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND job_id IN (SELECT value FROM json_each(?5))) \
+             ORDER BY priority DESC, run_at, seq LIMIT ?4")
+            .bind(t)
+            .bind(q)
+            .bind(now.as_micros())
+            .bind(i64::try_from(req.max).unwrap_or(1))
+            .bind(serde_json::Value::from(taken).to_string())
+            .fetch_all(&mut **tx)
+            .await
+            .op("queue.dequeue")?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first_token = take(tx, "lease_token", rows.len()).await?;
+        let expires_at = now.plus(req.lease_for);
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let token = first_token + i64::try_from(i).unwrap_or(0);
+            let id: String = row.try_get("job_id").op("queue.decode")?;
+            let job = match leased_of(row, queue, &id, token, expires_at) {
+                Ok(job) => job,
+                Err(e) if e.kind() == storage_ports::ErrorKind::CorruptData => {
+                    // A damaged job is never delivered and never blocks the queue: it
+                    // goes to the dead letters with the reason (W10).
+                    tracing::warn!(%tenant, %queue, job = %id, error = %e, "a damaged job is moved to the dead letters");
+                    sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = ?2 WHERE tenant = ?3 AND queue = ?4 AND job_id = ?5")
+                        .bind(now.as_micros())
+                        .bind(format!("damaged: {}", e.message()))
+                        .bind(t)
+                        .bind(q)
+                        .bind(&id)
+                        .execute(&mut **tx)
+                        .await
+                        .op("queue.dequeue")?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            sqlx::query("UPDATE flowstore_jobs SET state = 'leased', token = ?, lease_expires = ?, attempts = attempts + 1 WHERE tenant = ? AND queue = ? AND job_id = ?")
+                .bind(token)
+                .bind(expires_at.as_micros())
+                .bind(t)
+                .bind(q)
+                .bind(&id)
+                .execute(&mut **tx)
+                .await
+                .op("queue.dequeue")?;
+            out.push(job);
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl JobQueue for SqliteStore {
     async fn enqueue_batch(
@@ -188,109 +325,9 @@ impl JobQueue for SqliteStore {
         req: Dequeue,
     ) -> Result<Vec<LeasedJob>> {
         req.validate()?;
-        let now = self.now();
-        let (t, q) = (tenant.as_str(), queue.as_str());
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.dequeue")?;
-        // A paused queue delivers nothing and takes nothing back (Q11); read in the
-        // write transaction, so a pause that returned is seen.
-        let paused: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM flowstore_paused_queues WHERE tenant = ?1 AND queue = ?2",
-        )
-        .bind(t)
-        .bind(q)
-        .fetch_optional(&mut *tx)
-        .await
-        .op("queue.dequeue")?;
-        if paused.is_some() {
-            tx.commit().await.op("queue.dequeue")?;
-            return Ok(Vec::new());
-        }
-        // The oldest `takeback_limit` expired leases (storage_ports::rules::lease):
-        // last attempts among them die, the others compete with the ready jobs. The
-        // leased index yields them in expiry order, so a backlog costs a bounded read.
-        let limit = i64::try_from(takeback_limit(req.max)).unwrap_or(i64::MAX);
-        let window = sqlx::query("SELECT job_id, attempts >= max_attempts AS last FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires <= ?3 ORDER BY lease_expires, job_id LIMIT ?4")
-            .bind(t)
-            .bind(q)
-            .bind(now.as_micros())
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await
-            .op("queue.dequeue")?;
-        let (mut dying, mut taken) = (Vec::new(), Vec::new());
-        for r in &window {
-            let id: String = r.try_get("job_id").op("queue.decode")?;
-            if r.try_get::<bool, _>("last").op("queue.decode")? {
-                dying.push(id);
-            } else {
-                taken.push(id);
-            }
-        }
-        if !dying.is_empty() {
-            sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND job_id IN (SELECT value FROM json_each(?4))")
-                .bind(now.as_micros())
-                .bind(t)
-                .bind(q)
-                .bind(serde_json::Value::from(dying).to_string())
-                .execute(&mut *tx)
-                .await
-                .op("queue.dequeue")?;
-        }
-        // The best of the ready jobs and of the expired leases taken.
-        let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at FROM ( \
-               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND state = 'ready' AND run_at <= ?3 ORDER BY priority DESC, run_at, seq LIMIT ?4) \
-               UNION ALL \
-               SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND job_id IN (SELECT value FROM json_each(?5))) \
-             ORDER BY priority DESC, run_at, seq LIMIT ?4")
-            .bind(t)
-            .bind(q)
-            .bind(now.as_micros())
-            .bind(i64::try_from(req.max).unwrap_or(1))
-            .bind(serde_json::Value::from(taken).to_string())
-            .fetch_all(&mut *tx)
-            .await
-            .op("queue.dequeue")?;
-        if rows.is_empty() {
-            tx.commit().await.op("queue.dequeue")?;
-            return Ok(Vec::new());
-        }
-        let first_token = take(&mut tx, "lease_token", rows.len()).await?;
-        let expires_at = now.plus(req.lease_for);
-        let mut out = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let token = first_token + i64::try_from(i).unwrap_or(0);
-            let id: String = row.try_get("job_id").op("queue.decode")?;
-            let job = match leased_of(row, queue, &id, token, expires_at) {
-                Ok(job) => job,
-                Err(e) if e.kind() == storage_ports::ErrorKind::CorruptData => {
-                    // A damaged job is never delivered and never blocks the queue: it
-                    // goes to the dead letters with the reason (W10).
-                    tracing::warn!(%tenant, %queue, job = %id, error = %e, "a damaged job is moved to the dead letters");
-                    sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = ?2 WHERE tenant = ?3 AND queue = ?4 AND job_id = ?5")
-                        .bind(now.as_micros())
-                        .bind(format!("damaged: {}", e.message()))
-                        .bind(t)
-                        .bind(q)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .op("queue.dequeue")?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            sqlx::query("UPDATE flowstore_jobs SET state = 'leased', token = ?, lease_expires = ?, attempts = attempts + 1 WHERE tenant = ? AND queue = ? AND job_id = ?")
-                .bind(token)
-                .bind(expires_at.as_micros())
-                .bind(t)
-                .bind(q)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .op("queue.dequeue")?;
-            out.push(job);
-        }
+        let out = self.dequeue_in(&mut tx, tenant, queue, &req).await?;
         tx.commit().await.op("queue.dequeue")?;
         Ok(out)
     }
@@ -323,24 +360,26 @@ impl JobQueue for SqliteStore {
     async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.ack")?;
-        let mut out = Vec::with_capacity(leases.len());
-        for lease in leases {
-            let done = sqlx::query("DELETE FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
-                .bind(tenant.as_str())
-                .bind(lease.queue.as_str())
-                .bind(lease.job_id.as_str())
-                .bind(i64_of(lease.token))
-                .execute(&mut *tx)
-                .await
-                .op("queue.ack")?;
-            out.push(if done.rows_affected() == 1 {
-                Ok(())
-            } else {
-                Err(lease.stale())
-            });
-        }
+        let out = ack_in(&mut tx, tenant, leases).await?;
         tx.commit().await.op("queue.ack")?;
         Ok(out)
+    }
+
+    async fn ack_and_dequeue(
+        &self,
+        tenant: &TenantId,
+        done: &[Lease],
+        queue: &QueueName,
+        next: Dequeue,
+    ) -> Result<storage_ports::AckedAndLeased> {
+        next.validate()?;
+        // One write transaction, so one commit (one fsync) for the acks and the leases.
+        let _gate = self.write_gate().await;
+        let mut tx = self.write_tx().await.op("queue.ack_and_dequeue")?;
+        let acked = ack_in(&mut tx, tenant, done).await?;
+        let leased = self.dequeue_in(&mut tx, tenant, queue, &next).await?;
+        tx.commit().await.op("queue.ack_and_dequeue")?;
+        Ok(storage_ports::AckedAndLeased { acked, leased })
     }
 
     async fn fail(

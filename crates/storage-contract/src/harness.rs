@@ -170,7 +170,7 @@ behaviours! {
         crate::queue::q5_retry_backs_off_then_dies, crate::queue::q5_dead_jobs_list_and_requeue,
         crate::queue::q6_dedup_key_returns_the_first_job, crate::queue::q6_a_batch_repeating_a_pending_key_returns_the_pending_job, crate::queue::q7_many_workers_process_each_job_once,
         crate::queue::q8_queues_isolated_by_name_and_tenant, crate::queue::q8_stats_count_each_state,
-        crate::queue::q10_batches_enqueue_lease_and_ack_many, crate::queue::q10_a_lease_twice_in_one_ack_batch_acks_once, crate::queue::o4_dead_jobs_export_and_import;
+        crate::queue::q10_batches_enqueue_lease_and_ack_many, crate::queue::q10_a_lease_twice_in_one_ack_batch_acks_once, crate::queue_lifecycle::q13_ack_and_lease_the_next_batch_in_one_call, crate::queue::o4_dead_jobs_export_and_import;
     QueueWait => crate::queue::q9_wait_wakes_promptly_on_enqueue;
     QueuePause => crate::queue_lifecycle::q11_a_paused_queue_delivers_nothing_until_resumed;
     QueuePauseWait => crate::queue_lifecycle::q11_resume_wakes_waiters;

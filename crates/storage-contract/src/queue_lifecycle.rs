@@ -147,3 +147,64 @@ pub async fn q12_snooze_puts_the_job_back_without_using_an_attempt(ctx: Ctx) -> 
     s.ack(t, &job.lease).await?;
     Ok(())
 }
+
+/// Q13: a worker acknowledges its batch and leases the next in one call: the acks have
+/// their results per lease (a stale one is `LeaseLost`), the acknowledged jobs are
+/// gone, and the new leases are the best of what is ready; a paused queue leases
+/// nothing, while the acks still count.
+pub async fn q13_ack_and_lease_the_next_batch_in_one_call(ctx: Ctx) -> TestResult {
+    let (s, t) = (&ctx.set.queue, &ctx.tenant);
+    let q: QueueName = id("q13")?;
+    for n in 0..5 {
+        s.enqueue(t, &q, NewJob::new(json!(n)).with_priority(10 - n))
+            .await?;
+    }
+    let first = s.dequeue(t, &q, Dequeue::batch(2, LONG)).await?;
+    ensure_eq!(first.len(), 2, "first batch");
+    let mut done: Vec<_> = first.iter().map(|j| j.lease.clone()).collect();
+    let mut stale = done[0].clone();
+    stale.token = stale.token.wrapping_add(1_000_000);
+    done.push(stale);
+    let step = s
+        .ack_and_dequeue(t, &done, &q, Dequeue::batch(2, LONG))
+        .await?;
+    ensure_eq!(step.acked.len(), 3, "one ack result per lease");
+    ensure!(
+        step.acked[0].is_ok() && step.acked[1].is_ok(),
+        "the current leases are acknowledged: {:?}",
+        step.acked
+    );
+    ensure!(
+        step.acked[2]
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::LeaseLost),
+        "a stale lease is LeaseLost: {:?}",
+        step.acked[2]
+    );
+    let payloads: Vec<_> = step.leased.iter().map(|j| j.payload.clone()).collect();
+    ensure_eq!(payloads, vec![json!(2), json!(3)], "the next best jobs");
+    let stats = s.stats(t, &q).await?;
+    ensure_eq!(
+        (stats.pending, stats.running),
+        (1, 2),
+        "two acknowledged, two leased, one waiting"
+    );
+    if ctx.set.operations.capabilities().queue_pause {
+        s.pause(t, &q).await?;
+        let done: Vec<_> = step.leased.iter().map(|j| j.lease.clone()).collect();
+        let paused = s
+            .ack_and_dequeue(t, &done, &q, Dequeue::batch(2, LONG))
+            .await?;
+        ensure!(
+            paused.acked.iter().all(Result::is_ok) && paused.leased.is_empty(),
+            "on a paused queue the acks count and nothing is leased: {paused:?}"
+        );
+        s.resume(t, &q).await?;
+    }
+    expect_kind(
+        s.ack_and_dequeue(t, &[], &q, Dequeue::batch(0, LONG)).await,
+        ErrorKind::InvalidInput,
+        "a batch of 0",
+    )?;
+    Ok(())
+}

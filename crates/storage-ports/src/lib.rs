@@ -47,8 +47,8 @@ pub use metrics::{
 pub use operation::{Operation, Port, Repeat};
 pub use operations::{Health, Operations, SchemaStatus, StoreStats};
 pub use queue::{
-    DeadJob, DeadState, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure, JobQueue,
-    JobQueueExt, JobTransfer, Lease, LeasedJob, NewJob, QueueStats,
+    AckedAndLeased, DeadJob, DeadState, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure,
+    JobQueue, JobQueueExt, JobTransfer, Lease, LeasedJob, NewJob, QueueStats,
 };
 pub use rules::aggregate::{Distribution, DistributionSummary};
 pub use rules::backoff::Backoff;

@@ -95,7 +95,7 @@ impl Operation {
     }
 
     /// Every operation of every port, in port order.
-    pub const ALL: [Self; 53] = [
+    pub const ALL: [Self; 54] = [
         Self::WORKFLOWS_PUT,
         Self::WORKFLOWS_GET,
         Self::WORKFLOWS_LATEST,
@@ -135,6 +135,7 @@ impl Operation {
         Self::QUEUE_REQUEUE,
         Self::QUEUE_STATS,
         Self::QUEUE_WAIT,
+        Self::QUEUE_ACK_AND_DEQUEUE,
         Self::QUEUE_PAUSE,
         Self::QUEUE_RESUME,
         Self::QUEUE_SNOOZE,

@@ -434,6 +434,24 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// `Unsupported` without the `queue_wait` capability.
     async fn wait(&self, tenant: &TenantId, queue: &QueueName, timeout: Duration) -> Result<bool>;
 
+    /// Acknowledges `done` and leases up to `next.max` jobs of `queue`, in one round
+    /// trip or one commit where the backend allows (Q13): a worker's loop costs one
+    /// call per batch instead of two. The acks come first and have their results per
+    /// lease, as [`JobQueue::ack_batch`] gives them; the new leases follow the rules
+    /// of [`JobQueue::dequeue`] (a paused queue leases nothing, its acks still count).
+    ///
+    /// # Errors
+    /// As `ack_batch` and `dequeue`: `InvalidInput` for `next`, backend errors that
+    /// stopped the call (then neither the acks nor the leases happened where the
+    /// backend has transactions).
+    async fn ack_and_dequeue(
+        &self,
+        tenant: &TenantId,
+        done: &[Lease],
+        queue: &QueueName,
+        next: Dequeue,
+    ) -> Result<AckedAndLeased>;
+
     /// Pauses a queue (Q11), for an incident or a deploy: the state is stored, so every
     /// node sees it and it survives restarts. A paused queue delivers nothing and takes
     /// no expired lease back; enqueues are accepted, leases already out keep working
@@ -460,6 +478,15 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// `LeaseLost` for a stale lease; `InvalidInput` for a delay over [`MAX_DELAY`];
     /// `Unsupported` without the `queue_snooze` capability.
     async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp>;
+}
+
+/// What [`JobQueue::ack_and_dequeue`] did (Q13).
+#[derive(Debug)]
+pub struct AckedAndLeased {
+    /// One result per lease acknowledged, in order.
+    pub acked: Vec<Result<()>>,
+    /// The jobs newly leased, best first.
+    pub leased: Vec<LeasedJob>,
 }
 
 /// Checks a snooze delay (Q12).
@@ -584,6 +611,12 @@ impl crate::operation::Operation {
         "queue.wait",
         crate::operation::Port::Queue,
         crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::ack_and_dequeue`]: leases jobs, so it is never repeated (as dequeue).
+    pub const QUEUE_ACK_AND_DEQUEUE: Self = Self::new(
+        "queue.ack_and_dequeue",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
     );
     /// [`JobQueue::pause`]: pausing twice is pausing.
     pub const QUEUE_PAUSE: Self = Self::new(

@@ -229,6 +229,15 @@ impl JobQueue for UnsupportedStore {
     async fn wait(&self, _: &TenantId, _: &QueueName, _: Duration) -> Result<bool> {
         self.no("waiting on job queues")
     }
+    async fn ack_and_dequeue(
+        &self,
+        _: &TenantId,
+        _: &[Lease],
+        _: &QueueName,
+        _: Dequeue,
+    ) -> Result<crate::AckedAndLeased> {
+        self.no("job queues")
+    }
     async fn pause(&self, _: &TenantId, _: &QueueName) -> Result<()> {
         self.no("pausing job queues")
     }

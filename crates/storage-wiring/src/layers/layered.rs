@@ -465,6 +465,27 @@ impl<L: Intercept> JobQueue for Layered<L> {
         })
         .await
     }
+    async fn ack_and_dequeue(
+        &self,
+        tenant: &TenantId,
+        done: &[Lease],
+        queue: &QueueName,
+        next: Dequeue,
+    ) -> Result<storage_ports::AckedAndLeased> {
+        self.call(
+            Operation::QUEUE_ACK_AND_DEQUEUE,
+            Some(tenant),
+            false,
+            move || {
+                Box::pin(
+                    self.inner
+                        .queue
+                        .ack_and_dequeue(tenant, done, queue, next.clone()),
+                )
+            },
+        )
+        .await
+    }
     async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {
         self.call(Operation::QUEUE_PAUSE, Some(tenant), false, move || {
             Box::pin(self.inner.queue.pause(tenant, queue))
