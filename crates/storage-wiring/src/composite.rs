@@ -42,6 +42,8 @@ impl Operations for CompositeOperations {
                     Concern::Queue => {
                         c.queue = b.queue;
                         c.queue_wait = b.queue_wait;
+                        c.queue_pause = b.queue_pause;
+                        c.queue_snooze = b.queue_snooze;
                     }
                     Concern::Documents => c.documents = b.documents,
                 }
