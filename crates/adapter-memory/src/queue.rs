@@ -404,10 +404,8 @@ impl JobQueue for MemoryStore {
         queue: &QueueName,
         next: Dequeue,
     ) -> Result<storage_ports::AckedAndLeased> {
-        next.validate()?;
-        let acked = self.ack_batch(tenant, done).await?;
-        let leased = self.dequeue(tenant, queue, next).await?;
-        Ok(storage_ports::AckedAndLeased { acked, leased })
+        // In memory there is no round trip to save.
+        storage_ports::queue::ack_then_dequeue(self, tenant, done, queue, next).await
     }
 
     async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {

@@ -767,13 +767,10 @@ impl JobQueue for RedisStore {
         queue: &QueueName,
         next: Dequeue,
     ) -> Result<storage_ports::AckedAndLeased> {
-        next.validate()?;
         // Two scripts, two round trips. One pipeline would be one, but a script the
         // server no longer caches (after a restart) fails there without telling
         // whether the other ran, and an ack or a lease must not be repeated blind.
-        let acked = self.ack_batch(tenant, done).await?;
-        let leased = self.dequeue(tenant, queue, next).await?;
-        Ok(storage_ports::AckedAndLeased { acked, leased })
+        storage_ports::queue::ack_then_dequeue(self, tenant, done, queue, next).await
     }
 
     async fn pause(&self, tenant: &TenantId, queue: &QueueName) -> Result<()> {

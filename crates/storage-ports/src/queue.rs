@@ -489,6 +489,24 @@ pub struct AckedAndLeased {
     pub leased: Vec<LeasedJob>,
 }
 
+/// [`JobQueue::ack_and_dequeue`] as an `ack_batch` followed by a `dequeue`: for a
+/// backend that cannot do both in one round trip or commit, written once.
+///
+/// # Errors
+/// As `ack_batch` and `dequeue`.
+pub async fn ack_then_dequeue<Q: JobQueue + ?Sized>(
+    store: &Q,
+    tenant: &TenantId,
+    done: &[Lease],
+    queue: &QueueName,
+    next: Dequeue,
+) -> Result<AckedAndLeased> {
+    next.validate()?;
+    let acked = store.ack_batch(tenant, done).await?;
+    let leased = store.dequeue(tenant, queue, next).await?;
+    Ok(AckedAndLeased { acked, leased })
+}
+
 /// Checks a snooze delay (Q12).
 ///
 /// # Errors
