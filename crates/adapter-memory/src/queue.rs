@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::lease::takeback_limit;
 use storage_ports::JobTransfer;
+use serde_json::Value;
 use storage_ports::{
+    CancelOutcome, HistoryQuery, JobInfo, JobStatus, Page,
     DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
     JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
@@ -24,8 +26,44 @@ fn is_ready(job: &Job, now: Timestamp) -> bool {
     match job.state {
         JobState::Ready => job.run_at <= now,
         JobState::Leased { expires_at, .. } => expires_at <= now,
-        JobState::Dead { .. } => false,
+        _ => false,
     }
+}
+
+/// What `job` and `history` show of a stored job.
+fn info_of(queue: &QueueName, id: &JobId, j: &Job, now: Timestamp) -> JobInfo {
+    let status = match j.state {
+        JobState::Ready if j.run_at > now => JobStatus::Scheduled,
+        JobState::Ready => JobStatus::Pending,
+        JobState::Leased { expires_at, .. } if expires_at > now => JobStatus::Running,
+        JobState::Leased { .. } => JobStatus::Pending,
+        JobState::Dead { .. } => JobStatus::Dead,
+        JobState::Completed { .. } => JobStatus::Completed,
+        JobState::Cancelled { .. } => JobStatus::Cancelled,
+    };
+    JobInfo {
+        queue: queue.clone(),
+        job_id: id.clone(),
+        status,
+        payload: j.spec.payload.clone(),
+        priority: j.spec.priority,
+        attempts: j.attempts,
+        max_attempts: j.spec.max_attempts,
+        enqueued_at: j.enqueued_at,
+        finished_at: j.state.finished_at(),
+        progress: j.progress.clone(),
+        output: j.output.clone(),
+        last_error: j.last_error.clone(),
+        cancel_requested: j.cancel_requested,
+    }
+}
+
+/// Whether a finished job's `keep_for` has passed at `now`.
+fn expired(j: &Job, now: Timestamp) -> bool {
+    j.state.finished_at().is_some_and(|at| {
+        storage_ports::queue::keep_until(at, j.spec.keep_for_micros())
+            .is_some_and(|until| until <= now.as_micros())
+    })
 }
 
 impl MemoryStore {
@@ -63,7 +101,7 @@ impl MemoryStore {
             let first = jobs.iter().find(|((q, _), j)| {
                 q == queue
                     && j.spec.dedup_key.as_ref() == Some(key)
-                    && !matches!(j.state, JobState::Dead { .. })
+                    && j.state.is_live()
             });
             if let Some(((_, id), _)) = first {
                 return Ok(Enqueued {
@@ -89,6 +127,9 @@ impl MemoryStore {
                 attempts: 0,
                 last_error: None,
                 state: JobState::Ready,
+                progress: None,
+                output: None,
+                cancel_requested: false,
             },
         );
         state.next_job_seq += 1;
@@ -98,11 +139,13 @@ impl MemoryStore {
         })
     }
 
-    /// The job a lease names, if the lease is current.
+    /// The job a lease names, if the lease is current. A job whose cancel was asked
+    /// for is finished as cancelled here, and the holder told so (Q14).
     fn leased_job<'s>(
         state: &'s mut State,
         tenant: &TenantId,
         lease: &Lease,
+        now: Timestamp,
     ) -> Result<&'s mut Job> {
         let job = state
             .tenant(tenant)
@@ -110,9 +153,37 @@ impl MemoryStore {
             .get_mut(&(lease.queue.clone(), lease.job_id.clone()))
             .ok_or_else(|| lease.stale())?;
         match job.state {
-            JobState::Leased { token, .. } if token == lease.token => Ok(job),
+            JobState::Leased { token, .. } if token == lease.token => {
+                if job.cancel_requested {
+                    job.state = JobState::Cancelled { at: now };
+                    return Err(storage_ports::queue::cancelled_error(&lease.job_id));
+                }
+                Ok(job)
+            }
             _ => Err(lease.stale()),
         }
+    }
+
+    /// Acknowledges one lease: a job with `keep_for` goes to the history with its
+    /// output, any other is deleted.
+    fn ack_locked(
+        state: &mut State,
+        tenant: &TenantId,
+        lease: &Lease,
+        output: Option<Value>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let job = Self::leased_job(state, tenant, lease, now)?;
+        if job.spec.keep_for.is_some() {
+            job.state = JobState::Completed { at: now };
+            job.output = output;
+        } else {
+            state
+                .tenant(tenant)
+                .jobs
+                .remove(&(lease.queue.clone(), lease.job_id.clone()));
+        }
+        Ok(())
     }
 }
 
@@ -174,7 +245,10 @@ impl JobQueue for MemoryStore {
             let Some(job) = jobs.get_mut(&(queue.clone(), id.clone())) else {
                 continue;
             };
-            if job.attempts >= job.spec.max_attempts {
+            if job.cancel_requested {
+                // A cancelled job is never delivered again (Q14).
+                job.state = JobState::Cancelled { at: now };
+            } else if job.attempts >= job.spec.max_attempts {
                 let error = format!(
                     "lease expired on attempt {} of {}",
                     job.attempts, job.spec.max_attempts
@@ -195,7 +269,7 @@ impl JobQueue for MemoryStore {
                     && match j.state {
                         JobState::Ready => j.run_at <= now,
                         JobState::Leased { .. } => taken_back.contains(id),
-                        JobState::Dead { .. } => false,
+                        _ => false,
                     }
             })
             .map(|((_, id), j)| (id, j))
@@ -233,7 +307,7 @@ impl JobQueue for MemoryStore {
         extend_by: Duration,
     ) -> Result<Lease> {
         let mut state = self.lock();
-        let job = Self::leased_job(&mut state, tenant, lease)?;
+        let job = Self::leased_job(&mut state, tenant, lease, self.now())?;
         let expires_at = self.now().plus(extend_by);
         job.state = JobState::Leased {
             token: lease.token,
@@ -246,17 +320,11 @@ impl JobQueue for MemoryStore {
     }
 
     async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
+        let now = self.now();
         let mut state = self.lock();
         Ok(leases
             .iter()
-            .map(|lease| {
-                Self::leased_job(&mut state, tenant, lease)?;
-                state
-                    .tenant(tenant)
-                    .jobs
-                    .remove(&(lease.queue.clone(), lease.job_id.clone()));
-                Ok(())
-            })
+            .map(|lease| Self::ack_locked(&mut state, tenant, lease, None, now))
             .collect())
     }
 
@@ -269,8 +337,8 @@ impl JobQueue for MemoryStore {
         self.limit().check_failure(&failure)?;
         let outcome = {
             let mut state = self.lock();
-            let job = Self::leased_job(&mut state, tenant, lease)?;
             let now = self.now();
+            let job = Self::leased_job(&mut state, tenant, lease, now)?;
             job.last_error = Some(failure.error.clone());
             if failure.retry && job.attempts < job.spec.max_attempts {
                 let at = now.plus(job.spec.backoff.delay_after(job.attempts));
@@ -347,6 +415,8 @@ impl JobQueue for MemoryStore {
             }
             match j.state {
                 JobState::Dead { .. } => s.dead += 1,
+                JobState::Completed { .. } => s.completed += 1,
+                JobState::Cancelled { .. } => s.cancelled += 1,
                 JobState::Leased { expires_at, .. } if expires_at > now => s.running += 1,
                 JobState::Ready if j.run_at > now => s.scheduled += 1,
                 _ => s.pending += 1,
@@ -377,7 +447,7 @@ impl JobQueue for MemoryStore {
                     let at = match j.state {
                         JobState::Ready => Some(j.run_at),
                         JobState::Leased { expires_at, .. } => Some(expires_at),
-                        JobState::Dead { .. } => None,
+                        _ => None,
                     };
                     next = match (next, at) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -423,7 +493,7 @@ impl JobQueue for MemoryStore {
         storage_ports::queue::check_snooze(delay)?;
         let at = {
             let mut state = self.lock();
-            let job = Self::leased_job(&mut state, tenant, lease)?;
+            let job = Self::leased_job(&mut state, tenant, lease, self.now())?;
             let at = self.now().plus(delay);
             // The attempt the lease took is given back.
             job.attempts = job.attempts.saturating_sub(1);
@@ -433,6 +503,138 @@ impl JobQueue for MemoryStore {
         };
         self.notify_queue();
         Ok(at)
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<CancelOutcome> {
+        let now = self.now();
+        let outcome = {
+            let mut state = self.lock();
+            let j = state
+                .tenant(tenant)
+                .jobs
+                .get_mut(&(queue.clone(), job.clone()))
+                .ok_or_else(|| Error::not_found(format!("no job {job} in queue {queue}")))?;
+            match j.state {
+                JobState::Ready => {
+                    j.state = JobState::Cancelled { at: now };
+                    CancelOutcome::Cancelled
+                }
+                JobState::Leased { .. } => {
+                    j.cancel_requested = true;
+                    CancelOutcome::Requested
+                }
+                _ => {
+                    let status = info_of(queue, job, j, now).status;
+                    return Err(storage_ports::queue::finished_error(job, status.as_str()));
+                }
+            }
+        };
+        self.notify_queue();
+        Ok(outcome)
+    }
+
+    async fn progress(&self, tenant: &TenantId, lease: &Lease, progress: Value) -> Result<()> {
+        self.limit().check("job progress", &progress)?;
+        let mut state = self.lock();
+        let job = Self::leased_job(&mut state, tenant, lease, self.now())?;
+        job.progress = Some(progress);
+        Ok(())
+    }
+
+    async fn complete(&self, tenant: &TenantId, lease: &Lease, output: Value) -> Result<()> {
+        self.limit().check("job output", &output)?;
+        let now = self.now();
+        let mut state = self.lock();
+        Self::ack_locked(&mut state, tenant, lease, Some(output), now)
+    }
+
+    async fn job(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<JobInfo> {
+        let now = self.now();
+        let mut state = self.lock();
+        state
+            .tenant(tenant)
+            .jobs
+            .get(&(queue.clone(), job.clone()))
+            .map(|j| info_of(queue, job, j, now))
+            .ok_or_else(|| Error::not_found(format!("no job {job} in queue {queue}")))
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        query: &HistoryQuery,
+    ) -> Result<Page<JobInfo>> {
+        let after = query.position()?;
+        let limit = query.page.effective_limit();
+        let now = self.now();
+        let mut state = self.lock();
+        let mut found: Vec<JobInfo> = state
+            .tenant(tenant)
+            .jobs
+            .iter()
+            .filter(|((q, _), _)| q == queue)
+            .map(|((_, id), j)| info_of(queue, id, j, now))
+            .filter(|i| match query.state {
+                Some(f) => i.status == f.status(),
+                None => i.status.is_finished(),
+            })
+            .filter(|i| after.as_ref().is_none_or(|a| &i.history_position() < a))
+            .collect();
+        found.sort_by_key(|i| std::cmp::Reverse(i.history_position()));
+        found.truncate(limit + 1);
+        Ok(Page::from_candidates(
+            HistoryQuery::CURSOR_KIND,
+            found,
+            limit,
+            JobInfo::history_position,
+        ))
+    }
+
+    async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64> {
+        storage_ports::queue::check_prune_batch(max)?;
+        let now = self.now();
+        let mut state = self.lock();
+        let jobs = &mut state.tenant(tenant).jobs;
+        let due: Vec<(QueueName, JobId)> = jobs
+            .iter()
+            .filter(|(_, j)| expired(j, now))
+            .map(|(k, _)| k.clone())
+            .take(max)
+            .collect();
+        for k in &due {
+            jobs.remove(k);
+        }
+        Ok(due.len() as u64)
+    }
+
+    async fn reenqueue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<Enqueued> {
+        let now = self.now();
+        let out = {
+            let mut state = self.lock();
+            let spec = state
+                .tenant(tenant)
+                .jobs
+                .get(&(queue.clone(), job.clone()))
+                .filter(|j| j.state.finished_at().is_some())
+                .map(|j| storage_ports::queue::reenqueued(&j.spec))
+                .ok_or_else(|| {
+                    Error::not_found(format!("no finished job {job} in queue {queue}"))
+                })?;
+            Self::enqueue_locked(&mut state, tenant, queue, spec, now)?
+        };
+        self.notify_queue();
+        Ok(out)
     }
 }
 
@@ -445,6 +647,8 @@ impl JobTransfer for MemoryStore {
             .jobs
             .iter()
             .map(|((q, _), j)| (q, j))
+            // The history of completed and cancelled jobs stays where it is (O4).
+            .filter(|(_, j)| j.state.is_live() || matches!(j.state, JobState::Dead { .. }))
             .collect();
         jobs.sort_by(|a, b| (a.0, a.1.seq).cmp(&(b.0, b.1.seq)));
         Ok(jobs
@@ -502,6 +706,9 @@ impl JobTransfer for MemoryStore {
                     error: dead.last_error,
                     died_at: dead.died_at,
                 },
+                progress: None,
+                output: None,
+                cancel_requested: false,
             },
         );
         Ok(())

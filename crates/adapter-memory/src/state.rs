@@ -61,6 +61,25 @@ pub(crate) enum JobState {
     Ready,
     Leased { token: u64, expires_at: Timestamp },
     Dead { error: String, died_at: Timestamp },
+    Completed { at: Timestamp },
+    Cancelled { at: Timestamp },
+}
+
+impl JobState {
+    /// Whether the job may still run: ready or leased.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::Ready | Self::Leased { .. })
+    }
+
+    /// When the job finished, if it did.
+    pub fn finished_at(&self) -> Option<Timestamp> {
+        match self {
+            Self::Dead { died_at: at, .. } | Self::Completed { at } | Self::Cancelled { at } => {
+                Some(*at)
+            }
+            Self::Ready | Self::Leased { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,4 +91,10 @@ pub(crate) struct Job {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub state: JobState,
+    /// The last progress recorded (Q16).
+    pub progress: Option<serde_json::Value>,
+    /// The output it was acked with (Q16).
+    pub output: Option<serde_json::Value>,
+    /// A cancel was asked for while it ran (Q14).
+    pub cancel_requested: bool,
 }

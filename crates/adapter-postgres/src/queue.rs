@@ -21,6 +21,7 @@ use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
+use storage_ports::{CancelOutcome, FinishedState, HistoryQuery, JobInfo, JobStatus, Page};
 use storage_ports::{ErrorKind, JobTransfer};
 
 use chrono::{DateTime, Utc};
@@ -37,27 +38,46 @@ use storage_ports::rules::lease::takeback_limit;
 /// $4 the lease in microseconds, $5 the take-back limit
 /// (`storage_ports::rules::lease::takeback_limit` of the batch). A paused queue (Q11)
 /// takes nothing back and delivers nothing.
+///
+/// An expired lease of a job whose cancel was asked for is finished as cancelled
+/// instead (Q14).
 pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
-               SELECT ctid, priority, run_at, seq, attempts >= max_attempts AS last FROM flowstore_jobs \
+               SELECT ctid, priority, run_at, seq, attempts >= max_attempts AS last, cancel_requested FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
                AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
                ORDER BY lease_expires, job_id LIMIT $5 FOR UPDATE SKIP LOCKED), \
              dead AS ( \
-               UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, \
+               UPDATE flowstore_jobs SET state = 'dead', died_at = now(), finished_at = now(), \
+                 keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL, \
                  last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
-               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE last))), \
+               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE last AND NOT cancel_requested))), \
+             cancelled AS ( \
+               UPDATE flowstore_jobs SET state = 'cancelled', finished_at = now(), \
+                 keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL \
+               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE cancel_requested))), \
              ready AS ( \
                SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
                AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
                ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
              picked AS ( \
-               SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq FROM expired WHERE NOT last) c \
+               SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq FROM expired WHERE NOT last AND NOT cancel_requested) c \
                ORDER BY priority DESC, run_at, seq LIMIT $3) \
              UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
                lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \
              WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
              RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires";
+
+/// The columns [`info_of`] reads, the status decided on the server's clock (a macro,
+/// so statements stay literals).
+macro_rules! info_columns {
+    () => {
+        "job_id, payload, priority, attempts, max_attempts, enqueued_at, finished_at, progress, output, last_error, cancel_requested, \
+         CASE WHEN state = 'ready' AND run_at > now() THEN 'scheduled' WHEN state = 'ready' THEN 'pending' \
+              WHEN state = 'leased' AND lease_expires > now() THEN 'running' WHEN state = 'leased' THEN 'pending' \
+              ELSE state END AS status"
+    };
+}
 
 /// How often a waiter re-checks even without a notification.
 const WAIT_POLL: Duration = Duration::from_secs(1);
@@ -74,11 +94,15 @@ struct JobColumns {
     backoff: Vec<String>,
     /// Added to the server's clock when `run_at` is `None`.
     delay_us: Vec<i64>,
+    /// How long a finished job stays in the history, in microseconds (Q15).
+    keep_for: Vec<Option<i64>>,
 }
 
 impl JobColumns {
     /// `sql` with what both enqueue statements take first bound: $1 tenant, $2 queue,
-    /// $3..$8 the columns; the delays are returned to bind where the statement wants.
+    /// $3..$8 the columns; the delays and the keep_for are returned to bind where
+    /// the statement wants.
+    #[allow(clippy::type_complexity)]
     fn bound<'q>(
         self,
         sql: &'static str,
@@ -86,7 +110,7 @@ impl JobColumns {
         queue: &'q QueueName,
     ) -> (
         sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-        Vec<i64>,
+        (Vec<i64>, Vec<Option<i64>>),
     ) {
         let q = sqlx::query(sql)
             .bind(tenant.as_str())
@@ -97,7 +121,7 @@ impl JobColumns {
             .bind(self.run_at)
             .bind(self.max_attempts)
             .bind(self.backoff);
-        (q, self.delay_us)
+        (q, (self.delay_us, self.keep_for))
     }
 }
 
@@ -138,6 +162,7 @@ pub(crate) async fn enqueue_in(
                 cols.max_attempts.push(i64::from(job.max_attempts));
                 cols.backoff.push(b);
                 cols.delay_us.push(job.delay_micros());
+                cols.keep_for.push(job.keep_for_micros());
                 dedup.push(job.dedup_key.clone());
                 pending.push(None);
             }
@@ -153,17 +178,18 @@ pub(crate) async fn enqueue_in(
     // insertion ON CONFLICT costs (about a third of the statement) and without
     // returning the ids we already know.
     if first_with_key.is_empty() && jobs.iter().all(|j| j.id.is_none()) {
-        let (insert, delays) = cols.bound(
-            "INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) \
-             SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, 'ready', now() \
-             FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::int8[]) \
-               WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, delay_us, ord) \
+        let (insert, (delays, keep)) = cols.bound(
+            "INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at, keep_for) \
+             SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, 'ready', now(), j.keep_for \
+             FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::int8[], $10::int8[]) \
+               WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, delay_us, keep_for, ord) \
              ORDER BY j.ord",
             tenant,
             queue,
         );
         insert
             .bind(delays)
+            .bind(keep)
             .execute(&mut *conn)
             .await
             .op("queue.enqueue")?;
@@ -179,15 +205,15 @@ pub(crate) async fn enqueue_in(
             .collect());
     }
     let keys: Vec<String> = first_with_key.keys().cloned().collect();
-    let (insert, delays) = cols.bound(
+    let (insert, (delays, keep)) = cols.bound(
         "WITH existing AS ( \
            SELECT dedup_key, job_id FROM flowstore_jobs \
-           WHERE tenant = $1 AND queue = $2 AND dedup_key = ANY($10::text[]) AND state <> 'dead'), \
+           WHERE tenant = $1 AND queue = $2 AND dedup_key = ANY($10::text[]) AND state IN ('ready', 'leased')), \
          ins AS ( \
-           INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at) \
-           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now() \
-           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::text[], $11::int8[]) \
-             WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, delay_us, ord) \
+           INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at, keep_for) \
+           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now(), j.keep_for \
+           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::text[], $11::int8[], $12::int8[]) \
+             WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, delay_us, keep_for, ord) \
            WHERE j.dedup_key IS NULL OR j.dedup_key NOT IN (SELECT dedup_key FROM existing) \
            ORDER BY j.ord \
            ON CONFLICT DO NOTHING RETURNING job_id) \
@@ -200,6 +226,7 @@ pub(crate) async fn enqueue_in(
         .bind(&dedup)
         .bind(&keys)
         .bind(delays)
+        .bind(keep)
         .fetch_all(&mut *conn)
         .await
         .op("queue.enqueue")?;
@@ -295,7 +322,7 @@ async fn live_job_with_key(
     queue: &QueueName,
     key: &str,
 ) -> Result<Option<String>> {
-    sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND dedup_key = $3 AND state <> 'dead'")
+    sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND dedup_key = $3 AND state IN ('ready', 'leased')")
         .bind(tenant.as_str())
         .bind(queue.as_str())
         .bind(key)
@@ -361,7 +388,7 @@ async fn dequeue_in(
                 // cannot be read stays leased and dies when its attempts run out.
                 let id: String = row.try_get("job_id").op("queue.decode")?;
                 tracing::warn!(%tenant, %queue, job = %id, error = %e, "a damaged job is moved to the dead letters");
-                sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = now(), token = NULL, lease_expires = NULL, last_error = $1 WHERE tenant = $2 AND queue = $3 AND job_id = $4")
+                sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = now(), finished_at = now(), keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL, last_error = $1 WHERE tenant = $2 AND queue = $3 AND job_id = $4")
                     .bind(format!("damaged: {}", e.message()))
                     .bind(tenant.as_str())
                     .bind(queue.as_str())
@@ -378,11 +405,35 @@ async fn dequeue_in(
     Ok(out.into_iter().map(|(j, _)| j).collect())
 }
 
-/// The ack statement on `conn`; `leases` is not empty.
+/// Why a fenced write changed nothing: the job's cancel was asked for (then it is
+/// finished as cancelled here, and the holder told so, Q14), or the lease is stale.
+async fn not_held<'e, E>(exec: E, tenant: &TenantId, lease: &Lease) -> Error
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let done = sqlx::query("UPDATE flowstore_jobs SET state = 'cancelled', finished_at = now(), keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'leased' AND token = $4 AND cancel_requested")
+        .bind(tenant.as_str())
+        .bind(lease.queue.as_str())
+        .bind(lease.job_id.as_str())
+        .bind(to_i64(lease.token))
+        .execute(exec)
+        .await
+        .op("queue.lease");
+    match done {
+        Ok(d) if d.rows_affected() == 1 => storage_ports::queue::cancelled_error(&lease.job_id),
+        Ok(_) => lease.stale(),
+        Err(e) => e,
+    }
+}
+
+/// Acknowledges `leases` (not empty) on `conn`: jobs without `keep_for` are deleted in
+/// one statement; jobs with it go to the history with `output` in a second one, sent
+/// only when some lease was not acknowledged by the first (Q15, Q16).
 async fn ack_in(
     conn: &mut PgConnection,
     tenant: &TenantId,
     leases: &[Lease],
+    output: Option<&str>,
 ) -> Result<Vec<Result<()>>> {
     let queues: Vec<&str> = leases.iter().map(|l| l.queue.as_str()).collect();
     let ids: Vec<&str> = leases.iter().map(|l| l.job_id.as_str()).collect();
@@ -395,11 +446,12 @@ async fn ack_in(
     let rows = sqlx::query("DELETE FROM flowstore_jobs j USING UNNEST($2::text[], $3::text[], $4::int8[]) AS a(queue, job_id, token) \
          WHERE j.token = ANY($4::int8[]) AND j.state = 'leased' AND j.token = a.token \
            AND j.tenant || '' = $1 AND j.queue || '' = a.queue AND j.job_id || '' = a.job_id \
+           AND NOT j.cancel_requested AND j.keep_for IS NULL \
          RETURNING j.token")
         .bind(tenant.as_str())
-        .bind(queues)
-        .bind(ids)
-        .bind(tokens)
+        .bind(&queues)
+        .bind(&ids)
+        .bind(&tokens)
         .fetch_all(&mut *conn)
         .await
         .op("queue.ack")?;
@@ -410,16 +462,35 @@ async fn ack_in(
         .iter()
         .map(|r| r.try_get::<i64, _>("token").op("queue.decode"))
         .collect::<Result<_>>()?;
-    Ok(leases
-        .iter()
-        .map(|l| {
-            if acked.remove(&to_i64(l.token)) {
-                Ok(())
-            } else {
-                Err(l.stale())
-            }
-        })
-        .collect())
+    if acked.len() < leases.len() {
+        let kept = sqlx::query("UPDATE flowstore_jobs j SET state = 'completed', output = $5::jsonb, finished_at = now(), \
+               keep_until = now() + j.keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL \
+             FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS a(queue, job_id, token) \
+             WHERE j.token = ANY($4::int8[]) AND j.state = 'leased' AND j.token = a.token \
+               AND j.tenant || '' = $1 AND j.queue || '' = a.queue AND j.job_id || '' = a.job_id \
+               AND NOT j.cancel_requested \
+             RETURNING a.token")
+            .bind(tenant.as_str())
+            .bind(&queues)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(output)
+            .fetch_all(&mut *conn)
+            .await
+            .op("queue.ack")?;
+        for r in &kept {
+            acked.insert(r.try_get::<i64, _>("token").op("queue.decode")?);
+        }
+    }
+    let mut out = Vec::with_capacity(leases.len());
+    for l in leases {
+        out.push(if acked.remove(&to_i64(l.token)) {
+            Ok(())
+        } else {
+            Err(not_held(&mut *conn, tenant, l).await)
+        });
+    }
+    Ok(out)
 }
 
 #[async_trait]
@@ -493,7 +564,7 @@ impl JobQueue for PostgresStore {
         extend_by: Duration,
     ) -> Result<Lease> {
         // Extended from the server's clock, and the new expiry is the server's.
-        let expires: Option<DateTime<Utc>> = sqlx::query_scalar("UPDATE flowstore_jobs SET lease_expires = now() + $1 * interval '1 microsecond' WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5 RETURNING lease_expires")
+        let expires: Option<DateTime<Utc>> = sqlx::query_scalar("UPDATE flowstore_jobs SET lease_expires = now() + $1 * interval '1 microsecond' WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5 AND NOT cancel_requested RETURNING lease_expires")
             .bind(micros(extend_by))
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
@@ -503,7 +574,7 @@ impl JobQueue for PostgresStore {
             .await
             .op("queue.heartbeat")?;
         let Some(expires) = expires else {
-            return Err(lease.stale());
+            return Err(not_held(&self.pool, tenant, lease).await);
         };
         Ok(Lease {
             expires_at: from_pg(expires),
@@ -516,7 +587,7 @@ impl JobQueue for PostgresStore {
             return Ok(Vec::new());
         }
         let mut conn = self.pool.acquire().await.op("queue.ack")?;
-        ack_in(&mut conn, tenant, leases).await
+        ack_in(&mut conn, tenant, leases, None).await
     }
 
     async fn ack_and_dequeue(
@@ -532,7 +603,7 @@ impl JobQueue for PostgresStore {
         let acked = if done.is_empty() {
             Vec::new()
         } else {
-            ack_in(&mut tx, tenant, done).await?
+            ack_in(&mut tx, tenant, done, None).await?
         };
         let leased = dequeue_in(&mut tx, tenant, queue, &next).await?;
         tx.commit().await.op("queue.ack_and_dequeue")?;
@@ -547,7 +618,7 @@ impl JobQueue for PostgresStore {
     ) -> Result<FailOutcome> {
         self.limit.check_failure(&failure)?;
         let mut tx = self.pool.begin().await.op("queue.fail")?;
-        let row = sqlx::query("SELECT attempts, max_attempts, backoff FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'leased' AND token = $4 FOR UPDATE")
+        let row = sqlx::query("SELECT attempts, max_attempts, backoff, cancel_requested FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'leased' AND token = $4 FOR UPDATE")
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
             .bind(lease.job_id.as_str())
@@ -556,6 +627,11 @@ impl JobQueue for PostgresStore {
             .await
             .op("queue.fail")?
             .ok_or_else(|| lease.stale())?;
+        if row.try_get::<bool, _>("cancel_requested").op("queue.decode")? {
+            let e = not_held(&mut *tx, tenant, lease).await;
+            tx.commit().await.op("queue.fail")?;
+            return Err(e);
+        }
         let attempts = stored_u32(row.try_get("attempts").op("queue.decode")?, "attempts")?;
         let max = stored_u32(
             row.try_get("max_attempts").op("queue.decode")?,
@@ -570,6 +646,8 @@ impl JobQueue for PostgresStore {
                state = CASE WHEN $1::bigint IS NULL THEN 'dead' ELSE 'ready' END, \
                run_at = CASE WHEN $1::bigint IS NULL THEN run_at ELSE now() + $1 * interval '1 microsecond' END, \
                died_at = CASE WHEN $1::bigint IS NULL THEN now() END, \
+               finished_at = CASE WHEN $1::bigint IS NULL THEN now() END, \
+               keep_until = CASE WHEN $1::bigint IS NULL THEN now() + keep_for * interval '1 microsecond' END, \
                last_error = $2, token = NULL, lease_expires = NULL \
              WHERE tenant = $3 AND queue = $4 AND job_id = $5 RETURNING state, run_at",
         )
@@ -626,7 +704,7 @@ impl JobQueue for PostgresStore {
     }
 
     async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
-        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = now(), token = NULL, lease_expires = NULL, died_at = NULL WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'dead'")
+        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = now(), token = NULL, lease_expires = NULL, died_at = NULL, finished_at = NULL, keep_until = NULL WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND state = 'dead'")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(job.as_str())
@@ -645,6 +723,8 @@ impl JobQueue for PostgresStore {
         let row = sqlx::query(
             "SELECT \
                COUNT(*) FILTER (WHERE state = 'dead') AS dead, \
+               COUNT(*) FILTER (WHERE state = 'completed') AS completed, \
+               COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled, \
                COUNT(*) FILTER (WHERE state = 'leased' AND lease_expires > now()) AS running, \
                COUNT(*) FILTER (WHERE state = 'ready' AND run_at > now()) AS scheduled, \
                COUNT(*) FILTER (WHERE (state = 'ready' AND run_at <= now()) OR (state = 'leased' AND lease_expires <= now())) AS pending, \
@@ -664,6 +744,8 @@ impl JobQueue for PostgresStore {
             scheduled: n("scheduled")?,
             running: n("running")?,
             dead: n("dead")?,
+            completed: n("completed")?,
+            cancelled: n("cancelled")?,
             paused: row.try_get::<bool, _>("paused").op("queue.stats")?,
         })
     }
@@ -736,7 +818,7 @@ impl JobQueue for PostgresStore {
         storage_ports::queue::check_snooze(delay)?;
         // Fenced by the token; the time is the server's, and the attempt the lease
         // took is given back.
-        let at: Option<DateTime<Utc>> = sqlx::query_scalar("UPDATE flowstore_jobs SET state = 'ready', run_at = now() + $1 * interval '1 microsecond', attempts = GREATEST(attempts - 1, 0), token = NULL, lease_expires = NULL WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5 RETURNING run_at")
+        let at: Option<DateTime<Utc>> = sqlx::query_scalar("UPDATE flowstore_jobs SET state = 'ready', run_at = now() + $1 * interval '1 microsecond', attempts = GREATEST(attempts - 1, 0), token = NULL, lease_expires = NULL WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5 AND NOT cancel_requested RETURNING run_at")
             .bind(micros(delay))
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
@@ -745,14 +827,199 @@ impl JobQueue for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .op("queue.snooze")?;
-        at.map(from_pg).ok_or_else(|| lease.stale())
+        match at {
+            Some(at) => Ok(from_pg(at)),
+            None => Err(not_held(&self.pool, tenant, lease).await),
+        }
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<CancelOutcome> {
+        // One statement, a compare-and-set on the state read under the row's lock: a
+        // ready job is finished as cancelled, a leased one gets the request.
+        // A data-modifying WITH runs whether or not the outer SELECT reads it.
+        let row: Option<String> = sqlx::query_scalar(
+            "WITH old AS (SELECT state FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 FOR UPDATE), \
+             done AS (UPDATE flowstore_jobs j SET \
+                 state = CASE WHEN o.state = 'ready' THEN 'cancelled' ELSE j.state END, \
+                 finished_at = CASE WHEN o.state = 'ready' THEN now() ELSE j.finished_at END, \
+                 keep_until = CASE WHEN o.state = 'ready' THEN now() + j.keep_for * interval '1 microsecond' ELSE j.keep_until END, \
+                 cancel_requested = j.cancel_requested OR o.state = 'leased' \
+               FROM old o WHERE j.tenant = $1 AND j.queue = $2 AND j.job_id = $3 AND o.state IN ('ready', 'leased')) \
+             SELECT state FROM old",
+        )
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(job.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .op("queue.cancel")?;
+        match row {
+            None => Err(Error::not_found(format!("no job {job} in queue {queue}"))),
+            Some(state) if state == "ready" => Ok(CancelOutcome::Cancelled),
+            Some(state) if state == "leased" => Ok(CancelOutcome::Requested),
+            Some(state) => Err(storage_ports::queue::finished_error(job, &state)),
+        }
+    }
+
+    async fn progress(&self, tenant: &TenantId, lease: &Lease, progress: Value) -> Result<()> {
+        self.limit.check("job progress", &progress)?;
+        let done = sqlx::query("UPDATE flowstore_jobs SET progress = $1::jsonb WHERE tenant = $2 AND queue = $3 AND job_id = $4 AND state = 'leased' AND token = $5 AND NOT cancel_requested")
+            .bind(json_text(&progress, "job progress")?)
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(to_i64(lease.token))
+            .execute(&self.pool)
+            .await
+            .op("queue.progress")?;
+        if done.rows_affected() == 0 {
+            return Err(not_held(&self.pool, tenant, lease).await);
+        }
+        Ok(())
+    }
+
+    async fn complete(&self, tenant: &TenantId, lease: &Lease, output: Value) -> Result<()> {
+        self.limit.check("job output", &output)?;
+        let text = json_text(&output, "job output")?;
+        let mut conn = self.pool.acquire().await.op("queue.complete")?;
+        ack_in(&mut conn, tenant, std::slice::from_ref(lease), Some(&text))
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(Error::backend("ack returned no result")))
+    }
+
+    async fn job(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<JobInfo> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            info_columns!(),
+            " FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3"
+        ))
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(job.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .op("queue.job")?
+        .ok_or_else(|| Error::not_found(format!("no job {job} in queue {queue}")))?;
+        info_of(&row, queue)
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        query: &HistoryQuery,
+    ) -> Result<Page<JobInfo>> {
+        let limit = query.page.effective_limit();
+        let (at, id) = match query.position()? {
+            Some((at, id)) => (Some(to_pg(Timestamp::from_micros(at))?), Some(id)),
+            None => (None, None),
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            info_columns!(),
+            " FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND finished_at IS NOT NULL \
+             AND ($3::text IS NULL OR state = $3) AND ($4::timestamptz IS NULL OR (finished_at, job_id) < ($4, $5::text)) \
+             ORDER BY finished_at DESC, job_id DESC LIMIT $6"
+        ))
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(query.state.map(FinishedState::as_str))
+        .bind(at)
+        .bind(id)
+        .bind(to_i64(limit as u64 + 1))
+        .fetch_all(&self.pool)
+        .await
+        .op("queue.history")?;
+        let last_read = rows.last().and_then(|r| {
+            Some((
+                from_pg(r.try_get::<DateTime<Utc>, _>("finished_at").ok()?).as_micros(),
+                r.try_get::<String, _>("job_id").ok()?,
+            ))
+        });
+        let (items, damaged) =
+            storage_ports::adapter_kit::readable(rows.iter().map(|r| info_of(r, queue)))?;
+        for e in damaged {
+            tracing::warn!(%tenant, %queue, error = %e, "a damaged job is left out of the history");
+        }
+        Ok(Page::from_readable(
+            HistoryQuery::CURSOR_KIND,
+            items,
+            rows.len(),
+            limit,
+            JobInfo::history_position,
+            last_read,
+        ))
+    }
+
+    async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64> {
+        storage_ports::queue::check_prune_batch(max)?;
+        // Bounded by `max`, oldest due first; rows another pruner holds are skipped.
+        let done = sqlx::query("DELETE FROM flowstore_jobs WHERE ctid = ANY(ARRAY( \
+               SELECT ctid FROM flowstore_jobs WHERE tenant = $1 AND keep_until <= now() \
+               ORDER BY keep_until LIMIT $2 FOR UPDATE SKIP LOCKED))")
+            .bind(tenant.as_str())
+            .bind(to_i64(max as u64))
+            .execute(&self.pool)
+            .await
+            .op("queue.prune_finished")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn reenqueue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<Enqueued> {
+        let mut tx = self.pool.begin().await.op("queue.reenqueue")?;
+        let row = sqlx::query("SELECT payload, priority, max_attempts, backoff, dedup_key, keep_for FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND finished_at IS NOT NULL")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(job.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .op("queue.reenqueue")?
+            .ok_or_else(|| Error::not_found(format!("no finished job {job} in queue {queue}")))?;
+        let Json(payload) = row.try_get("payload").op("queue.decode")?;
+        let Json(backoff) = row.try_get("backoff").op("queue.decode")?;
+        let original = NewJob {
+            id: None,
+            payload,
+            priority: row.try_get("priority").op("queue.decode")?,
+            run_at: None,
+            delay: None,
+            max_attempts: stored_u32(
+                row.try_get("max_attempts").op("queue.decode")?,
+                "max attempts",
+            )?,
+            backoff,
+            dedup_key: row.try_get("dedup_key").op("queue.decode")?,
+            keep_for: keep_for_of(row.try_get("keep_for").op("queue.decode")?),
+        };
+        let out = enqueue_in(
+            &mut tx,
+            tenant,
+            queue,
+            vec![storage_ports::queue::reenqueued(&original)],
+        )
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(Error::backend("enqueue returned no result")))?;
+        tx.commit().await.op("queue.reenqueue")?;
+        Ok(out)
     }
 }
 
 #[async_trait]
 impl JobTransfer for PostgresStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
-        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = $1 ORDER BY queue, seq")
+        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at, keep_for FROM flowstore_jobs WHERE tenant = $1 AND state IN ('ready', 'leased', 'dead') ORDER BY queue, seq")
             .bind(tenant.as_str())
             .fetch_all(&self.pool)
             .await
@@ -777,6 +1044,7 @@ impl JobTransfer for PostgresStore {
                     )?,
                     backoff,
                     dedup_key: r.try_get("dedup_key").op("queue.decode")?,
+                    keep_for: keep_for_of(r.try_get("keep_for").op("queue.decode")?),
                 },
                 dead: DeadState::of_row(
                     &r.try_get::<String, _>("state").op("queue.decode")?,
@@ -805,7 +1073,7 @@ impl JobTransfer for PostgresStore {
         self.limit.check_job(&job)?;
         self.limit.check_dead(&dead)?;
         let id = job.imported_id()?.clone();
-        let done = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10, 'dead', $11, $12, $12) ON CONFLICT DO NOTHING")
+        let done = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at, keep_for, finished_at, keep_until) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10, 'dead', $11, $12, $12, $13, $12, $12 + $13 * interval '1 microsecond') ON CONFLICT DO NOTHING")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(id.as_str())
@@ -818,6 +1086,7 @@ impl JobTransfer for PostgresStore {
             .bind(i64::from(dead.attempts))
             .bind(&dead.last_error)
             .bind(to_pg(dead.died_at)?)
+            .bind(job.keep_for_micros())
             .execute(&self.pool)
             .await
             .op("queue.import_dead")?;
@@ -826,6 +1095,45 @@ impl JobTransfer for PostgresStore {
         }
         Ok(())
     }
+}
+
+/// A stored `keep_for` in microseconds as a duration.
+fn keep_for_of(micros: Option<i64>) -> Option<Duration> {
+    micros.map(|m| Duration::from_micros(u64::try_from(m).unwrap_or(0)))
+}
+
+/// A job row as `job` and `history` show it.
+fn info_of(row: &PgRow, queue: &QueueName) -> Result<JobInfo> {
+    let status: String = row.try_get("status").op("queue.decode")?;
+    let Json(payload): Json<Value> = row.try_get("payload").op("queue.decode")?;
+    let json = |c: &str| -> Result<Option<Value>> {
+        Ok(row
+            .try_get::<Option<Json<Value>>, _>(c)
+            .op("queue.decode")?
+            .map(|Json(v)| v))
+    };
+    Ok(JobInfo {
+        queue: queue.clone(),
+        job_id: stored_id(row.try_get("job_id").op("queue.decode")?, "job id")?,
+        status: JobStatus::parse(&status)
+            .map_err(|_| Error::corrupt(format!("stored job state {status:?}")))?,
+        payload,
+        priority: row.try_get("priority").op("queue.decode")?,
+        attempts: stored_u32(row.try_get("attempts").op("queue.decode")?, "attempts")?,
+        max_attempts: stored_u32(
+            row.try_get("max_attempts").op("queue.decode")?,
+            "max attempts",
+        )?,
+        enqueued_at: from_pg(row.try_get("enqueued_at").op("queue.decode")?),
+        finished_at: row
+            .try_get::<Option<DateTime<Utc>>, _>("finished_at")
+            .op("queue.decode")?
+            .map(from_pg),
+        progress: json("progress")?,
+        output: json("output")?,
+        last_error: row.try_get("last_error").op("queue.decode")?,
+        cancel_requested: row.try_get("cancel_requested").op("queue.decode")?,
+    })
 }
 
 /// A duration as whole microseconds for `$n * interval '1 microsecond'`, saturating

@@ -165,6 +165,9 @@ impl SqliteStore {
         c.queue_wait = true;
         c.queue_pause = true;
         c.queue_snooze = true;
+        c.queue_cancel = true;
+        c.queue_history = true;
+        c.queue_progress = true;
         c.transactions = true;
         c.schema_migrations = true;
         c

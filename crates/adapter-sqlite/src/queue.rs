@@ -13,6 +13,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::lease::takeback_limit;
 use storage_ports::JobTransfer;
+use storage_ports::{CancelOutcome, FinishedState, HistoryQuery, JobInfo, JobStatus, Page};
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
@@ -52,7 +53,7 @@ pub(crate) async fn enqueue_in(
     now: Timestamp,
 ) -> Result<Enqueued> {
     if let Some(key) = &job.dedup_key {
-        let first: Option<String> = sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND dedup_key = ? AND state <> 'dead' LIMIT 1")
+        let first: Option<String> = sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND dedup_key = ? AND state IN ('ready', 'leased') LIMIT 1")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(key)
@@ -72,7 +73,7 @@ pub(crate) async fn enqueue_in(
     let id = job.id.clone().unwrap_or_else(JobId::generate);
     let backoff = serde_json::to_string(&job.backoff)
         .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;
-    let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ready', ?)")
+    let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at, keep_for) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?)")
         .bind(tenant.as_str())
         .bind(queue.as_str())
         .bind(id.as_str())
@@ -84,6 +85,7 @@ pub(crate) async fn enqueue_in(
         .bind(backoff)
         .bind(job.dedup_key.as_deref())
         .bind(now.as_micros())
+        .bind(job.keep_for_micros())
         .execute(&mut **tx)
         .await
         .op("queue.enqueue");
@@ -125,6 +127,58 @@ fn leased_of(
     })
 }
 
+/// A stored `keep_for` in microseconds as a duration.
+fn keep_for_of(micros: Option<i64>) -> Option<Duration> {
+    micros.map(|m| Duration::from_micros(u64::try_from(m).unwrap_or(0)))
+}
+
+/// The columns [`info_of`] reads (a macro, so statements stay literals).
+macro_rules! info_columns {
+    () => {
+        "job_id, state, payload, priority, attempts, max_attempts, enqueued_at, finished_at, progress, output, last_error, cancel_requested, run_at, lease_expires"
+    };
+}
+
+/// A job row as `job` and `history` show it, its status read at `now`.
+fn info_of(row: &SqliteRow, queue: &QueueName, now: Timestamp) -> Result<JobInfo> {
+    let state: String = row.try_get("state").op("queue.decode")?;
+    let at = |c: &str| -> Result<Option<i64>> { row.try_get(c).op("queue.decode") };
+    let status = match state.as_str() {
+        "ready" if at("run_at")?.unwrap_or(0) > now.as_micros() => JobStatus::Scheduled,
+        "ready" => JobStatus::Pending,
+        "leased" if at("lease_expires")?.unwrap_or(0) > now.as_micros() => JobStatus::Running,
+        "leased" => JobStatus::Pending,
+        other => FinishedState::parse(other)
+            .map_err(|_| Error::corrupt(format!("stored job state {other:?}")))?
+            .status(),
+    };
+    let json = |c: &str, what: &str| -> Result<Option<serde_json::Value>> {
+        row.try_get::<Option<String>, _>(c)
+            .op("queue.decode")?
+            .map(|t| json_column(&t, what))
+            .transpose()
+    };
+    Ok(JobInfo {
+        queue: queue.clone(),
+        job_id: JobId::new(row.try_get::<String, _>("job_id").op("queue.decode")?)
+            .map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
+        status,
+        payload: json_column(
+            &row.try_get::<String, _>("payload").op("queue.decode")?,
+            "job payload",
+        )?,
+        priority: row.try_get("priority").op("queue.decode")?,
+        attempts: u32_of(row, "attempts")?,
+        max_attempts: u32_of(row, "max_attempts")?,
+        enqueued_at: Timestamp::from_micros(row.try_get("enqueued_at").op("queue.decode")?),
+        finished_at: at("finished_at")?.map(Timestamp::from_micros),
+        progress: json("progress", "job progress")?,
+        output: json("output", "job output")?,
+        last_error: row.try_get("last_error").op("queue.decode")?,
+        cancel_requested: row.try_get::<bool, _>("cancel_requested").op("queue.decode")?,
+    })
+}
+
 fn u32_of(row: &SqliteRow, col: &str) -> Result<u32> {
     let v: i64 = row.try_get(col).op("queue.decode")?;
     u32::try_from(v).map_err(|_| Error::corrupt(format!("stored {col} {v} is out of range")))
@@ -135,15 +189,16 @@ impl SqliteStore {
         self.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Marks the caller's lease current-checked: a no-op write that takes the lock and
-    /// tells whether the lease is still the job's current one.
+    /// Marks the caller's lease current-checked: a write that takes the lock and
+    /// tells whether the lease is still the job's current one (and no cancel stands).
     async fn hold(
         tx: &mut Transaction<'_, Sqlite>,
         tenant: &TenantId,
         lease: &Lease,
         set_error: Option<&str>,
+        now: Timestamp,
     ) -> Result<()> {
-        let done = sqlx::query("UPDATE flowstore_jobs SET last_error = COALESCE(?, last_error) WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+        let done = sqlx::query("UPDATE flowstore_jobs SET last_error = COALESCE(?, last_error) WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ? AND cancel_requested = 0")
             .bind(set_error)
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
@@ -153,32 +208,81 @@ impl SqliteStore {
             .await
             .op("queue.lease")?;
         if done.rows_affected() == 0 {
-            return Err(lease.stale());
+            return Err(not_held(&mut **tx, tenant, lease, now).await);
         }
         Ok(())
     }
 }
 
-/// Acknowledges `leases` in the caller's write transaction, which commits it.
+/// Why a fenced write changed nothing: the job's cancel was asked for (then it is
+/// finished as cancelled here, and the holder told so, Q14), or the lease is stale.
+async fn not_held<'e, E>(exec: E, tenant: &TenantId, lease: &Lease, now: Timestamp) -> Error
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let done = sqlx::query("UPDATE flowstore_jobs SET state = 'cancelled', finished_at = ?1, keep_until = ?1 + keep_for, token = NULL, lease_expires = NULL WHERE tenant = ?2 AND queue = ?3 AND job_id = ?4 AND state = 'leased' AND token = ?5 AND cancel_requested = 1")
+        .bind(now.as_micros())
+        .bind(tenant.as_str())
+        .bind(lease.queue.as_str())
+        .bind(lease.job_id.as_str())
+        .bind(i64_of(lease.token))
+        .execute(exec)
+        .await
+        .op("queue.lease");
+    match done {
+        Ok(d) if d.rows_affected() == 1 => storage_ports::queue::cancelled_error(&lease.job_id),
+        Ok(_) => lease.stale(),
+        Err(e) => e,
+    }
+}
+
+/// Acknowledges `leases` in the caller's write transaction, which commits it: a job
+/// without `keep_for` is deleted (one statement), one with it goes to the history
+/// with `output` (Q15, Q16).
 async fn ack_in(
     tx: &mut Transaction<'static, Sqlite>,
     tenant: &TenantId,
     leases: &[Lease],
+    output: Option<&str>,
+    now: Timestamp,
 ) -> Result<Vec<Result<()>>> {
     let mut out = Vec::with_capacity(leases.len());
     for lease in leases {
-        let done = sqlx::query("DELETE FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+        macro_rules! held {
+            () => {
+                "tenant = ?1 AND queue = ?2 AND job_id = ?3 AND state = 'leased' AND token = ?4 AND cancel_requested = 0"
+            };
+        }
+        let deleted = sqlx::query(concat!(
+            "DELETE FROM flowstore_jobs WHERE ",
+            held!(),
+            " AND keep_for IS NULL"
+        ))
+        .bind(tenant.as_str())
+        .bind(lease.queue.as_str())
+        .bind(lease.job_id.as_str())
+        .bind(i64_of(lease.token))
+        .execute(&mut **tx)
+        .await
+        .op("queue.ack")?;
+        if deleted.rows_affected() == 1 {
+            out.push(Ok(()));
+            continue;
+        }
+        let kept = sqlx::query(concat!("UPDATE flowstore_jobs SET state = 'completed', output = ?5, finished_at = ?6, keep_until = ?6 + keep_for, token = NULL, lease_expires = NULL WHERE ", held!()))
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
             .bind(lease.job_id.as_str())
             .bind(i64_of(lease.token))
+            .bind(output)
+            .bind(now.as_micros())
             .execute(&mut **tx)
             .await
             .op("queue.ack")?;
-        out.push(if done.rows_affected() == 1 {
+        out.push(if kept.rows_affected() == 1 {
             Ok(())
         } else {
-            Err(lease.stale())
+            Err(not_held(&mut **tx, tenant, lease, now).await)
         });
     }
     Ok(out)
@@ -212,7 +316,7 @@ impl SqliteStore {
         // last attempts among them die, the others compete with the ready jobs. The
         // leased index yields them in expiry order, so a backlog costs a bounded read.
         let limit = i64::try_from(takeback_limit(req.max)).unwrap_or(i64::MAX);
-        let window = sqlx::query("SELECT job_id, attempts >= max_attempts AS last FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires <= ?3 ORDER BY lease_expires, job_id LIMIT ?4")
+        let window = sqlx::query("SELECT job_id, attempts >= max_attempts AS last, cancel_requested FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires <= ?3 ORDER BY lease_expires, job_id LIMIT ?4")
             .bind(t)
             .bind(q)
             .bind(now.as_micros())
@@ -220,17 +324,30 @@ impl SqliteStore {
             .fetch_all(&mut **tx)
             .await
             .op("queue.dequeue")?;
-        let (mut dying, mut taken) = (Vec::new(), Vec::new());
+        let (mut dying, mut taken, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
         for r in &window {
             let id: String = r.try_get("job_id").op("queue.decode")?;
-            if r.try_get::<bool, _>("last").op("queue.decode")? {
+            if r.try_get::<bool, _>("cancel_requested").op("queue.decode")? {
+                cancelled.push(id);
+            } else if r.try_get::<bool, _>("last").op("queue.decode")? {
                 dying.push(id);
             } else {
                 taken.push(id);
             }
         }
+        if !cancelled.is_empty() {
+            // A cancelled job is never delivered again (Q14).
+            sqlx::query("UPDATE flowstore_jobs SET state = 'cancelled', finished_at = ?1, keep_until = ?1 + keep_for, token = NULL, lease_expires = NULL WHERE tenant = ?2 AND queue = ?3 AND job_id IN (SELECT value FROM json_each(?4))")
+                .bind(now.as_micros())
+                .bind(t)
+                .bind(q)
+                .bind(serde_json::Value::from(cancelled).to_string())
+                .execute(&mut **tx)
+                .await
+                .op("queue.dequeue")?;
+        }
         if !dying.is_empty() {
-            sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND job_id IN (SELECT value FROM json_each(?4))")
+            sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, finished_at = ?1, keep_until = ?1 + keep_for, last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts WHERE tenant = ?2 AND queue = ?3 AND job_id IN (SELECT value FROM json_each(?4))")
                 .bind(now.as_micros())
                 .bind(t)
                 .bind(q)
@@ -268,7 +385,7 @@ impl SqliteStore {
                     // A damaged job is never delivered and never blocks the queue: it
                     // goes to the dead letters with the reason (W10).
                     tracing::warn!(%tenant, %queue, job = %id, error = %e, "a damaged job is moved to the dead letters");
-                    sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, last_error = ?2 WHERE tenant = ?3 AND queue = ?4 AND job_id = ?5")
+                    sqlx::query("UPDATE flowstore_jobs SET state = 'dead', died_at = ?1, finished_at = ?1, keep_until = ?1 + keep_for, last_error = ?2 WHERE tenant = ?3 AND queue = ?4 AND job_id = ?5")
                         .bind(now.as_micros())
                         .bind(format!("damaged: {}", e.message()))
                         .bind(t)
@@ -338,8 +455,9 @@ impl JobQueue for SqliteStore {
         lease: &Lease,
         extend_by: Duration,
     ) -> Result<Lease> {
-        let expires_at = self.now().plus(extend_by);
-        let done = sqlx::query("UPDATE flowstore_jobs SET lease_expires = ? WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+        let now = self.now();
+        let expires_at = now.plus(extend_by);
+        let done = sqlx::query("UPDATE flowstore_jobs SET lease_expires = ? WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ? AND cancel_requested = 0")
             .bind(expires_at.as_micros())
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
@@ -349,7 +467,7 @@ impl JobQueue for SqliteStore {
             .await
             .op("queue.heartbeat")?;
         if done.rows_affected() == 0 {
-            return Err(lease.stale());
+            return Err(not_held(&self.pool, tenant, lease, now).await);
         }
         Ok(Lease {
             expires_at,
@@ -360,7 +478,7 @@ impl JobQueue for SqliteStore {
     async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.ack")?;
-        let out = ack_in(&mut tx, tenant, leases).await?;
+        let out = ack_in(&mut tx, tenant, leases, None, self.now()).await?;
         tx.commit().await.op("queue.ack")?;
         Ok(out)
     }
@@ -376,7 +494,7 @@ impl JobQueue for SqliteStore {
         // One write transaction, so one commit (one fsync) for the acks and the leases.
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.ack_and_dequeue")?;
-        let acked = ack_in(&mut tx, tenant, done).await?;
+        let acked = ack_in(&mut tx, tenant, done, None, self.now()).await?;
         let leased = self.dequeue_in(&mut tx, tenant, queue, &next).await?;
         tx.commit().await.op("queue.ack_and_dequeue")?;
         Ok(storage_ports::AckedAndLeased { acked, leased })
@@ -392,7 +510,13 @@ impl JobQueue for SqliteStore {
         let now = self.now();
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.fail")?;
-        Self::hold(&mut tx, tenant, lease, Some(&failure.error)).await?;
+        if let Err(e) = Self::hold(&mut tx, tenant, lease, Some(&failure.error), now).await {
+            if e.kind() == storage_ports::ErrorKind::Cancelled {
+                // The job was finished as cancelled in this transaction: keep that.
+                tx.commit().await.op("queue.fail")?;
+            }
+            return Err(e);
+        }
         let row = sqlx::query("SELECT attempts, max_attempts, backoff FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ?")
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
@@ -415,7 +539,7 @@ impl JobQueue for SqliteStore {
             FailOutcome::Retrying { at } => ("ready", Some(at.as_micros()), None),
             FailOutcome::Dead => ("dead", None, Some(now.as_micros())),
         };
-        sqlx::query("UPDATE flowstore_jobs SET state = ?, run_at = COALESCE(?, run_at), died_at = ?, token = NULL, lease_expires = NULL WHERE tenant = ? AND queue = ? AND job_id = ?")
+        sqlx::query("UPDATE flowstore_jobs SET state = ?1, run_at = COALESCE(?2, run_at), died_at = ?3, finished_at = ?3, keep_until = ?3 + keep_for, token = NULL, lease_expires = NULL WHERE tenant = ?4 AND queue = ?5 AND job_id = ?6")
             .bind(state)
             .bind(run_at)
             .bind(died_at)
@@ -468,7 +592,7 @@ impl JobQueue for SqliteStore {
     }
 
     async fn requeue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<()> {
-        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = ?, token = NULL, lease_expires = NULL, died_at = NULL WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'dead'")
+        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', attempts = 0, run_at = ?, token = NULL, lease_expires = NULL, died_at = NULL, finished_at = NULL, keep_until = NULL WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'dead'")
             .bind(self.now().as_micros())
             .bind(tenant.as_str())
             .bind(queue.as_str())
@@ -489,6 +613,8 @@ impl JobQueue for SqliteStore {
         let row = sqlx::query(
             "SELECT \
                COALESCE(SUM(state = 'dead'), 0) AS dead, \
+               COALESCE(SUM(state = 'completed'), 0) AS completed, \
+               COALESCE(SUM(state = 'cancelled'), 0) AS cancelled, \
                COALESCE(SUM(state = 'leased' AND lease_expires > ?1), 0) AS running, \
                COALESCE(SUM(state = 'ready' AND run_at > ?1), 0) AS scheduled, \
                COALESCE(SUM((state = 'ready' AND run_at <= ?1) OR (state = 'leased' AND lease_expires <= ?1)), 0) AS pending, \
@@ -509,6 +635,8 @@ impl JobQueue for SqliteStore {
             scheduled: n("scheduled")?,
             running: n("running")?,
             dead: n("dead")?,
+            completed: n("completed")?,
+            cancelled: n("cancelled")?,
             paused: row.try_get::<bool, _>("paused").op("queue.stats")?,
         })
     }
@@ -521,7 +649,7 @@ impl JobQueue for SqliteStore {
             let now = self.now();
             // The earliest time a job becomes ready (now or later), if any.
             let next: Option<i64> = sqlx::query_scalar(
-                "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_expires END) FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND state <> 'dead' AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues WHERE tenant = ?1 AND queue = ?2)",
+                "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_expires END) FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND state IN ('ready', 'leased') AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues WHERE tenant = ?1 AND queue = ?2)",
             )
             .bind(tenant.as_str())
             .bind(queue.as_str())
@@ -575,10 +703,11 @@ impl JobQueue for SqliteStore {
 
     async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp> {
         storage_ports::queue::check_snooze(delay)?;
-        let at = self.now().plus(delay);
+        let now = self.now();
+        let at = now.plus(delay);
         let _gate = self.write_gate().await;
         // Fenced by the token; the attempt the lease took is given back.
-        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', run_at = ?, attempts = MAX(attempts - 1, 0), token = NULL, lease_expires = NULL WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ?")
+        let done = sqlx::query("UPDATE flowstore_jobs SET state = 'ready', run_at = ?, attempts = MAX(attempts - 1, 0), token = NULL, lease_expires = NULL WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ? AND cancel_requested = 0")
             .bind(at.as_micros())
             .bind(tenant.as_str())
             .bind(lease.queue.as_str())
@@ -588,17 +717,234 @@ impl JobQueue for SqliteStore {
             .await
             .op("queue.snooze")?;
         if done.rows_affected() == 0 {
-            return Err(lease.stale());
+            return Err(not_held(&self.pool, tenant, lease, now).await);
         }
         self.notify_queue();
         Ok(at)
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<CancelOutcome> {
+        let now = self.now();
+        let _gate = self.write_gate().await;
+        let mut tx = self.write_tx().await.op("queue.cancel")?;
+        let (t, q, j) = (tenant.as_str(), queue.as_str(), job.as_str());
+        let ready = sqlx::query("UPDATE flowstore_jobs SET state = 'cancelled', finished_at = ?1, keep_until = ?1 + keep_for WHERE tenant = ?2 AND queue = ?3 AND job_id = ?4 AND state = 'ready'")
+            .bind(now.as_micros())
+            .bind(t)
+            .bind(q)
+            .bind(j)
+            .execute(&mut *tx)
+            .await
+            .op("queue.cancel")?;
+        let outcome = if ready.rows_affected() == 1 {
+            CancelOutcome::Cancelled
+        } else {
+            let running = sqlx::query("UPDATE flowstore_jobs SET cancel_requested = 1 WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased'")
+                .bind(t)
+                .bind(q)
+                .bind(j)
+                .execute(&mut *tx)
+                .await
+                .op("queue.cancel")?;
+            if running.rows_affected() == 0 {
+                let state: Option<String> = sqlx::query_scalar(
+                    "SELECT state FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ?",
+                )
+                .bind(t)
+                .bind(q)
+                .bind(j)
+                .fetch_optional(&mut *tx)
+                .await
+                .op("queue.cancel")?;
+                return Err(match state {
+                    Some(state) => storage_ports::queue::finished_error(job, &state),
+                    None => Error::not_found(format!("no job {job} in queue {queue}")),
+                });
+            }
+            CancelOutcome::Requested
+        };
+        tx.commit().await.op("queue.cancel")?;
+        self.notify_queue();
+        Ok(outcome)
+    }
+
+    async fn progress(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        progress: serde_json::Value,
+    ) -> Result<()> {
+        self.limit.check("job progress", &progress)?;
+        let now = self.now();
+        let _gate = self.write_gate().await;
+        let done = sqlx::query("UPDATE flowstore_jobs SET progress = ? WHERE tenant = ? AND queue = ? AND job_id = ? AND state = 'leased' AND token = ? AND cancel_requested = 0")
+            .bind(progress.to_string())
+            .bind(tenant.as_str())
+            .bind(lease.queue.as_str())
+            .bind(lease.job_id.as_str())
+            .bind(i64_of(lease.token))
+            .execute(&self.pool)
+            .await
+            .op("queue.progress")?;
+        if done.rows_affected() == 0 {
+            return Err(not_held(&self.pool, tenant, lease, now).await);
+        }
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        output: serde_json::Value,
+    ) -> Result<()> {
+        self.limit.check("job output", &output)?;
+        let text = output.to_string();
+        let _gate = self.write_gate().await;
+        let mut tx = self.write_tx().await.op("queue.complete")?;
+        let mut out = ack_in(
+            &mut tx,
+            tenant,
+            std::slice::from_ref(lease),
+            Some(&text),
+            self.now(),
+        )
+        .await?;
+        tx.commit().await.op("queue.complete")?;
+        out.pop()
+            .unwrap_or_else(|| Err(Error::backend("ack returned no result")))
+    }
+
+    async fn job(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<JobInfo> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            info_columns!(),
+            " FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ?"
+        ))
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(job.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .op("queue.job")?
+        .ok_or_else(|| Error::not_found(format!("no job {job} in queue {queue}")))?;
+        info_of(&row, queue, self.now())
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        query: &HistoryQuery,
+    ) -> Result<Page<JobInfo>> {
+        let after = query.position()?;
+        let limit = query.page.effective_limit();
+        let (at, id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            info_columns!(),
+            " FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND finished_at IS NOT NULL \
+             AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR (finished_at, job_id) < (?4, ?5)) \
+             ORDER BY finished_at DESC, job_id DESC LIMIT ?6"
+        ))
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(query.state.map(FinishedState::as_str))
+        .bind(at)
+        .bind(id)
+        .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .op("queue.history")?;
+        let now = self.now();
+        let last_read = rows.last().and_then(|r| {
+            Some((
+                r.try_get::<i64, _>("finished_at").ok()?,
+                r.try_get::<String, _>("job_id").ok()?,
+            ))
+        });
+        let (items, damaged) =
+            storage_ports::adapter_kit::readable(rows.iter().map(|r| info_of(r, queue, now)))?;
+        for e in damaged {
+            tracing::warn!(%tenant, %queue, error = %e, "a damaged job is left out of the history");
+        }
+        Ok(Page::from_readable(
+            HistoryQuery::CURSOR_KIND,
+            items,
+            rows.len(),
+            limit,
+            JobInfo::history_position,
+            last_read,
+        ))
+    }
+
+    async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64> {
+        storage_ports::queue::check_prune_batch(max)?;
+        let _gate = self.write_gate().await;
+        let done = sqlx::query("DELETE FROM flowstore_jobs WHERE (tenant, queue, job_id) IN (SELECT tenant, queue, job_id FROM flowstore_jobs INDEXED BY flowstore_jobs_keep_until WHERE tenant = ?1 AND keep_until <= ?2 ORDER BY keep_until LIMIT ?3)")
+            .bind(tenant.as_str())
+            .bind(self.now().as_micros())
+            .bind(i64::try_from(max).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .op("queue.prune_finished")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn reenqueue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<Enqueued> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.write_tx().await.op("queue.reenqueue")?;
+        let row = sqlx::query("SELECT payload, priority, max_attempts, backoff, dedup_key, keep_for FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ? AND finished_at IS NOT NULL")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(job.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .op("queue.reenqueue")?
+            .ok_or_else(|| Error::not_found(format!("no finished job {job} in queue {queue}")))?;
+        let original = NewJob {
+            id: None,
+            payload: json_column(
+                &row.try_get::<String, _>("payload").op("queue.decode")?,
+                "job payload",
+            )?,
+            priority: row.try_get("priority").op("queue.decode")?,
+            run_at: None,
+            delay: None,
+            max_attempts: u32_of(&row, "max_attempts")?,
+            backoff: serde_json::from_str(&row.try_get::<String, _>("backoff").op("queue.decode")?)
+                .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
+            dedup_key: row.try_get("dedup_key").op("queue.decode")?,
+            keep_for: keep_for_of(row.try_get("keep_for").op("queue.decode")?),
+        };
+        let out = enqueue_in(
+            &mut tx,
+            tenant,
+            queue,
+            storage_ports::queue::reenqueued(&original),
+            self.now(),
+        )
+        .await?;
+        tx.commit().await.op("queue.reenqueue")?;
+        self.notify_queue();
+        Ok(out)
     }
 }
 
 #[async_trait]
 impl JobTransfer for SqliteStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
-        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at FROM flowstore_jobs WHERE tenant = ? ORDER BY queue, seq")
+        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at, keep_for FROM flowstore_jobs WHERE tenant = ? AND state IN ('ready', 'leased', 'dead') ORDER BY queue, seq")
             .bind(tenant.as_str())
             .fetch_all(&self.pool)
             .await
@@ -623,6 +969,7 @@ impl JobTransfer for SqliteStore {
                     backoff: serde_json::from_str(&s("backoff")?)
                         .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
                     dedup_key: r.try_get("dedup_key").op("queue.decode")?,
+                    keep_for: keep_for_of(r.try_get("keep_for").op("queue.decode")?),
                 },
                 dead: DeadState::of_row(
                     &s("state")?,
@@ -654,7 +1001,7 @@ impl JobTransfer for SqliteStore {
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.import_dead")?;
         let seq = take(&mut tx, "job_seq", 1).await?;
-        let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'dead', ?, ?, ?)")
+        let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at, keep_for, finished_at, keep_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'dead', ?, ?, ?, ?, ?, ?)")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(id.as_str())
@@ -669,6 +1016,12 @@ impl JobTransfer for SqliteStore {
             .bind(&dead.last_error)
             .bind(dead.died_at.as_micros())
             .bind(dead.died_at.as_micros())
+            .bind(job.keep_for_micros())
+            .bind(dead.died_at.as_micros())
+            .bind(storage_ports::queue::keep_until(
+                dead.died_at,
+                job.keep_for_micros(),
+            ))
             .execute(&mut *tx)
             .await
             .op("queue.import_dead");

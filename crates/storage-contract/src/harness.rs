@@ -40,6 +40,12 @@ pub enum Needs {
     QueuePauseWait,
     /// Snoozing a leased job (Q12).
     QueueSnooze,
+    /// Cancelling jobs (Q14).
+    QueueCancel,
+    /// The finished-job history (Q15), with cancelling.
+    QueueHistory,
+    /// Progress and output (Q16).
+    QueueProgress,
     /// Cross-port transactions.
     Transactions,
     /// The document port.
@@ -62,6 +68,9 @@ impl Needs {
             Self::QueuePause => c.queue && c.queue_pause,
             Self::QueuePauseWait => c.queue && c.queue_pause && c.queue_wait,
             Self::QueueSnooze => c.queue && c.queue_snooze,
+            Self::QueueCancel => c.queue && c.queue_cancel,
+            Self::QueueHistory => c.queue && c.queue_history && c.queue_cancel,
+            Self::QueueProgress => c.queue && c.queue_progress,
             Self::Transactions => c.transactions,
             Self::Documents => c.documents,
             Self::Schema => c.schema_migrations,
@@ -175,6 +184,12 @@ behaviours! {
     QueuePause => crate::queue_lifecycle::q11_a_paused_queue_delivers_nothing_until_resumed;
     QueuePauseWait => crate::queue_lifecycle::q11_resume_wakes_waiters;
     QueueSnooze => crate::queue_lifecycle::q12_snooze_puts_the_job_back_without_using_an_attempt;
+    QueueCancel => crate::queue_history::q14_a_cancelled_pending_or_scheduled_job_is_never_delivered,
+        crate::queue_history::q14_a_running_job_is_cancelled_cooperatively;
+    QueueHistory => crate::queue_history::q15_finished_jobs_are_kept_and_listed_newest_first,
+        crate::queue_history::q15_retention_prunes_in_bounded_batches,
+        crate::queue_history::q15_a_finished_job_is_enqueued_again_as_a_new_job;
+    QueueProgress => crate::queue_history::q16_progress_is_fenced_and_the_output_is_kept;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
     Documents => crate::names::n2_payloads_round_trip_as_documents, crate::names::n2_payloads_nested_to_the_limit_round_trip_and_deeper_are_refused, crate::documents::d1_create_get_replace_delete,
         crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters, crate::documents::d1_listing_is_in_byte_order_of_ids,
@@ -231,6 +246,31 @@ async fn check_unsupported(needs: Needs, ctx: Ctx) -> TestResult {
             };
             drop(expect_kind(
                 s.queue.snooze(t, &lease, Duration::from_millis(1)).await,
+                kind,
+                &what,
+            )?);
+        }
+        Needs::QueueCancel => drop(expect_kind(
+            s.queue.cancel(t, &q, &JobId::generate()).await,
+            kind,
+            &what,
+        )?),
+        Needs::QueueHistory => drop(expect_kind(
+            s.queue
+                .history(t, &q, &storage_ports::HistoryQuery::first(1))
+                .await,
+            kind,
+            &what,
+        )?),
+        Needs::QueueProgress => {
+            let lease = storage_ports::Lease {
+                queue: q.clone(),
+                job_id: JobId::generate(),
+                token: 1,
+                expires_at: Timestamp::now(),
+            };
+            drop(expect_kind(
+                s.queue.progress(t, &lease, serde_json::json!(1)).await,
                 kind,
                 &what,
             )?);

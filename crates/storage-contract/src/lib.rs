@@ -33,6 +33,7 @@ pub mod model;
 mod names;
 mod operations;
 mod queue;
+mod queue_history;
 mod queue_lifecycle;
 mod runs;
 pub mod scale;

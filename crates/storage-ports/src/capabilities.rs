@@ -27,6 +27,13 @@ pub struct Capabilities {
     pub queue_pause: bool,
     /// [`JobQueue::snooze`](crate::JobQueue::snooze) (Q12).
     pub queue_snooze: bool,
+    /// [`JobQueue::cancel`](crate::JobQueue::cancel) (Q14).
+    pub queue_cancel: bool,
+    /// The finished-job history (Q15): `NewJob::keep_for`, `job`, `history`,
+    /// `prune_finished`, `reenqueue`.
+    pub queue_history: bool,
+    /// [`JobQueue::progress`](crate::JobQueue::progress) and `complete` (Q16).
+    pub queue_progress: bool,
     /// [`Transactions`](crate::Transactions) (T1).
     pub transactions: bool,
     /// [`DocumentStore`](crate::DocumentStore).
@@ -50,6 +57,9 @@ impl Capabilities {
             queue_wait: false,
             queue_pause: false,
             queue_snooze: false,
+            queue_cancel: false,
+            queue_history: false,
+            queue_progress: false,
             transactions: false,
             documents: false,
             schema_migrations: false,
@@ -70,6 +80,9 @@ impl Capabilities {
             queue_wait: true,
             queue_pause: true,
             queue_snooze: true,
+            queue_cancel: true,
+            queue_history: true,
+            queue_progress: true,
             transactions: true,
             documents: true,
             schema_migrations: true,

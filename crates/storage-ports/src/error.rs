@@ -24,6 +24,10 @@ pub enum ErrorKind {
     /// The lease is no longer current: its fencing token is stale, or the job was
     /// acknowledged or is dead. The worker must stop working on the job.
     LeaseLost,
+    /// The job was cancelled (Q14): the holder's heartbeat, progress, ack, fail or
+    /// snooze answers this once a cancel was asked for, and the job is finished as
+    /// cancelled. The worker must stop; nothing it sends later changes the job.
+    Cancelled,
     /// The thing is finished and cannot change: a finished run's log.
     Immutable,
     /// The caller's input breaks a rule (an id, a size limit, a cursor); nothing was
@@ -41,11 +45,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for tables and docs.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::NotFound,
         Self::AlreadyExists,
         Self::PreconditionFailed,
         Self::LeaseLost,
+        Self::Cancelled,
         Self::Immutable,
         Self::InvalidInput,
         Self::Unsupported,
@@ -62,6 +67,7 @@ impl ErrorKind {
             Self::AlreadyExists => "already_exists",
             Self::PreconditionFailed => "precondition_failed",
             Self::LeaseLost => "lease_lost",
+            Self::Cancelled => "cancelled",
             Self::Immutable => "immutable",
             Self::InvalidInput => "invalid_input",
             Self::Unsupported => "unsupported",
@@ -148,6 +154,11 @@ impl Error {
     /// Shorthand for [`ErrorKind::LeaseLost`].
     pub fn lease_lost(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::LeaseLost, message)
+    }
+
+    /// Shorthand for [`ErrorKind::Cancelled`].
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Cancelled, message)
     }
 
     /// Shorthand for [`ErrorKind::Immutable`].

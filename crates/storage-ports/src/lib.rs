@@ -19,6 +19,7 @@ pub mod ids;
 pub mod metrics;
 pub mod operation;
 pub mod operations;
+pub mod job_history;
 pub mod queue;
 pub mod rules;
 pub mod run;
@@ -46,6 +47,7 @@ pub use metrics::{
 };
 pub use operation::{Operation, Port, Repeat};
 pub use operations::{Health, Operations, SchemaStatus, StoreStats};
+pub use job_history::{CancelOutcome, FinishedState, HistoryQuery, JobInfo, JobStatus};
 pub use queue::{
     AckedAndLeased, DeadJob, DeadState, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure,
     JobQueue, JobQueueExt, JobTransfer, Lease, LeasedJob, NewJob, QueueStats,

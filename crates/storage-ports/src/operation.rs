@@ -95,7 +95,7 @@ impl Operation {
     }
 
     /// Every operation of every port, in port order.
-    pub const ALL: [Self; 54] = [
+    pub const ALL: [Self; 61] = [
         Self::WORKFLOWS_PUT,
         Self::WORKFLOWS_GET,
         Self::WORKFLOWS_LATEST,
@@ -139,6 +139,13 @@ impl Operation {
         Self::QUEUE_PAUSE,
         Self::QUEUE_RESUME,
         Self::QUEUE_SNOOZE,
+        Self::QUEUE_CANCEL,
+        Self::QUEUE_PROGRESS,
+        Self::QUEUE_COMPLETE,
+        Self::QUEUE_JOB,
+        Self::QUEUE_HISTORY,
+        Self::QUEUE_PRUNE_FINISHED,
+        Self::QUEUE_REENQUEUE,
         Self::DOCUMENTS_CREATE,
         Self::DOCUMENTS_GET,
         Self::DOCUMENTS_REPLACE,

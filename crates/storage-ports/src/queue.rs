@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ids::{JobId, QueueName, TenantId};
+use crate::job_history::{CancelOutcome, HistoryQuery, JobInfo};
+use crate::rules::cursor::Page;
 use crate::rules::backoff::Backoff;
 use crate::time::Timestamp;
 
@@ -39,6 +41,13 @@ pub struct NewJob {
     pub backoff: Backoff,
     /// A second enqueue with the same key while this job is pending returns it (Q6).
     pub dedup_key: Option<String>,
+    /// How long the job stays in the finished-job history after it finished (Q15):
+    /// completed, cancelled or dead, it is listed by [`JobQueue::history`] until
+    /// [`JobQueue::prune_finished`] removes it this long after. `None` (the default):
+    /// a completed job is deleted at ack, a cancelled or dead one stays until it is
+    /// requeued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_for: Option<Duration>,
 }
 
 impl NewJob {
@@ -54,7 +63,22 @@ impl NewJob {
             max_attempts: 5,
             backoff: Backoff::default(),
             dedup_key: None,
+            keep_for: None,
         }
+    }
+
+    /// Keeps the job in the finished-job history this long after it finished (Q15).
+    #[must_use]
+    pub fn with_keep_for(mut self, keep_for: Duration) -> Self {
+        self.keep_for = Some(keep_for);
+        self
+    }
+
+    /// `keep_for` in whole microseconds, for backends that add it to their own clock.
+    #[must_use]
+    pub fn keep_for_micros(&self) -> Option<i64> {
+        self.keep_for
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
     }
 
     /// Sets the priority.
@@ -133,6 +157,9 @@ impl NewJob {
         }
         if self.delay.is_some_and(|d| d > MAX_DELAY) {
             return Err(Error::invalid_input("delay must be at most 100 years"));
+        }
+        if self.keep_for.is_some_and(|d| d > MAX_DELAY) {
+            return Err(Error::invalid_input("keep_for must be at most 100 years"));
         }
         if self.max_attempts == 0 {
             return Err(Error::invalid_input("max_attempts must be at least 1"));
@@ -286,6 +313,12 @@ pub struct QueueStats {
     /// Whether the queue is paused (Q11): it delivers nothing until resumed.
     #[serde(default)]
     pub paused: bool,
+    /// Completed jobs kept in the finished-job history (Q15).
+    #[serde(default)]
+    pub completed: u64,
+    /// Cancelled jobs (Q14).
+    #[serde(default)]
+    pub cancelled: u64,
 }
 
 impl NewJob {
@@ -478,6 +511,128 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// `LeaseLost` for a stale lease; `InvalidInput` for a delay over [`MAX_DELAY`];
     /// `Unsupported` without the `queue_snooze` capability.
     async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp>;
+
+    /// Cancels a job (Q14). A pending or scheduled job is finished as cancelled at
+    /// once and never delivered. A running job's cancel is cooperative: the call
+    /// answers [`CancelOutcome::Requested`], and its holder's next heartbeat, progress,
+    /// ack, fail or snooze answers [`ErrorKind::Cancelled`](crate::ErrorKind) and
+    /// finishes it as cancelled; an expired lease of it is finished as cancelled
+    /// instead of being delivered again. Asking again while the request stands
+    /// answers `Requested` again.
+    ///
+    /// # Errors
+    /// `NotFound` for no such job; `PreconditionFailed` for a finished job (completed,
+    /// cancelled or dead); `Unsupported` without the `queue_cancel` capability.
+    async fn cancel(&self, tenant: &TenantId, queue: &QueueName, job: &JobId)
+        -> Result<CancelOutcome>;
+
+    /// Records a lease holder's progress (Q16), fenced by its token; the last value
+    /// recorded is what [`JobQueue::job`] and the history show.
+    ///
+    /// # Errors
+    /// `LeaseLost` for a stale lease; `Cancelled` when a cancel was asked for (the job
+    /// is then finished as cancelled); `InvalidInput` over the payload limit;
+    /// `Unsupported` without the `queue_progress` capability.
+    async fn progress(&self, tenant: &TenantId, lease: &Lease, progress: Value) -> Result<()>;
+
+    /// Acknowledges a job with its output (Q16), kept in the finished-job history when
+    /// the job has a `keep_for` (and dropped with the job otherwise).
+    ///
+    /// # Errors
+    /// As [`JobQueueExt::ack`]; `InvalidInput` over the payload limit; `Unsupported`
+    /// without the `queue_progress` capability.
+    async fn complete(&self, tenant: &TenantId, lease: &Lease, output: Value) -> Result<()>;
+
+    /// One job in whatever state it is, finished ones included while they are kept
+    /// (Q15).
+    ///
+    /// # Errors
+    /// `NotFound` for no such job; `CorruptData` for a stored job that cannot be read;
+    /// `Unsupported` without the `queue_history` capability.
+    async fn job(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<JobInfo>;
+
+    /// The finished jobs of a queue (Q15), newest finish first, keyset-paged, filtered
+    /// by how they finished. A stored job that cannot be read is reported and skipped.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a cursor this listing did not issue; `Unsupported` without
+    /// the `queue_history` capability.
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        query: &HistoryQuery,
+    ) -> Result<Page<JobInfo>>;
+
+    /// Removes up to `max` (1..=10000) finished jobs of the tenant whose `keep_for`
+    /// has passed since they finished, by the backend's clock (Q15); returns how many.
+    /// Bounded, so retention works off a backlog over calls; call until it returns
+    /// less than `max`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for `max` out of range; `Unsupported` without the
+    /// `queue_history` capability.
+    async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64>;
+
+    /// Enqueues a finished job again as a new job (Q15): a fresh id, the original's
+    /// payload, priority, attempts limit, backoff, dedup key and `keep_for`, due now.
+    /// The original stays in the history.
+    ///
+    /// # Errors
+    /// `NotFound` when no finished job of that id is kept; `Unsupported` without the
+    /// `queue_history` capability.
+    async fn reenqueue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId)
+        -> Result<Enqueued>;
+}
+
+/// The largest `max` of [`JobQueue::prune_finished`].
+pub const MAX_PRUNE_BATCH: usize = 10_000;
+
+/// Checks the `max` of [`JobQueue::prune_finished`].
+///
+/// # Errors
+/// `InvalidInput` outside `1..=MAX_PRUNE_BATCH`.
+pub fn check_prune_batch(max: usize) -> Result<()> {
+    if !(1..=MAX_PRUNE_BATCH).contains(&max) {
+        return Err(Error::invalid_input(format!(
+            "prune_finished takes 1 to {MAX_PRUNE_BATCH} jobs per call, not {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// The error a lease holder gets once its job was cancelled (Q14).
+#[must_use]
+pub fn cancelled_error(job: &JobId) -> Error {
+    Error::cancelled(format!(
+        "job {job} was cancelled; stop working on it (its lease is no longer current)"
+    ))
+}
+
+/// The error for cancelling a job that already finished (Q14).
+#[must_use]
+pub fn finished_error(job: &JobId, status: &str) -> Error {
+    Error::precondition_failed(format!(
+        "job {job} is already {status}; only a pending, scheduled or running job can be cancelled"
+    ))
+}
+
+/// The job a re-enqueue creates from a finished one's spec (Q15): a fresh id, due now.
+#[must_use]
+pub fn reenqueued(original: &NewJob) -> NewJob {
+    NewJob {
+        id: None,
+        run_at: None,
+        delay: None,
+        ..original.clone()
+    }
+}
+
+/// When a job finished at `finished_at` leaves the history, given its `keep_for` in
+/// microseconds: `None` when it is kept until requeued.
+#[must_use]
+pub fn keep_until(finished_at: Timestamp, keep_for_micros: Option<i64>) -> Option<i64> {
+    keep_for_micros.map(|k| finished_at.as_micros().saturating_add(k))
 }
 
 /// What [`JobQueue::ack_and_dequeue`] did (Q13).
@@ -651,6 +806,49 @@ impl crate::operation::Operation {
     /// [`JobQueue::snooze`]: a repeat after an unseen success answers `LeaseLost`.
     pub const QUEUE_SNOOZE: Self = Self::new(
         "queue.snooze",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
+    );
+    /// [`JobQueue::cancel`]: a repeat of a cancel that finished the job answers
+    /// `PreconditionFailed`.
+    pub const QUEUE_CANCEL: Self = Self::new(
+        "queue.cancel",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
+    );
+    /// [`JobQueue::progress`]: recording the same progress twice is recording it.
+    pub const QUEUE_PROGRESS: Self = Self::new(
+        "queue.progress",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::complete`]: a repeat after an unseen success answers `LeaseLost`.
+    pub const QUEUE_COMPLETE: Self = Self::new(
+        "queue.complete",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Never,
+    );
+    /// [`JobQueue::job`].
+    pub const QUEUE_JOB: Self = Self::new(
+        "queue.job",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::history`].
+    pub const QUEUE_HISTORY: Self = Self::new(
+        "queue.history",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::prune_finished`]: pruning again removes only what is due.
+    pub const QUEUE_PRUNE_FINISHED: Self = Self::new(
+        "queue.prune_finished",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::reenqueue`]: a repeat enqueues a second new job.
+    pub const QUEUE_REENQUEUE: Self = Self::new(
+        "queue.reenqueue",
         crate::operation::Port::Queue,
         crate::operation::Repeat::Never,
     );

@@ -247,6 +247,42 @@ impl JobQueue for UnsupportedStore {
     async fn snooze(&self, _: &TenantId, _: &Lease, _: Duration) -> Result<Timestamp> {
         self.no("snoozing jobs")
     }
+    async fn cancel(
+        &self,
+        _: &TenantId,
+        _: &QueueName,
+        _: &JobId,
+    ) -> Result<crate::job_history::CancelOutcome> {
+        self.no("cancelling jobs")
+    }
+    async fn progress(&self, _: &TenantId, _: &Lease, _: serde_json::Value) -> Result<()> {
+        self.no("job progress")
+    }
+    async fn complete(&self, _: &TenantId, _: &Lease, _: serde_json::Value) -> Result<()> {
+        self.no("job outputs")
+    }
+    async fn job(
+        &self,
+        _: &TenantId,
+        _: &QueueName,
+        _: &JobId,
+    ) -> Result<crate::job_history::JobInfo> {
+        self.no("the finished-job history")
+    }
+    async fn history(
+        &self,
+        _: &TenantId,
+        _: &QueueName,
+        _: &crate::job_history::HistoryQuery,
+    ) -> Result<crate::rules::cursor::Page<crate::job_history::JobInfo>> {
+        self.no("the finished-job history")
+    }
+    async fn prune_finished(&self, _: &TenantId, _: usize) -> Result<u64> {
+        self.no("the finished-job history")
+    }
+    async fn reenqueue(&self, _: &TenantId, _: &QueueName, _: &JobId) -> Result<Enqueued> {
+        self.no("the finished-job history")
+    }
 }
 
 #[async_trait]
