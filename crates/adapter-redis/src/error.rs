@@ -10,19 +10,22 @@ use storage_ports::Error;
 /// Maps a Redis error raised by `operation`, keeping it as the source.
 #[must_use]
 pub fn map_redis_error(e: RedisError, operation: &'static str) -> Error {
-    let retryable = e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || matches!(
-            e.retry_method(),
-            RetryMethod::Reconnect | RetryMethod::RetryImmediately | RetryMethod::WaitAndRetry
-        )
-        || e.code()
-            .is_some_and(|c| matches!(c, "BUSY" | "LOADING" | "MASTERDOWN" | "TRYAGAIN"));
+    // A reply of the wrong shape is never cured by retrying.
+    let malformed = matches!(e.kind(), RedisKind::UnexpectedReturnType | RedisKind::Parse);
+    let retryable = !malformed
+        && (e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || matches!(
+                e.retry_method(),
+                RetryMethod::Reconnect | RetryMethod::RetryImmediately | RetryMethod::WaitAndRetry
+            )
+            || e.code()
+                .is_some_and(|c| matches!(c, "BUSY" | "LOADING" | "MASTERDOWN" | "TRYAGAIN")));
     let err = if retryable {
         Error::unavailable("Redis is unavailable")
-    } else if e.kind() == RedisKind::UnexpectedReturnType || e.kind() == RedisKind::Parse {
+    } else if malformed {
         Error::corrupt("Redis returned what flowstore did not store")
     } else {
         Error::backend(match e.code() {

@@ -17,10 +17,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
+use serde_json::Value;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
-    Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
-    JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+    Backoff, CancelOutcome, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome,
+    FinishedState, HistoryQuery, JobFailure, JobId, JobInfo, JobQueue, JobStatus, Lease, LeasedJob,
+    NewJob, Page, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 use storage_ports::{ErrorKind, JobTransfer};
 
@@ -73,6 +75,63 @@ local function clamp(at) return math.min(math.max(tonumber(at), 0), 900000000000
 local function prefix(prio, at) return string.format('%010d%019d', 2147483647 - tonumber(prio), clamp(at)) end
 local function order_key(prio, at, seq, id) return prefix(prio, at) .. string.format('%019d', seq) .. '|' .. id end
 local function reorder(old, prio, at) return prefix(prio, at) .. string.sub(old, 30) end
+-- A finished job's member in the history sets: the finish time inverted (16 digits),
+-- then the id with every byte inverted and a 255 byte closing it, so that the sets,
+-- all of score 0, list newest finish first and, within one microsecond, the greater
+-- id first, as every backend orders the history (Q15).
+local function hist_key(at, id)
+  local inv = {}
+  for k = 1, #id do inv[k] = string.char(255 - string.byte(id, k)) end
+  return string.format('%016d', 9000000000000000 - clamp(at)) .. table.concat(inv) .. '\255'
+end
+local function hist_id(m)
+  local inv = {}
+  for k = 17, #m - 1 do inv[#inv + 1] = string.char(255 - string.byte(m, k)) end
+  return table.concat(inv)
+end
+-- Finishes a job as `state` (completed, cancelled or dead) at `at`: into the history
+-- sets, the dead letters for a dead one, and, with a keep_for, the tenant's retention
+-- set, scored by when it may be pruned. The caller has taken it out of the ready,
+-- scheduled or leased set.
+local function finish(Q, key, id, state, at)
+  local P, qname = string.match(Q, '^(.-}:)q:(.*):$')
+  local hk = hist_key(at, id)
+  redis.call('HDEL', key, 'token', 'exp')
+  redis.call('HSET', key, 'state', state, 'fin', int(at))
+  redis.call('ZADD', Q .. 'hist', 0, hk)
+  redis.call('ZADD', Q .. 'hist:' .. state, 0, hk)
+  if state == 'dead' then
+    redis.call('HSET', key, 'died', int(at))
+    redis.call('ZADD', Q .. 'dead', at, id)
+  end
+  local f = redis.call('HMGET', key, 'keep', 'dedup')
+  if f[1] and f[1] ~= '' then redis.call('ZADD', P .. 'keep', at + tonumber(f[1]), qname .. '/' .. id) end
+  if f[2] and f[2] ~= '' and redis.call('HGET', Q .. 'dedup', f[2]) == id then redis.call('HDEL', Q .. 'dedup', f[2]) end
+end
+-- Takes a finished job out of the history (a requeue, or retention).
+local function unfinish(Q, key, id)
+  local P, qname = string.match(Q, '^(.-}:)q:(.*):$')
+  local f = redis.call('HMGET', key, 'fin', 'state')
+  if f[1] then
+    local hk = hist_key(tonumber(f[1]), id)
+    redis.call('ZREM', Q .. 'hist', hk)
+    redis.call('ZREM', Q .. 'hist:' .. (f[2] or ''), hk)
+  end
+  redis.call('ZREM', P .. 'keep', qname .. '/' .. id)
+  redis.call('HDEL', key, 'fin')
+end
+-- Whether `token` holds the job: 1, 0 (stale) or -1 (its cancel was asked for: it is
+-- finished as cancelled here, Q14).
+local function held(Q, key, id, token)
+  local f = redis.call('HMGET', key, 'state', 'token', 'cancel')
+  if f[1] ~= 'leased' or f[2] ~= token then return 0 end
+  if f[3] == '1' then
+    redis.call('ZREM', Q .. 'leased', id)
+    finish(Q, key, id, 'cancelled', server_now())
+    return -1
+  end
+  return 1
+end
 local function take_tokens(C, n)
   local last = tonumber(redis.call('HGET', C, 'token') or '0')
   local base = math.max(last, server_now())
@@ -92,7 +151,7 @@ fn script(body: &str) -> Script {
 /// ARGV: queue prefix, counters, queue set, queue name, count, then per job: id,
 /// payload, priority, run_at ('' = none), delay in microseconds, max attempts,
 /// backoff, dedup key ('' = none), named ('1' when the caller chose the id, so it may
-/// be taken). Returns per job {code, id}: 1 stored, 2 deduplicated onto id, 0 id taken.
+/// be taken), keep_for in microseconds ('' = none). Returns per job {code, id}: 1 stored, 2 deduplicated onto id, 0 id taken.
 ///
 /// One counter increment reserves the batch's enqueue sequence numbers, and the ready
 /// set takes its members in one ZADD per 500: a batch costs a hash write per job and a
@@ -107,15 +166,15 @@ local seq = redis.call('HINCRBY', C, 'seq', n) - n
 local out, ready = {}, {}
 local i = 6
 for j = 1, n do
-  local id, payload, prio, run_at, delay, max, backoff, dedup, named = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8]
-  i = i + 9
+  local id, payload, prio, run_at, delay, max, backoff, dedup, named, keep = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8], ARGV[i+9]
+  i = i + 10
   local key = Q .. 'job:' .. id
   local holder = false
   if dedup ~= '' then
     local other = redis.call('HGET', Q .. 'dedup', dedup)
     if other then
       local st = redis.call('HGET', Q .. 'job:' .. other, 'state')
-      if st and st ~= 'dead' then holder = other end
+      if st == 'ready' or st == 'leased' then holder = other end
     end
   end
   if holder then
@@ -128,7 +187,7 @@ for j = 1, n do
     if at == '' then at = int(now + tonumber(delay)) end
     local order = order_key(prio, at, seq, id)
     redis.call('HSET', key, 'payload', payload, 'priority', prio, 'run_at', at, 'max', max,
-      'backoff', backoff, 'dedup', dedup, 'attempts', 0, 'state', 'ready', 'enq', int(now), 'order', order)
+      'backoff', backoff, 'dedup', dedup, 'attempts', 0, 'state', 'ready', 'enq', int(now), 'order', order, 'keep', keep)
     if dedup ~= '' then redis.call('HSET', Q .. 'dedup', dedup, id) end
     if tonumber(at) <= now then
       ready[#ready + 1] = 0
@@ -172,14 +231,17 @@ if redis.call('EXISTS', Q .. 'paused') == 1 then return {exp, {}} end
 local taken = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'leased', '-inf', now, 'LIMIT', 0, limit)) do
   local key = Q .. 'job:' .. id
-  local f = redis.call('HMGET', key, 'attempts', 'max', 'order', 'exp')
+  local f = redis.call('HMGET', key, 'attempts', 'max', 'order', 'exp', 'cancel')
   if not f[3] then
     redis.call('ZREM', Q .. 'leased', id)
+  elseif f[5] == '1' then
+    -- A cancelled job is never delivered again (Q14).
+    redis.call('ZREM', Q .. 'leased', id)
+    finish(Q, key, id, 'cancelled', now)
   elseif tonumber(f[1]) >= tonumber(f[2]) then
     redis.call('ZREM', Q .. 'leased', id)
-    redis.call('HDEL', key, 'token', 'exp')
-    redis.call('HSET', key, 'state', 'dead', 'died', int(now), 'err', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
-    redis.call('ZADD', Q .. 'dead', now, id)
+    redis.call('HSET', key, 'err', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
+    finish(Q, key, id, 'dead', now)
   else
     taken[#taken + 1] = {id, f[3], f[4]}
     redis.call('ZADD', Q .. 'ready', 0, f[3])
@@ -243,14 +305,14 @@ return {exp, out}
 });
 
 /// ARGV: queue prefix, id, token, extension in microseconds. Returns the new expiry,
-/// or 0 (stale lease); an expired lease not taken over is live again.
+/// 0 (stale lease) or -1 (cancelled); an expired lease not taken over is live again.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local Q, id = ARGV[1], ARGV[2]
 local key = Q .. 'job:' .. id
-local f = redis.call('HMGET', key, 'state', 'token')
-if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
+local h = held(Q, key, id, ARGV[3])
+if h ~= 1 then return h end
 local exp = int(server_now() + tonumber(ARGV[4]))
 redis.call('HSET', key, 'exp', exp)
 redis.call('ZADD', Q .. 'leased', exp, id)
@@ -259,21 +321,30 @@ return exp
     )
 });
 
-/// ARGV: tenant prefix, count, then (queue, id, token) per lease. Returns 1 (acked) or
-/// 0 (stale) per lease. Acked ids leave each queue's leased set in one ZREM per 500.
+/// ARGV: tenant prefix, count, output ('' = none), then (queue, id, token) per lease.
+/// Returns 1 (acked), 0 (stale) or -1 (cancelled) per lease. A job with a keep_for
+/// goes to the history with the output (Q15, Q16), any other is deleted. Acked ids
+/// leave each queue's leased set in one ZREM per 500.
 static ACK: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
-local P, n = ARGV[1], tonumber(ARGV[2])
+local P, n, output = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local out, gone = {}, {}
+local now = server_now()
 for j = 1, n do
-  local a = 3 + (j - 1) * 3
+  local a = 4 + (j - 1) * 3
   local Q = P .. 'q:' .. ARGV[a] .. ':'
   local id = ARGV[a + 1]
   local key = Q .. 'job:' .. id
-  local f = redis.call('HMGET', key, 'state', 'token', 'dedup')
-  if f[1] == 'leased' and f[2] == ARGV[a + 2] then
-    redis.call('DEL', key)
+  local h = held(Q, key, id, ARGV[a + 2])
+  local f = redis.call('HMGET', key, 'dedup', 'keep')
+  if h == 1 then
+    if f[2] and f[2] ~= '' then
+      if output ~= '' then redis.call('HSET', key, 'output', output) end
+      finish(Q, key, id, 'completed', now)
+    else
+      redis.call('DEL', key)
+    end
     local ids = gone[Q]
     if not ids then ids = {}; gone[Q] = ids end
     ids[#ids + 1] = id
@@ -281,13 +352,11 @@ for j = 1, n do
       redis.call('ZREM', Q .. 'leased', unpack(ids))
       gone[Q] = {}
     end
-    if f[3] and f[3] ~= '' and redis.call('HGET', Q .. 'dedup', f[3]) == id then
-      redis.call('HDEL', Q .. 'dedup', f[3])
+    if f[1] and f[1] ~= '' and redis.call('HGET', Q .. 'dedup', f[1]) == id then
+      redis.call('HDEL', Q .. 'dedup', f[1])
     end
-    out[j] = 1
-  else
-    out[j] = 0
   end
+  out[j] = h
 end
 for Q, ids in pairs(gone) do
   if #ids > 0 then redis.call('ZREM', Q .. 'leased', unpack(ids)) end
@@ -298,15 +367,17 @@ return out
 });
 
 /// ARGV: queue prefix, id, token, retry delay in microseconds ('' = dead), error.
-/// Returns the retry time or the time of death, or 0 (stale lease). The caller read
-/// the attempts under the same token, so they cannot have changed since.
+/// Returns the retry time or the time of death, 0 (stale lease) or -1 (cancelled).
+/// The caller read the attempts under the same token, so they cannot have changed
+/// since.
 static FAIL: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local Q, id = ARGV[1], ARGV[2]
 local key = Q .. 'job:' .. id
+local h = held(Q, key, id, ARGV[3])
+if h ~= 1 then return h end
 local f = redis.call('HMGET', key, 'state', 'token', 'order', 'priority')
-if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 local now = server_now()
 redis.call('ZREM', Q .. 'leased', id)
 redis.call('HDEL', key, 'token', 'exp')
@@ -322,22 +393,23 @@ if ARGV[4] ~= '' then
   end
   return at
 end
-redis.call('HSET', key, 'state', 'dead', 'died', int(now))
-redis.call('ZADD', Q .. 'dead', now, id)
+finish(Q, key, id, 'dead', now)
 return int(now)
 ",
     )
 });
 
 /// ARGV: queue prefix, id, token, delay in microseconds. Returns the time the job is
-/// due again, or 0 (stale lease). The attempt the lease took is given back (Q12).
+/// due again, 0 (stale lease) or -1 (cancelled). The attempt the lease took is given
+/// back (Q12).
 static SNOOZE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local Q, id = ARGV[1], ARGV[2]
 local key = Q .. 'job:' .. id
+local h = held(Q, key, id, ARGV[3])
+if h ~= 1 then return h end
 local f = redis.call('HMGET', key, 'state', 'token', 'order', 'priority', 'attempts')
-if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 local at = int(server_now() + tonumber(ARGV[4]))
 local order = reorder(f[3], f[4], at)
 redis.call('ZREM', Q .. 'leased', id)
@@ -361,6 +433,7 @@ local Q, id = ARGV[1], ARGV[2]
 local key = Q .. 'job:' .. id
 local f = redis.call('HMGET', key, 'order', 'priority', 'dedup')
 if not f[1] or redis.call('ZREM', Q .. 'dead', id) == 0 then return 0 end
+unfinish(Q, key, id)
 local now = int(server_now())
 local order = reorder(f[1], f[2], now)
 redis.call('HSET', key, 'state', 'ready', 'attempts', 0, 'run_at', now, 'order', order)
@@ -373,8 +446,8 @@ return 1
 });
 
 /// ARGV: queue prefix, counters, queue set, queue name, id, payload, priority, run_at,
-/// max attempts, backoff, dedup key, attempts, last error, died at.
-/// Returns 1, or 0 when the id exists.
+/// max attempts, backoff, dedup key, attempts, last error, died at, keep_for ('' =
+/// none). Returns 1, or 0 when the id exists.
 static IMPORT_DEAD: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -386,15 +459,15 @@ local seq = redis.call('HINCRBY', C, 'seq', 1)
 local order = order_key(ARGV[7], ARGV[8], seq, id)
 redis.call('HSET', key, 'payload', ARGV[6], 'priority', ARGV[7], 'run_at', ARGV[8], 'max', ARGV[9],
   'backoff', ARGV[10], 'dedup', ARGV[11], 'attempts', ARGV[12], 'state', 'dead', 'enq', ARGV[14],
-  'order', order, 'err', ARGV[13], 'died', ARGV[14])
-redis.call('ZADD', Q .. 'dead', ARGV[14], id)
+  'order', order, 'err', ARGV[13], 'keep', ARGV[15])
+finish(Q, key, id, 'dead', tonumber(ARGV[14]))
 return 1
 ",
     )
 });
 
-/// ARGV: queue prefix. Returns {paused, ready, due, scheduled, expired, running, dead},
-/// each an O(1) or O(log n) count of a sorted set.
+/// ARGV: queue prefix. Returns {paused, ready, due, scheduled, expired, running, dead,
+/// completed, cancelled}, each an O(1) or O(log n) count of a sorted set.
 static STATS: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -407,7 +480,9 @@ return {
   redis.call('ZCOUNT', Q .. 'sched', '(' .. now, '+inf'),
   redis.call('ZCOUNT', Q .. 'leased', '-inf', now),
   redis.call('ZCOUNT', Q .. 'leased', '(' .. now, '+inf'),
-  redis.call('ZCARD', Q .. 'dead')
+  redis.call('ZCARD', Q .. 'dead'),
+  redis.call('ZCARD', Q .. 'hist:completed'),
+  redis.call('ZCARD', Q .. 'hist:cancelled')
 }
 ",
     )
@@ -432,6 +507,106 @@ for _, set in ipairs({'sched', 'leased'}) do
 end
 if best < 0 then return -1 end
 return int(math.max(best - server_now(), 0))
+",
+    )
+});
+
+/// ARGV: queue prefix, id. Returns {code, state}: 1 (a ready job, now cancelled), 2 (a
+/// leased job, cancel requested), 0 (no such job) or 3 (finished already, as `state`)
+/// (Q14).
+static CANCEL: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local Q, id = ARGV[1], ARGV[2]
+local key = Q .. 'job:' .. id
+local f = redis.call('HMGET', key, 'state', 'order')
+if not f[1] then return {0, ''} end
+if f[1] == 'ready' then
+  if f[2] then
+    redis.call('ZREM', Q .. 'ready', f[2])
+    redis.call('ZREM', Q .. 'sched', f[2])
+  end
+  redis.call('ZREM', Q .. 'sched', id)
+  finish(Q, key, id, 'cancelled', server_now())
+  return {1, ''}
+elseif f[1] == 'leased' then
+  redis.call('HSET', key, 'cancel', '1')
+  return {2, ''}
+end
+return {3, f[1]}
+",
+    )
+});
+
+/// ARGV: queue prefix, id, token, progress. Returns 1, 0 (stale lease) or -1
+/// (cancelled) (Q16).
+static PROGRESS: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local Q, id = ARGV[1], ARGV[2]
+local key = Q .. 'job:' .. id
+local h = held(Q, key, id, ARGV[3])
+if h == 1 then redis.call('HSET', key, 'progress', ARGV[4]) end
+return h
+",
+    )
+});
+
+/// ARGV: queue prefix, id. Returns {server time, the job's hash as field, value...}
+/// (an empty hash for no such job).
+static JOB: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+return {int(server_now()), redis.call('HGETALL', ARGV[1] .. 'job:' .. ARGV[2])}
+",
+    )
+});
+
+/// ARGV: queue prefix, state ('' = every finished job), after (finish time and id of
+/// the cursor, '' = from the newest), limit. Returns {server time, {id, hash} per job}:
+/// at most `limit` members of the history set, read in its order (Q15).
+static HISTORY: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local Q, state, at, after, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local set = Q .. 'hist'
+if state ~= '' then set = set .. ':' .. state end
+local min = '-'
+if at ~= '' then min = '(' .. hist_key(tonumber(at), after) end
+local out = {}
+for _, m in ipairs(redis.call('ZRANGEBYLEX', set, min, '+', 'LIMIT', 0, limit)) do
+  local id = hist_id(m)
+  out[#out + 1] = {id, redis.call('HGETALL', Q .. 'job:' .. id)}
+end
+return {int(server_now()), out}
+",
+    )
+});
+
+/// ARGV: tenant prefix, max. Removes up to `max` finished jobs whose keep_for has
+/// passed by the server's clock, oldest due first; returns how many (Q15).
+static PRUNE_FINISHED: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local P, max = ARGV[1], tonumber(ARGV[2])
+local due = redis.call('ZRANGEBYSCORE', P .. 'keep', '-inf', server_now(), 'LIMIT', 0, max)
+local n = 0
+for _, m in ipairs(due) do
+  local qname, id = string.match(m, '^(.*)/([^/]*)$')
+  if qname then
+    local Q = P .. 'q:' .. qname .. ':'
+    local key = Q .. 'job:' .. id
+    local st = redis.call('HGET', key, 'state')
+    if st == 'completed' or st == 'cancelled' or st == 'dead' then
+      unfinish(Q, key, id)
+      redis.call('ZREM', Q .. 'dead', id)
+      redis.call('DEL', key)
+      n = n + 1
+    end
+  end
+  redis.call('ZREM', P .. 'keep', m)
+end
+return n
 ",
     )
 });
@@ -471,6 +646,9 @@ impl JobQueue for RedisStore {
                     encode(&job.backoff, "backoff")?,
                     job.dedup_key.clone().unwrap_or_default(),
                     if job.id.is_some() { "1" } else { "0" }.to_owned(),
+                    job.keep_for_micros()
+                        .map(|k| k.to_string())
+                        .unwrap_or_default(),
                 ])
             });
             match checked {
@@ -584,9 +762,7 @@ impl JobQueue for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .op("queue.heartbeat")?;
-        if expires == 0 {
-            return Err(lease.stale());
-        }
+        let expires = held(expires, lease)?;
         Ok(Lease {
             expires_at: Timestamp::from_micros(expires),
             ..lease.clone()
@@ -594,22 +770,7 @@ impl JobQueue for RedisStore {
     }
 
     async fn ack_batch(&self, tenant: &TenantId, leases: &[Lease]) -> Result<Vec<Result<()>>> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut call = ACK.prepare_invoke();
-        call.arg(self.keys(tenant).prefix()).arg(leases.len());
-        for l in leases {
-            call.arg(l.queue.as_str())
-                .arg(l.job_id.as_str())
-                .arg(l.token);
-        }
-        let done: Vec<i64> = call.invoke_async(&mut self.conn()).await.op("queue.ack")?;
-        Ok(leases
-            .iter()
-            .zip(done.into_iter().chain(std::iter::repeat(0)))
-            .map(|(l, d)| if d == 1 { Ok(()) } else { Err(l.stale()) })
-            .collect())
+        self.ack_with(tenant, leases, "", "queue.ack").await
     }
 
     async fn fail(
@@ -647,8 +808,7 @@ impl JobQueue for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .op("queue.fail")?;
-        match (at, retry_in) {
-            (0, _) => Err(lease.stale()),
+        match (held(at, lease)?, retry_in) {
             (at, Some(_)) => Ok(FailOutcome::Retrying {
                 at: Timestamp::from_micros(at),
             }),
@@ -728,6 +888,8 @@ impl JobQueue for RedisStore {
             scheduled: at(3),
             running: at(5),
             dead: at(6),
+            completed: at(7),
+            cancelled: at(8),
             paused: at(0) == 1,
         })
     }
@@ -801,11 +963,236 @@ impl JobQueue for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .op("queue.snooze")?;
-        if at == 0 {
-            return Err(lease.stale());
-        }
-        Ok(Timestamp::from_micros(at))
+        Ok(Timestamp::from_micros(held(at, lease)?))
     }
+
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<CancelOutcome> {
+        let reply: (i64, String) = CANCEL
+            .prepare_invoke()
+            .arg(self.keys(tenant).queue(queue))
+            .arg(job.as_str())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.cancel")?;
+        match reply {
+            (1, _) => Ok(CancelOutcome::Cancelled),
+            (2, _) => Ok(CancelOutcome::Requested),
+            (3, state) => Err(storage_ports::queue::finished_error(job, &state)),
+            _ => Err(Error::not_found(format!("no job {job} in queue {queue}"))),
+        }
+    }
+
+    async fn progress(&self, tenant: &TenantId, lease: &Lease, progress: Value) -> Result<()> {
+        self.limit.check("job progress", &progress)?;
+        let done: i64 = PROGRESS
+            .prepare_invoke()
+            .arg(self.keys(tenant).queue(&lease.queue))
+            .arg(lease.job_id.as_str())
+            .arg(lease.token)
+            .arg(encode(&progress, "job progress")?)
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.progress")?;
+        held(done, lease).map(drop)
+    }
+
+    async fn complete(&self, tenant: &TenantId, lease: &Lease, output: Value) -> Result<()> {
+        self.limit.check("job output", &output)?;
+        let output = encode(&output, "job output")?;
+        self.ack_with(
+            tenant,
+            std::slice::from_ref(lease),
+            &output,
+            "queue.complete",
+        )
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(Error::backend("ack returned no result")))
+    }
+
+    async fn job(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<JobInfo> {
+        let (now, fields): (i64, HashMap<String, String>) = JOB
+            .prepare_invoke()
+            .arg(self.keys(tenant).queue(queue))
+            .arg(job.as_str())
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.job")?;
+        if fields.is_empty() {
+            return Err(Error::not_found(format!("no job {job} in queue {queue}")));
+        }
+        info_of(job.as_str().to_owned(), &fields, queue, now)
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        query: &HistoryQuery,
+    ) -> Result<Page<JobInfo>> {
+        let after = query.position()?;
+        let limit = query.page.effective_limit();
+        let (at, after_id) = after.map_or((String::new(), String::new()), |(at, id)| {
+            (at.to_string(), id)
+        });
+        let (now, rows): (i64, Vec<(String, HashMap<String, String>)>) = HISTORY
+            .prepare_invoke()
+            .arg(self.keys(tenant).queue(queue))
+            .arg(query.state.map_or("", FinishedState::as_str))
+            .arg(at)
+            .arg(after_id)
+            .arg(limit + 1)
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.history")?;
+        let read = rows.len();
+        let last_read = rows
+            .last()
+            .and_then(|(id, f)| Some((f.get("fin")?.parse::<i64>().ok()?, id.clone())));
+        let (items, damaged) = storage_ports::adapter_kit::readable(
+            rows.into_iter()
+                .filter(|(_, f)| !f.is_empty())
+                .map(|(id, f)| info_of(id, &f, queue, now)),
+        )?;
+        for e in damaged {
+            tracing::warn!(%tenant, %queue, error = %e, "a damaged job is left out of the history");
+        }
+        Ok(Page::from_readable(
+            HistoryQuery::CURSOR_KIND,
+            items,
+            read,
+            limit,
+            JobInfo::history_position,
+            last_read,
+        ))
+    }
+
+    async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64> {
+        storage_ports::queue::check_prune_batch(max)?;
+        PRUNE_FINISHED
+            .prepare_invoke()
+            .arg(self.keys(tenant).prefix())
+            .arg(max)
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.prune_finished")
+    }
+
+    async fn reenqueue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<Enqueued> {
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("{}job:{job}", self.keys(tenant).queue(queue)))
+            .query_async(&mut self.conn())
+            .await
+            .op("queue.reenqueue")?;
+        if !fields.contains_key("fin") {
+            return Err(Error::not_found(format!(
+                "no finished job {job} in queue {queue}"
+            )));
+        }
+        let original = exported_of(job.as_str().to_owned(), &fields, queue)?.job;
+        self.enqueue_batch(
+            tenant,
+            queue,
+            vec![storage_ports::queue::reenqueued(&original)],
+        )
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(Error::backend("enqueue returned no result")))
+    }
+}
+
+impl RedisStore {
+    /// Acks `leases` in one script call, each job with `output` ('' = none) when it is
+    /// kept in the history.
+    async fn ack_with(
+        &self,
+        tenant: &TenantId,
+        leases: &[Lease],
+        output: &str,
+        op: &'static str,
+    ) -> Result<Vec<Result<()>>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut call = ACK.prepare_invoke();
+        call.arg(self.keys(tenant).prefix())
+            .arg(leases.len())
+            .arg(output);
+        for l in leases {
+            call.arg(l.queue.as_str())
+                .arg(l.job_id.as_str())
+                .arg(l.token);
+        }
+        let done: Vec<i64> = call.invoke_async(&mut self.conn()).await.op(op)?;
+        Ok(leases
+            .iter()
+            .zip(done.into_iter().chain(std::iter::repeat(0)))
+            .map(|(l, d)| held(d, l).map(drop))
+            .collect())
+    }
+}
+
+/// A fenced script's answer: its value, or the lease's stale (0) or cancelled (-1)
+/// error.
+fn held(code: i64, lease: &Lease) -> Result<i64> {
+    match code {
+        0 => Err(lease.stale()),
+        -1 => Err(storage_ports::queue::cancelled_error(&lease.job_id)),
+        v => Ok(v),
+    }
+}
+
+/// A job's hash as the queue tells it, its status on the server's clock `now`.
+fn info_of(
+    id: String,
+    f: &HashMap<String, String>,
+    queue: &QueueName,
+    now: i64,
+) -> Result<JobInfo> {
+    let state = f.get("state").map_or("", String::as_str);
+    let status = match state {
+        "ready" if num::<i64>(f.get("run_at"), "run_at")? > now => JobStatus::Scheduled,
+        "ready" => JobStatus::Pending,
+        "leased" if num::<i64>(f.get("exp"), "exp")? > now => JobStatus::Running,
+        "leased" => JobStatus::Pending,
+        other => FinishedState::parse(other)
+            .map_err(|_| Error::corrupt(format!("stored job state {other:?}")))?
+            .status(),
+    };
+    let json = |field: &str, what: &str| -> Result<Option<Value>> {
+        f.get(field)
+            .filter(|t| !t.is_empty())
+            .map(|t| decode(t, what))
+            .transpose()
+    };
+    Ok(JobInfo {
+        queue: queue.clone(),
+        job_id: stored_id(id, "job id")?,
+        status,
+        payload: decode(f.get("payload").map_or("", String::as_str), "job payload")?,
+        priority: num(f.get("priority"), "priority")?,
+        attempts: num(f.get("attempts"), "attempts")?,
+        max_attempts: num(f.get("max"), "max")?,
+        enqueued_at: Timestamp::from_micros(num(f.get("enq"), "enq")?),
+        finished_at: f
+            .get("fin")
+            .map(|_| num(f.get("fin"), "fin").map(Timestamp::from_micros))
+            .transpose()?,
+        progress: json("progress", "job progress")?,
+        output: json("output", "job output")?,
+        last_error: f.get("err").filter(|e| !e.is_empty()).cloned(),
+        cancel_requested: f.get("cancel").map(String::as_str) == Some("1"),
+    })
 }
 
 /// A job's hash as an export record.
@@ -819,6 +1206,11 @@ fn exported_of(id: String, f: &HashMap<String, String>, queue: &QueueName) -> Re
         max_attempts: num(f.get("max"), "max")?,
         backoff: decode(f.get("backoff").map_or("", String::as_str), "backoff")?,
         dedup_key: f.get("dedup").filter(|d| !d.is_empty()).cloned(),
+        keep_for: f
+            .get("keep")
+            .filter(|k| !k.is_empty())
+            .map(|_| num::<u64>(f.get("keep"), "keep").map(Duration::from_micros))
+            .transpose()?,
     };
     let dead = if f.get("state").map(String::as_str) == Some("dead") {
         Some(DeadState {
@@ -943,6 +1335,11 @@ impl JobTransfer for RedisStore {
             .arg(dead.attempts)
             .arg(&dead.last_error)
             .arg(dead.died_at.as_micros())
+            .arg(
+                job.keep_for_micros()
+                    .map(|k| k.to_string())
+                    .unwrap_or_default(),
+            )
             .invoke_async(&mut self.conn())
             .await
             .op("queue.import_dead")?;
