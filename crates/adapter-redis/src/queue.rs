@@ -1,4 +1,4 @@
-//! The job queue in Redis (Q1-Q10).
+//! The job queue in Redis (Q1-Q16).
 //!
 //! Per queue (`flowstore:{t}:q:<queue>:`): a hash per job, and sorted sets by state:
 //! `ready` (score 0, members ordered by a fixed-width key of priority, run-at time and
@@ -9,7 +9,9 @@
 //! (`TIME`), so the nodes sharing the server agree on what is due and who holds what.
 //! Dequeue takes back a bounded number of expired leases, promotes a bounded number of
 //! due jobs and leases the best ready ones with fresh fencing tokens (Q4) in one step.
-//! Enqueue and ack of a batch are one script call each (Q10).
+//! Enqueue and ack of a batch are one script call each (Q10). Finished jobs (Q15) sit
+//! in lexically ordered history sets (`hist`, `hist:<state>`) and, with a keep_for, in
+//! the tenant's retention set `keep`, which prune reads a bounded slice of.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -1094,7 +1096,7 @@ impl JobQueue for RedisStore {
             .query_async(&mut self.conn())
             .await
             .op("queue.reenqueue")?;
-        if !fields.contains_key("fin") {
+        if !fields.contains_key("fin") && !fields.contains_key("died") {
             return Err(Error::not_found(format!(
                 "no finished job {job} in queue {queue}"
             )));
@@ -1184,9 +1186,11 @@ fn info_of(
         attempts: num(f.get("attempts"), "attempts")?,
         max_attempts: num(f.get("max"), "max")?,
         enqueued_at: Timestamp::from_micros(num(f.get("enq"), "enq")?),
-        finished_at: f
-            .get("fin")
-            .map(|_| num(f.get("fin"), "fin").map(Timestamp::from_micros))
+        // A dead job written before the history existed has only its time of death.
+        finished_at: ["fin", "died"]
+            .into_iter()
+            .find(|k| f.contains_key(*k))
+            .map(|k| num(f.get(k), k).map(Timestamp::from_micros))
             .transpose()?,
         progress: json("progress", "job progress")?,
         output: json("output", "job output")?,

@@ -238,6 +238,39 @@ pub enum QueueCommand {
         /// The queue.
         queue: String,
     },
+    /// Cancel a job: a pending or scheduled one at once, a running one when its
+    /// worker next reports.
+    Cancel {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        job: String,
+    },
+    /// One job: status, attempts, progress, output, last error.
+    Job {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        job: String,
+    },
+    /// Finished jobs kept by `keep_for`, newest finish first.
+    History {
+        /// The queue.
+        queue: String,
+        /// Only jobs finished this way: completed, cancelled or dead.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Enqueue a finished job again, as a new job.
+    Reenqueue {
+        /// The queue.
+        queue: String,
+        /// The finished job's id.
+        job: String,
+    },
 }
 
 /// `flowstore metrics ...`.

@@ -4,8 +4,8 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 use storage_ports::{
-    ErrorKind, NewWorkflowVersion, PageRequest, QueueName, RunId, RunQuery, RunStatus, TenantId,
-    Timestamp, WorkflowId,
+    CancelOutcome, ErrorKind, FinishedState, HistoryQuery, JobId, JobInfo, NewWorkflowVersion,
+    PageRequest, QueueName, RunId, RunQuery, RunStatus, TenantId, Timestamp, WorkflowId,
 };
 use storage_wiring::Storage;
 
@@ -275,7 +275,7 @@ pub async fn runs(storage: &Storage, ctx: &Ctx, command: RunsCommand) -> Out {
     Ok(())
 }
 
-/// `flowstore queue stats|dead|requeue <queue>`.
+/// `flowstore queue <command> <queue> ...`.
 pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
     let t = ctx.tenant()?;
     let ports = storage.ports();
@@ -285,11 +285,13 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
             let s = ports.queue.stats(&t, &q).await?;
             emit(ctx, &s, || {
                 format!(
-                    "pending {}  scheduled {}  running {}  dead {}{}",
+                    "pending {}  scheduled {}  running {}  dead {}  completed {}  cancelled {}{}",
                     s.pending,
                     s.scheduled,
                     s.running,
                     s.dead,
+                    s.completed,
+                    s.cancelled,
                     if s.paused { "  (paused)" } else { "" }
                 )
             });
@@ -311,7 +313,7 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
             });
         }
         QueueCommand::Requeue { queue, job } => {
-            let job = storage_ports::JobId::new(job)?;
+            let job = JobId::new(job)?;
             ports
                 .queue
                 .requeue(&t, &QueueName::new(queue)?, &job)
@@ -330,8 +332,104 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
             ports.queue.resume(&t, &q).await?;
             emit(ctx, &json!({"resumed": q}), || format!("resumed {q}"));
         }
+        QueueCommand::Cancel { queue, job } => {
+            let job = JobId::new(job)?;
+            let outcome = ports
+                .queue
+                .cancel(&t, &QueueName::new(queue)?, &job)
+                .await?;
+            emit(ctx, &json!({"job": job, "outcome": outcome}), || {
+                match outcome {
+                CancelOutcome::Cancelled => format!("cancelled {job}"),
+                CancelOutcome::Requested => format!(
+                    "cancel of {job} requested: it is running, and its worker is told at its next heartbeat or ack"
+                ),
+            }
+            });
+        }
+        QueueCommand::Job { queue, job } => {
+            let info = ports
+                .queue
+                .job(&t, &QueueName::new(queue)?, &JobId::new(job)?)
+                .await?;
+            emit(ctx, &info, || job_text(&info));
+        }
+        QueueCommand::History {
+            queue,
+            state,
+            limit,
+        } => {
+            let q = QueueName::new(queue)?;
+            let state = state.as_deref().map(FinishedState::parse).transpose()?;
+            let mut found: Vec<JobInfo> = Vec::new();
+            let mut query = HistoryQuery {
+                state,
+                page: PageRequest::first(limit.clamp(1, 500)),
+            };
+            while found.len() < limit {
+                let page = ports.queue.history(&t, &q, &query).await?;
+                found.extend(page.items);
+                match page.next {
+                    Some(c) => {
+                        query.page = PageRequest::after((limit - found.len()).clamp(1, 500), c)
+                    }
+                    None => break,
+                }
+            }
+            found.truncate(limit);
+            emit(ctx, &found, || {
+                let mut out = format!(
+                    "{:<34} {:<10} {:<9} {:<28} {}",
+                    "JOB", "STATE", "ATTEMPTS", "FINISHED", "LAST ERROR"
+                );
+                for j in &found {
+                    out.push_str(&format!(
+                        "\n{:<34} {:<10} {:<9} {:<28} {}",
+                        j.job_id,
+                        j.status,
+                        j.attempts,
+                        j.finished_at.map(|t| t.to_string()).unwrap_or_default(),
+                        j.last_error.as_deref().unwrap_or("")
+                    ));
+                }
+                out
+            });
+        }
+        QueueCommand::Reenqueue { queue, job } => {
+            let job = JobId::new(job)?;
+            let new = ports
+                .queue
+                .reenqueue(&t, &QueueName::new(queue)?, &job)
+                .await?;
+            emit(ctx, &json!({"from": job, "job": new.job_id}), || {
+                format!("enqueued {} again as {}", job, new.job_id)
+            });
+        }
     }
     Ok(())
+}
+
+/// A job as `flowstore queue job` prints it.
+fn job_text(j: &JobInfo) -> String {
+    let mut out = format!(
+        "job {} in {}: {}\nattempts {} of {}, enqueued {}",
+        j.job_id, j.queue, j.status, j.attempts, j.max_attempts, j.enqueued_at
+    );
+    if let Some(at) = j.finished_at {
+        out.push_str(&format!(", finished {at}"));
+    }
+    if j.cancel_requested {
+        out.push_str("\ncancel requested");
+    }
+    for (what, v) in [("progress", &j.progress), ("output", &j.output)] {
+        if let Some(v) = v {
+            out.push_str(&format!("\n{what} {v}"));
+        }
+    }
+    if let Some(e) = &j.last_error {
+        out.push_str(&format!("\nlast error {e}"));
+    }
+    out
 }
 
 /// `flowstore stats`.

@@ -121,7 +121,7 @@ fn doctor_names_problems_and_fixes() -> Result<(), Box<dyn std::error::Error>> {
         String::from_utf8_lossy(&good.stderr)
     );
     assert!(
-        text.contains("schema 6 (current)") && text.contains("no problems found"),
+        text.contains("schema 7 (current)") && text.contains("no problems found"),
         "{text}"
     );
     assert!(
@@ -262,6 +262,75 @@ fn queue_pause_and_resume_persist_across_processes() -> Result<(), Box<dyn std::
     let text = flowstore(&dir, &["queue", "stats", "emails"], None)?;
     assert!(String::from_utf8_lossy(&text.stdout).contains("(paused)"));
     assert!(!paused(&["queue", "resume", "emails"])?);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `queue cancel`, `job`, `history` and `reenqueue` on jobs a host enqueued into the
+/// same SQLite file.
+#[tokio::test]
+async fn queue_cancel_job_history_and_reenqueue() -> Result<(), Box<dyn std::error::Error>> {
+    use storage_ports::{JobQueueExt as _, NewJob, QueueName, TenantId};
+    let dir = std::env::temp_dir().join(format!(
+        "flowstore-cli-history-{}",
+        storage_ports::RunId::generate()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let yaml = format!(
+        "workflows: {{ type: memory }}\nruns: {{ type: memory }}\nmetrics: {{ type: memory }}\ndocuments: {{ type: memory }}\ncredentials: {{ type: memory }}\nqueue: {{ type: sqlite, path: {} }}\n",
+        dir.join("q.db").display()
+    );
+    std::fs::write(dir.join("q.yaml"), &yaml)?;
+    let (t, q) = (TenantId::new("default")?, QueueName::new("emails")?);
+    let job = {
+        let storage =
+            storage_wiring::Storage::build(&storage_wiring::StorageConfig::from_yaml(&yaml)?)
+                .await?;
+        storage
+            .ports()
+            .queue
+            .enqueue(
+                &t,
+                &q,
+                NewJob::new(serde_json::json!({"to": "ana"}))
+                    .with_keep_for(std::time::Duration::from_secs(3600)),
+            )
+            .await?
+            .job_id
+    };
+    let run = |args: &[&str]| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let mut argv = vec!["--config", "q.yaml"];
+        argv.extend_from_slice(args);
+        argv.push("--json");
+        let out = flowstore(&dir, &argv, None)?;
+        assert!(
+            out.status.success(),
+            "{argv:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let id = job.as_str();
+    assert_eq!(run(&["queue", "job", "emails", id])?["status"], "pending");
+    assert_eq!(
+        run(&["queue", "cancel", "emails", id])?["outcome"],
+        "cancelled"
+    );
+    let history = run(&["queue", "history", "emails", "--state", "cancelled"])?;
+    assert_eq!(history[0]["job_id"], id, "{history}");
+    let again = run(&["queue", "reenqueue", "emails", id])?;
+    assert_ne!(again["job"], id);
+    assert_eq!(run(&["queue", "stats", "emails"])?["pending"], 1);
+    let twice = flowstore(
+        &dir,
+        &["--config", "q.yaml", "queue", "cancel", "emails", id],
+        None,
+    )?;
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("already cancelled"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

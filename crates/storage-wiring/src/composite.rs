@@ -44,6 +44,9 @@ impl Operations for CompositeOperations {
                         c.queue_wait = b.queue_wait;
                         c.queue_pause = b.queue_pause;
                         c.queue_snooze = b.queue_snooze;
+                        c.queue_cancel = b.queue_cancel;
+                        c.queue_history = b.queue_history;
+                        c.queue_progress = b.queue_progress;
                     }
                     Concern::Documents => c.documents = b.documents,
                 }

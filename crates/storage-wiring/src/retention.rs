@@ -11,6 +11,11 @@
 //!   tenants: [acme, globex]             # default: every tenant the store lists
 //! ```
 //!
+//! Each round also removes the finished jobs whose `keep_for` has passed (Q15), in
+//! batches of [`JOB_BATCH`], at most [`JOB_BATCHES_PER_ROUND`] batches per tenant, so
+//! a large backlog is worked off over rounds in bounded steps; a queue backend without
+//! a history is left alone.
+//!
 //! A round that fails for one tenant is logged and the others go on; the next round
 //! tries again. Pruned runs are not archived here: archive with `flowstore prune
 //! --archive` when they must be kept elsewhere.
@@ -19,7 +24,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use storage_ports::rules::retention::RetentionPolicy;
-use storage_ports::{StoreSet, TenantId, Timestamp};
+use storage_ports::{ErrorKind, StoreSet, TenantId, Timestamp};
+
+/// Finished jobs one prune call removes at most.
+pub const JOB_BATCH: usize = 1000;
+/// Prune calls per tenant per round at most.
+pub const JOB_BATCHES_PER_ROUND: usize = 100;
 
 /// What the background task prunes, and how often.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,8 +85,34 @@ async fn round(set: &StoreSet, config: &RetentionConfig) -> u64 {
                 tracing::warn!(tenant = %t, error = %e, "retention: prune failed; next round retries")
             }
         }
+        prune_finished_jobs(set, t).await;
     }
     deleted
+}
+
+/// Removes `tenant`'s finished jobs past their `keep_for`, in bounded batches; returns
+/// how many.
+pub(crate) async fn prune_finished_jobs(set: &StoreSet, tenant: &TenantId) -> u64 {
+    let mut removed = 0;
+    for _ in 0..JOB_BATCHES_PER_ROUND {
+        match set.queue.prune_finished(tenant, JOB_BATCH).await {
+            Ok(n) => {
+                removed += n;
+                if n < JOB_BATCH as u64 {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Unsupported => break,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "retention: pruning finished jobs failed; next round retries");
+                break;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(tenant = %tenant, removed, "retention: pruned finished jobs");
+    }
+    removed
 }
 
 /// Starts the task on the current tokio runtime.

@@ -1,12 +1,13 @@
 //! Background retention from config: the task started by `Storage::start_retention`
-//! prunes what the policy selects in every tenant the store lists, keeps the rest, and
-//! stops when dropped.
+//! prunes what the policy selects in every tenant the store lists, and the finished
+//! jobs past their `keep_for`, keeps the rest, and stops when dropped.
 
 use std::time::Duration;
 
 use serde_json::json;
 use storage_ports::{
-    CompleteRun, NewRun, Run, RunId, RunOutcome, RunQuery, TenantId, Timestamp, WorkflowId,
+    CompleteRun, Dequeue, ErrorKind, JobQueueExt as _, NewJob, NewRun, QueueName, Run, RunId,
+    RunOutcome, RunQuery, TenantId, Timestamp, WorkflowId,
 };
 use storage_wiring::{Storage, StorageConfig};
 
@@ -53,10 +54,31 @@ async fn the_configured_task_prunes_every_tenant() -> Result<(), Box<dyn std::er
             r?;
         }
     }
+    let (queue, q) = (&s.ports().queue, QueueName::new("mail")?);
+    let mut kept = Vec::new();
+    for keep in [Duration::from_millis(1), Duration::from_secs(3600)] {
+        queue
+            .enqueue(&a, &q, NewJob::new(json!(1)).with_keep_for(keep))
+            .await?;
+        let leased = queue
+            .dequeue(&a, &q, Dequeue::batch(1, Duration::from_secs(60)))
+            .await?;
+        let lease = &leased.first().ok_or("nothing dequeued")?.lease;
+        queue.ack(&a, lease).await?;
+        kept.push(lease.job_id.clone());
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let task = s.start_retention().ok_or("no task was started")?;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(ids(&s, &a).await?, ["new"], "the first round runs at once");
     assert_eq!(ids(&s, &b).await?, ["new"]);
+    let gone = queue.job(&a, &q, &kept[0]).await.map(|_| ()).err();
+    assert_eq!(
+        gone.map(|e| e.kind()),
+        Some(ErrorKind::NotFound),
+        "a job past its keep_for stays"
+    );
+    assert!(queue.job(&a, &q, &kept[1]).await?.finished_at.is_some());
     drop(task);
     for r in s
         .tenant(a.clone())

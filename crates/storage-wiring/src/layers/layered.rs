@@ -12,14 +12,14 @@ use async_trait::async_trait;
 use serde_json::Value;
 use storage_ports::rules::retention::{PruneReport, RetentionPolicy, RunArchive};
 use storage_ports::{
-    Baseline, Capabilities, CollectionName, CompleteRun, Concern, CredentialKey, CredentialStore,
-    DeadJob, Dequeue, DistributionSummary, Document, DocumentFilter, DocumentId, DocumentStore,
-    Enqueued, EventStream, FailOutcome, Health, JobFailure, JobId, JobQueue, Lease, LeasedJob,
-    MetricName, MetricSummary, MetricsStore, NewJob, NewRun, NewWorkflowVersion, Operation,
-    Operations, Page, PageRequest, Pattern, PatternObservation, Port, QueueName, QueueStats,
-    Result, Run, RunEvent, RunId, RunMetric, RunOutcome, RunQuery, RunStep, RunStore, SchemaStatus,
-    Secret, SeriesBucket, SeriesQuery, StoreSet, StoreStats, TenantId, Timestamp, Transactions,
-    VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
+    Baseline, CancelOutcome, Capabilities, CollectionName, CompleteRun, Concern, CredentialKey,
+    CredentialStore, DeadJob, Dequeue, DistributionSummary, Document, DocumentFilter, DocumentId,
+    DocumentStore, Enqueued, EventStream, FailOutcome, Health, HistoryQuery, JobFailure, JobId,
+    JobInfo, JobQueue, Lease, LeasedJob, MetricName, MetricSummary, MetricsStore, NewJob, NewRun,
+    NewWorkflowVersion, Operation, Operations, Page, PageRequest, Pattern, PatternObservation,
+    Port, QueueName, QueueStats, Result, Run, RunEvent, RunId, RunMetric, RunOutcome, RunQuery,
+    RunStep, RunStore, SchemaStatus, Secret, SeriesBucket, SeriesQuery, StoreSet, StoreStats,
+    TenantId, Timestamp, Transactions, VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
 };
 
 use super::intercept::{Call, CallFuture, Intercept, Next};
@@ -501,6 +501,67 @@ impl<L: Intercept> JobQueue for Layered<L> {
     async fn snooze(&self, tenant: &TenantId, lease: &Lease, delay: Duration) -> Result<Timestamp> {
         self.call(Operation::QUEUE_SNOOZE, Some(tenant), false, move || {
             Box::pin(self.inner.queue.snooze(tenant, lease, delay))
+        })
+        .await
+    }
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<CancelOutcome> {
+        self.call(Operation::QUEUE_CANCEL, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.cancel(tenant, queue, job))
+        })
+        .await
+    }
+    async fn progress(&self, tenant: &TenantId, lease: &Lease, progress: Value) -> Result<()> {
+        // Fenced and the same value again: a repeat after an unseen success is harmless.
+        self.call(Operation::QUEUE_PROGRESS, Some(tenant), true, move || {
+            Box::pin(self.inner.queue.progress(tenant, lease, progress.clone()))
+        })
+        .await
+    }
+    async fn complete(&self, tenant: &TenantId, lease: &Lease, output: Value) -> Result<()> {
+        self.call(Operation::QUEUE_COMPLETE, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.complete(tenant, lease, output.clone()))
+        })
+        .await
+    }
+    async fn job(&self, tenant: &TenantId, queue: &QueueName, job: &JobId) -> Result<JobInfo> {
+        self.call(Operation::QUEUE_JOB, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.job(tenant, queue, job))
+        })
+        .await
+    }
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        query: &HistoryQuery,
+    ) -> Result<Page<JobInfo>> {
+        self.call(Operation::QUEUE_HISTORY, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.history(tenant, queue, query))
+        })
+        .await
+    }
+    async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64> {
+        self.call(
+            Operation::QUEUE_PRUNE_FINISHED,
+            Some(tenant),
+            false,
+            move || Box::pin(self.inner.queue.prune_finished(tenant, max)),
+        )
+        .await
+    }
+    async fn reenqueue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<Enqueued> {
+        self.call(Operation::QUEUE_REENQUEUE, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.reenqueue(tenant, queue, job))
         })
         .await
     }
