@@ -28,6 +28,9 @@ CREATE INDEX flowstore_jobs_history ON flowstore_jobs (tenant, queue, finished_a
     WHERE finished_at IS NOT NULL;
 CREATE INDEX flowstore_jobs_history_state ON flowstore_jobs (tenant, queue, state, finished_at DESC, job_id DESC)
     WHERE finished_at IS NOT NULL;
+-- Unique jobs over a period: the newest finished job with a key (Q17).
+CREATE INDEX flowstore_jobs_dedup_finished ON flowstore_jobs (tenant, queue, dedup_key, finished_at DESC)
+    WHERE dedup_key IS NOT NULL AND finished_at IS NOT NULL;
 -- Retention: what is due, oldest first, per tenant (Q15).
 CREATE INDEX flowstore_jobs_keep_until ON flowstore_jobs (tenant, keep_until)
     WHERE keep_until IS NOT NULL;

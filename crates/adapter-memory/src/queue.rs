@@ -8,14 +8,14 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::lease::takeback_limit;
 use storage_ports::JobTransfer;
-use serde_json::Value;
 use storage_ports::{
-    CancelOutcome, HistoryQuery, JobInfo, JobStatus, Page,
-    DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure, JobId,
-    JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
+    CancelOutcome, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome,
+    HistoryQuery, JobFailure, JobId, JobInfo, JobQueue, JobStatus, Lease, LeasedJob, NewJob, Page,
+    QueueName, QueueStats, Result, TenantId, Timestamp,
 };
 
 use crate::state::{Job, JobState, State};
@@ -98,11 +98,19 @@ impl MemoryStore {
         let seq = state.next_job_seq;
         let jobs = &mut state.tenant(tenant).jobs;
         if let Some(key) = &job.dedup_key {
-            let first = jobs.iter().find(|((q, _), j)| {
-                q == queue
-                    && j.spec.dedup_key.as_ref() == Some(key)
-                    && j.state.is_live()
-            });
+            let since = now.as_micros().saturating_sub(job.unique_for_micros());
+            let counts = |j: &Job| match j.state {
+                JobState::Ready | JobState::Leased { .. } => true,
+                JobState::Completed { at } | JobState::Dead { died_at: at, .. } => {
+                    job.unique_for.is_some() && at.as_micros() >= since
+                }
+                JobState::Cancelled { .. } => false,
+            };
+            let first = jobs
+                .iter()
+                .filter(|((q, _), j)| q == queue && j.spec.dedup_key.as_ref() == Some(key))
+                .filter(|(_, j)| counts(j))
+                .max_by_key(|(_, j)| (j.state.is_live(), j.state.finished_at()));
             if let Some(((_, id), _)) = first {
                 return Ok(Enqueued {
                     job_id: id.clone(),
@@ -174,7 +182,7 @@ impl MemoryStore {
         now: Timestamp,
     ) -> Result<()> {
         let job = Self::leased_job(state, tenant, lease, now)?;
-        if job.spec.keep_for.is_some() {
+        if job.spec.keep_for_micros().is_some() {
             job.state = JobState::Completed { at: now };
             job.output = output;
         } else {

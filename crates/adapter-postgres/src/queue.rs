@@ -126,7 +126,49 @@ impl JobColumns {
 }
 
 /// Enqueues checked jobs in one statement (shared with T1). Results are in order.
+///
+/// A batch with unique periods (Q17) first takes a transaction-scoped advisory lock
+/// per such key, in one statement and in a fixed order: enqueuers of one key then take
+/// turns, and each one's statement snapshot, taken after the lock, sees what the one
+/// before stored, and any job with the key that finished meanwhile. Without periods
+/// the unique index on live jobs is enough.
 pub(crate) async fn enqueue_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    queue: &QueueName,
+    jobs: Vec<NewJob>,
+) -> Result<Vec<Result<Enqueued>>> {
+    let mut unique: Vec<&str> = jobs
+        .iter()
+        .filter(|j| j.unique_for.is_some())
+        .filter_map(|j| j.dedup_key.as_deref())
+        .collect();
+    if unique.is_empty() {
+        return enqueue_unlocked(conn, tenant, queue, jobs).await;
+    }
+    unique.sort_unstable();
+    unique.dedup();
+    // A savepoint inside a caller's transaction (T1), a transaction otherwise.
+    let mut tx = sqlx::Connection::begin(&mut *conn)
+        .await
+        .op("queue.enqueue")?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(h) FROM ( \
+           SELECT DISTINCT hashtextextended($1 || '/' || $2 || '/' || k, 17) AS h FROM UNNEST($3::text[]) AS k \
+           ORDER BY h) AS keys",
+    )
+    .bind(tenant.as_str())
+    .bind(queue.as_str())
+    .bind(&unique)
+    .execute(&mut *tx)
+    .await
+    .op("queue.enqueue")?;
+    let out = enqueue_unlocked(&mut tx, tenant, queue, jobs).await?;
+    tx.commit().await.op("queue.enqueue")?;
+    Ok(out)
+}
+
+async fn enqueue_unlocked(
     conn: &mut PgConnection,
     tenant: &TenantId,
     queue: &QueueName,
@@ -205,10 +247,22 @@ pub(crate) async fn enqueue_in(
             .collect());
     }
     let keys: Vec<String> = first_with_key.keys().cloned().collect();
+    let periods: Vec<i64> = keys
+        .iter()
+        .map(|k| {
+            first_with_key
+                .get(k)
+                .map_or(0, |&i| jobs[i].unique_for_micros())
+        })
+        .collect();
     let (insert, (delays, keep)) = cols.bound(
         "WITH existing AS ( \
-           SELECT dedup_key, job_id FROM flowstore_jobs \
-           WHERE tenant = $1 AND queue = $2 AND dedup_key = ANY($10::text[]) AND state IN ('ready', 'leased')), \
+           SELECT DISTINCT ON (k.key) k.key AS dedup_key, f.job_id \
+           FROM UNNEST($10::text[], $13::int8[]) AS k(key, period) \
+           JOIN flowstore_jobs f ON f.tenant = $1 AND f.queue = $2 AND f.dedup_key = k.key \
+           WHERE f.state IN ('ready', 'leased') \
+              OR (k.period > 0 AND f.state IN ('completed', 'dead') AND f.finished_at >= now() - k.period * interval '1 microsecond') \
+           ORDER BY k.key, f.state IN ('ready', 'leased') DESC, f.finished_at DESC), \
          ins AS ( \
            INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at, keep_for) \
            SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now(), j.keep_for \
@@ -227,6 +281,7 @@ pub(crate) async fn enqueue_in(
         .bind(&keys)
         .bind(delays)
         .bind(keep)
+        .bind(&periods)
         .fetch_all(&mut *conn)
         .await
         .op("queue.enqueue")?;
@@ -267,7 +322,12 @@ pub(crate) async fn enqueue_in(
             (_, Some(other)) => Some(other.clone()),
             // Not inserted and not seen as a duplicate: either the id is taken, or a
             // concurrent enqueue took the key after our snapshot.
-            (Some(k), None) => live_job_with_key(&mut *conn, tenant, queue, k).await?,
+            (Some(k), None) => {
+                let period = first_with_key
+                    .get(k)
+                    .map_or(0, |&f| jobs[f].unique_for_micros());
+                job_with_key(&mut *conn, tenant, queue, k, period).await?
+            }
             (None, None) => None,
         };
         out.push(match holder {
@@ -316,16 +376,20 @@ async fn resolve_aliases(
     Ok(out)
 }
 
-async fn live_job_with_key(
+/// The job an enqueue with `key` (and a unique period of `period` microseconds, 0 for
+/// none) is a duplicate of: the live one, else the newest that finished within it.
+async fn job_with_key(
     conn: &mut PgConnection,
     tenant: &TenantId,
     queue: &QueueName,
     key: &str,
+    period: i64,
 ) -> Result<Option<String>> {
-    sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND dedup_key = $3 AND state IN ('ready', 'leased')")
+    sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND dedup_key = $3 AND (state IN ('ready', 'leased') OR ($4 > 0 AND state IN ('completed', 'dead') AND finished_at >= now() - $4 * interval '1 microsecond')) ORDER BY state IN ('ready', 'leased') DESC, finished_at DESC LIMIT 1")
         .bind(tenant.as_str())
         .bind(queue.as_str())
         .bind(key)
+        .bind(period)
         .fetch_optional(conn)
         .await
         .op("queue.enqueue")
@@ -627,7 +691,10 @@ impl JobQueue for PostgresStore {
             .await
             .op("queue.fail")?
             .ok_or_else(|| lease.stale())?;
-        if row.try_get::<bool, _>("cancel_requested").op("queue.decode")? {
+        if row
+            .try_get::<bool, _>("cancel_requested")
+            .op("queue.decode")?
+        {
             let e = not_held(&mut *tx, tenant, lease).await;
             tx.commit().await.op("queue.fail")?;
             return Err(e);
@@ -960,14 +1027,16 @@ impl JobQueue for PostgresStore {
     async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64> {
         storage_ports::queue::check_prune_batch(max)?;
         // Bounded by `max`, oldest due first; rows another pruner holds are skipped.
-        let done = sqlx::query("DELETE FROM flowstore_jobs WHERE ctid = ANY(ARRAY( \
+        let done = sqlx::query(
+            "DELETE FROM flowstore_jobs WHERE ctid = ANY(ARRAY( \
                SELECT ctid FROM flowstore_jobs WHERE tenant = $1 AND keep_until <= now() \
-               ORDER BY keep_until LIMIT $2 FOR UPDATE SKIP LOCKED))")
-            .bind(tenant.as_str())
-            .bind(to_i64(max as u64))
-            .execute(&self.pool)
-            .await
-            .op("queue.prune_finished")?;
+               ORDER BY keep_until LIMIT $2 FOR UPDATE SKIP LOCKED))",
+        )
+        .bind(tenant.as_str())
+        .bind(to_i64(max as u64))
+        .execute(&self.pool)
+        .await
+        .op("queue.prune_finished")?;
         Ok(done.rows_affected())
     }
 
@@ -1000,6 +1069,7 @@ impl JobQueue for PostgresStore {
             )?,
             backoff,
             dedup_key: row.try_get("dedup_key").op("queue.decode")?,
+            unique_for: None,
             keep_for: keep_for_of(row.try_get("keep_for").op("queue.decode")?),
         };
         let out = enqueue_in(
@@ -1044,6 +1114,7 @@ impl JobTransfer for PostgresStore {
                     )?,
                     backoff,
                     dedup_key: r.try_get("dedup_key").op("queue.decode")?,
+                    unique_for: None,
                     keep_for: keep_for_of(r.try_get("keep_for").op("queue.decode")?),
                 },
                 dead: DeadState::of_row(

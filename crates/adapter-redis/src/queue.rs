@@ -108,12 +108,17 @@ local function finish(Q, key, id, state, at)
   end
   local f = redis.call('HMGET', key, 'keep', 'dedup')
   if f[1] and f[1] ~= '' then redis.call('ZADD', P .. 'keep', at + tonumber(f[1]), qname .. '/' .. id) end
-  if f[2] and f[2] ~= '' and redis.call('HGET', Q .. 'dedup', f[2]) == id then redis.call('HDEL', Q .. 'dedup', f[2]) end
+  if f[2] and f[2] ~= '' then
+    if redis.call('HGET', Q .. 'dedup', f[2]) == id then redis.call('HDEL', Q .. 'dedup', f[2]) end
+    -- The newest kept job that ran, for unique periods (Q17).
+    if state ~= 'cancelled' and f[1] and f[1] ~= '' then redis.call('HSET', Q .. 'ufin', f[2], id) end
+  end
 end
 -- Takes a finished job out of the history (a requeue, or retention).
 local function unfinish(Q, key, id)
   local P, qname = string.match(Q, '^(.-}:)q:(.*):$')
-  local f = redis.call('HMGET', key, 'fin', 'state')
+  local f = redis.call('HMGET', key, 'fin', 'state', 'dedup')
+  if f[3] and f[3] ~= '' and redis.call('HGET', Q .. 'ufin', f[3]) == id then redis.call('HDEL', Q .. 'ufin', f[3]) end
   if f[1] then
     local hk = hist_key(tonumber(f[1]), id)
     redis.call('ZREM', Q .. 'hist', hk)
@@ -153,7 +158,11 @@ fn script(body: &str) -> Script {
 /// ARGV: queue prefix, counters, queue set, queue name, count, then per job: id,
 /// payload, priority, run_at ('' = none), delay in microseconds, max attempts,
 /// backoff, dedup key ('' = none), named ('1' when the caller chose the id, so it may
-/// be taken), keep_for in microseconds ('' = none). Returns per job {code, id}: 1 stored, 2 deduplicated onto id, 0 id taken.
+/// be taken), keep_for in microseconds ('' = none), unique period in microseconds (0 =
+/// none). Returns per job {code, id}: 1 stored, 2 deduplicated onto id, 0 id taken.
+/// A duplicate is the live job the key maps to in `dedup`, else, with a period, the
+/// newest finished job it maps to in `ufin`, when it completed or died within the
+/// period (Q17).
 ///
 /// One counter increment reserves the batch's enqueue sequence numbers, and the ready
 /// set takes its members in one ZADD per 500: a batch costs a hash write per job and a
@@ -168,8 +177,8 @@ local seq = redis.call('HINCRBY', C, 'seq', n) - n
 local out, ready = {}, {}
 local i = 6
 for j = 1, n do
-  local id, payload, prio, run_at, delay, max, backoff, dedup, named, keep = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8], ARGV[i+9]
-  i = i + 10
+  local id, payload, prio, run_at, delay, max, backoff, dedup, named, keep, period = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8], ARGV[i+9], tonumber(ARGV[i+10])
+  i = i + 11
   local key = Q .. 'job:' .. id
   local holder = false
   if dedup ~= '' then
@@ -177,6 +186,13 @@ for j = 1, n do
     if other then
       local st = redis.call('HGET', Q .. 'job:' .. other, 'state')
       if st == 'ready' or st == 'leased' then holder = other end
+    end
+    if not holder and period > 0 then
+      local done = redis.call('HGET', Q .. 'ufin', dedup)
+      if done then
+        local f = redis.call('HMGET', Q .. 'job:' .. done, 'state', 'fin')
+        if (f[1] == 'completed' or f[1] == 'dead') and tonumber(f[2] or '0') >= now - period then holder = done end
+      end
     end
   end
   if holder then
@@ -651,6 +667,7 @@ impl JobQueue for RedisStore {
                     job.keep_for_micros()
                         .map(|k| k.to_string())
                         .unwrap_or_default(),
+                    job.unique_for_micros().to_string(),
                 ])
             });
             match checked {
@@ -1210,6 +1227,7 @@ fn exported_of(id: String, f: &HashMap<String, String>, queue: &QueueName) -> Re
         max_attempts: num(f.get("max"), "max")?,
         backoff: decode(f.get("backoff").map_or("", String::as_str), "backoff")?,
         dedup_key: f.get("dedup").filter(|d| !d.is_empty()).cloned(),
+        unique_for: None,
         keep_for: f
             .get("keep")
             .filter(|k| !k.is_empty())

@@ -168,6 +168,7 @@ impl SqliteStore {
         c.queue_cancel = true;
         c.queue_history = true;
         c.queue_progress = true;
+        c.queue_unique = true;
         c.transactions = true;
         c.schema_migrations = true;
         c

@@ -13,11 +13,11 @@ use sqlx::{Row, Sqlite, Transaction};
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::lease::takeback_limit;
 use storage_ports::JobTransfer;
-use storage_ports::{CancelOutcome, FinishedState, HistoryQuery, JobInfo, JobStatus, Page};
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
     JobId, JobQueue, Lease, LeasedJob, NewJob, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
+use storage_ports::{CancelOutcome, FinishedState, HistoryQuery, JobInfo, JobStatus, Page};
 
 use crate::error::{json_column, SqlxResultExt};
 use crate::SqliteStore;
@@ -53,10 +53,14 @@ pub(crate) async fn enqueue_in(
     now: Timestamp,
 ) -> Result<Enqueued> {
     if let Some(key) = &job.dedup_key {
-        let first: Option<String> = sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND dedup_key = ? AND state IN ('ready', 'leased') LIMIT 1")
+        // A live job with the key, else (with a unique period, Q17) the newest that
+        // completed or died within it. The write gate makes this and the insert one step.
+        let first: Option<String> = sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND dedup_key = ?3 AND (state IN ('ready', 'leased') OR (?4 > 0 AND state IN ('completed', 'dead') AND finished_at >= ?5 - ?4)) ORDER BY state IN ('ready', 'leased') DESC, finished_at DESC LIMIT 1")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(key)
+            .bind(job.unique_for_micros())
+            .bind(now.as_micros())
             .fetch_optional(&mut **tx)
             .await
             .op("queue.enqueue")?;
@@ -175,7 +179,9 @@ fn info_of(row: &SqliteRow, queue: &QueueName, now: Timestamp) -> Result<JobInfo
         progress: json("progress", "job progress")?,
         output: json("output", "job output")?,
         last_error: row.try_get("last_error").op("queue.decode")?,
-        cancel_requested: row.try_get::<bool, _>("cancel_requested").op("queue.decode")?,
+        cancel_requested: row
+            .try_get::<bool, _>("cancel_requested")
+            .op("queue.decode")?,
     })
 }
 
@@ -327,7 +333,9 @@ impl SqliteStore {
         let (mut dying, mut taken, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
         for r in &window {
             let id: String = r.try_get("job_id").op("queue.decode")?;
-            if r.try_get::<bool, _>("cancel_requested").op("queue.decode")? {
+            if r.try_get::<bool, _>("cancel_requested")
+                .op("queue.decode")?
+            {
                 cancelled.push(id);
             } else if r.try_get::<bool, _>("last").op("queue.decode")? {
                 dying.push(id);
@@ -925,6 +933,7 @@ impl JobQueue for SqliteStore {
             backoff: serde_json::from_str(&row.try_get::<String, _>("backoff").op("queue.decode")?)
                 .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
             dedup_key: row.try_get("dedup_key").op("queue.decode")?,
+            unique_for: None,
             keep_for: keep_for_of(row.try_get("keep_for").op("queue.decode")?),
         };
         let out = enqueue_in(
@@ -969,6 +978,7 @@ impl JobTransfer for SqliteStore {
                     backoff: serde_json::from_str(&s("backoff")?)
                         .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
                     dedup_key: r.try_get("dedup_key").op("queue.decode")?,
+                    unique_for: None,
                     keep_for: keep_for_of(r.try_get("keep_for").op("queue.decode")?),
                 },
                 dead: DeadState::of_row(

@@ -46,6 +46,8 @@ pub enum Needs {
     QueueHistory,
     /// Progress and output (Q16).
     QueueProgress,
+    /// Unique jobs over a period (Q17; the tests cancel too).
+    QueueUnique,
     /// Cross-port transactions.
     Transactions,
     /// The document port.
@@ -71,6 +73,7 @@ impl Needs {
             Self::QueueCancel => c.queue && c.queue_cancel,
             Self::QueueHistory => c.queue && c.queue_history && c.queue_cancel,
             Self::QueueProgress => c.queue && c.queue_progress,
+            Self::QueueUnique => c.queue && c.queue_unique && c.queue_cancel,
             Self::Transactions => c.transactions,
             Self::Documents => c.documents,
             Self::Schema => c.schema_migrations,
@@ -190,6 +193,8 @@ behaviours! {
         crate::queue_history::q15_retention_prunes_in_bounded_batches,
         crate::queue_history::q15_a_finished_job_is_enqueued_again_as_a_new_job;
     QueueProgress => crate::queue_history::q16_progress_is_fenced_and_the_output_is_kept;
+    QueueUnique => crate::queue_unique::q17_a_unique_key_holds_while_finished_within_its_period,
+        crate::queue_unique::q17_racing_unique_enqueues_store_one_job;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
     Documents => crate::names::n2_payloads_round_trip_as_documents, crate::names::n2_payloads_nested_to_the_limit_round_trip_and_deeper_are_refused, crate::documents::d1_create_get_replace_delete,
         crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters, crate::documents::d1_listing_is_in_byte_order_of_ids,
@@ -275,6 +280,23 @@ async fn check_unsupported(needs: Needs, ctx: Ctx) -> TestResult {
                 &what,
             )?);
         }
+        Needs::QueueUnique => drop(expect_kind(
+            s.queue
+                .enqueue_batch(
+                    t,
+                    &q,
+                    vec![NewJob::new(serde_json::json!(1))
+                        .with_dedup_key("k")
+                        .with_unique_for(Duration::from_secs(1))],
+                )
+                .await
+                .and_then(|mut r| {
+                    r.pop()
+                        .unwrap_or_else(|| Err(storage_ports::Error::backend("no result")))
+                }),
+            kind,
+            &what,
+        )?),
         Needs::Transactions => drop(expect_kind(
             s.transactions
                 .start_run_with_job(

@@ -197,7 +197,11 @@ pub async fn q14_a_running_job_is_cancelled_cooperatively(ctx: Ctx) -> TestResul
 }
 
 /// Enqueues a job kept in the history, leases it, and returns its lease.
-async fn kept_and_leased(ctx: &Ctx, q: &QueueName, payload: serde_json::Value) -> Result<Lease, Failure> {
+async fn kept_and_leased(
+    ctx: &Ctx,
+    q: &QueueName,
+    payload: serde_json::Value,
+) -> Result<Lease, Failure> {
     let (s, t) = (&ctx.set.queue, &ctx.tenant);
     s.enqueue(t, q, NewJob::new(payload).with_keep_for(HOUR))
         .await?;

@@ -34,6 +34,9 @@ pub struct Capabilities {
     pub queue_history: bool,
     /// [`JobQueue::progress`](crate::JobQueue::progress) and `complete` (Q16).
     pub queue_progress: bool,
+    /// `NewJob::unique_for`: a dedup key unique also against recently finished jobs
+    /// (Q17). Without it, such an enqueue is `Unsupported`.
+    pub queue_unique: bool,
     /// [`Transactions`](crate::Transactions) (T1).
     pub transactions: bool,
     /// [`DocumentStore`](crate::DocumentStore).
@@ -60,6 +63,7 @@ impl Capabilities {
             queue_cancel: false,
             queue_history: false,
             queue_progress: false,
+            queue_unique: false,
             transactions: false,
             documents: false,
             schema_migrations: false,
@@ -83,6 +87,7 @@ impl Capabilities {
             queue_cancel: true,
             queue_history: true,
             queue_progress: true,
+            queue_unique: true,
             transactions: true,
             documents: true,
             schema_migrations: true,

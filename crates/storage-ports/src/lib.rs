@@ -16,10 +16,10 @@ pub mod credential;
 pub mod document;
 pub mod error;
 pub mod ids;
+pub mod job_history;
 pub mod metrics;
 pub mod operation;
 pub mod operations;
-pub mod job_history;
 pub mod queue;
 pub mod rules;
 pub mod run;
@@ -41,13 +41,13 @@ pub use ids::{
     CollectionName, CredentialKey, DocumentId, IdRule, JobId, MetricName, NodeId, QueueName, RunId,
     TenantId, WorkflowId,
 };
+pub use job_history::{CancelOutcome, FinishedState, HistoryQuery, JobInfo, JobStatus};
 pub use metrics::{
     Baseline, MetricSummary, MetricsStore, MetricsTransfer, Pattern, PatternObservation,
     RunAggregate, RunMetric, SeriesBucket, SeriesQuery,
 };
 pub use operation::{Operation, Port, Repeat};
 pub use operations::{Health, Operations, SchemaStatus, StoreStats};
-pub use job_history::{CancelOutcome, FinishedState, HistoryQuery, JobInfo, JobStatus};
 pub use queue::{
     AckedAndLeased, DeadJob, DeadState, Dequeue, Enqueued, ExportedJob, FailOutcome, JobFailure,
     JobQueue, JobQueueExt, JobTransfer, Lease, LeasedJob, NewJob, QueueStats,

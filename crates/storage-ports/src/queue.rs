@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, QueueName, TenantId};
 use crate::job_history::{CancelOutcome, HistoryQuery, JobInfo};
-use crate::rules::cursor::Page;
 use crate::rules::backoff::Backoff;
+use crate::rules::cursor::Page;
 use crate::time::Timestamp;
 
 /// The longest `NewJob::delay`: far enough for any schedule, near enough that the due
@@ -39,8 +39,16 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// Retry backoff (Q5).
     pub backoff: Backoff,
-    /// A second enqueue with the same key while this job is pending returns it (Q6).
+    /// A second enqueue with the same key while this job is pending, scheduled or
+    /// running returns it (Q8), and says so ([`Enqueued::deduplicated`]).
     pub dedup_key: Option<String>,
+    /// Widens the uniqueness of `dedup_key` (Q17): this enqueue also returns a job with
+    /// the same key that completed or died within this period before now, on the
+    /// backend's clock ("one per key per hour"); a cancelled job never counts. The job
+    /// is kept at least this long after it finishes, so that a later enqueue with the
+    /// same period finds it. Needs a `dedup_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_for: Option<Duration>,
     /// How long the job stays in the finished-job history after it finished (Q15):
     /// completed, cancelled or dead, it is listed by [`JobQueue::history`] until
     /// [`JobQueue::prune_finished`] removes it this long after. `None` (the default):
@@ -63,6 +71,7 @@ impl NewJob {
             max_attempts: 5,
             backoff: Backoff::default(),
             dedup_key: None,
+            unique_for: None,
             keep_for: None,
         }
     }
@@ -74,11 +83,31 @@ impl NewJob {
         self
     }
 
-    /// `keep_for` in whole microseconds, for backends that add it to their own clock.
+    /// Makes `dedup_key` unique also against jobs that completed or died within
+    /// `period` (Q17).
+    #[must_use]
+    pub fn with_unique_for(mut self, period: Duration) -> Self {
+        self.unique_for = Some(period);
+        self
+    }
+
+    /// How long the job is kept after it finishes, in whole microseconds, for backends
+    /// that add it to their own clock: `keep_for`, or `unique_for` when that is longer
+    /// (a unique job must outlive its period, Q17); `None` when neither is set.
     #[must_use]
     pub fn keep_for_micros(&self) -> Option<i64> {
-        self.keep_for
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        match (self.keep_for.map(micros), self.unique_for.map(micros)) {
+            (Some(k), Some(u)) => Some(k.max(u)),
+            (k, u) => k.or(u),
+        }
+    }
+
+    /// `unique_for` in whole microseconds, 0 when not set.
+    #[must_use]
+    pub fn unique_for_micros(&self) -> i64 {
+        self.unique_for
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
     }
 
     /// Sets the priority.
@@ -160,6 +189,14 @@ impl NewJob {
         }
         if self.keep_for.is_some_and(|d| d > MAX_DELAY) {
             return Err(Error::invalid_input("keep_for must be at most 100 years"));
+        }
+        if self.unique_for.is_some_and(|d| d > MAX_DELAY) {
+            return Err(Error::invalid_input("unique_for must be at most 100 years"));
+        }
+        if self.unique_for.is_some() && self.dedup_key.is_none() {
+            return Err(Error::invalid_input(
+                "unique_for widens a dedup_key: set one with with_dedup_key",
+            ));
         }
         if self.max_attempts == 0 {
             return Err(Error::invalid_input("max_attempts must be at least 1"));
@@ -523,8 +560,12 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `NotFound` for no such job; `PreconditionFailed` for a finished job (completed,
     /// cancelled or dead); `Unsupported` without the `queue_cancel` capability.
-    async fn cancel(&self, tenant: &TenantId, queue: &QueueName, job: &JobId)
-        -> Result<CancelOutcome>;
+    async fn cancel(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<CancelOutcome>;
 
     /// Records a lease holder's progress (Q16), fenced by its token; the last value
     /// recorded is what [`JobQueue::job`] and the history show.
@@ -581,8 +622,12 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `NotFound` when no finished job of that id is kept; `Unsupported` without the
     /// `queue_history` capability.
-    async fn reenqueue(&self, tenant: &TenantId, queue: &QueueName, job: &JobId)
-        -> Result<Enqueued>;
+    async fn reenqueue(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        job: &JobId,
+    ) -> Result<Enqueued>;
 }
 
 /// The largest `max` of [`JobQueue::prune_finished`].
@@ -852,4 +897,39 @@ impl crate::operation::Operation {
         crate::operation::Port::Queue,
         crate::operation::Repeat::Never,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unique_job_is_kept_at_least_its_period() {
+        let hour = Duration::from_secs(3600);
+        let job = NewJob::new(Value::Null).with_dedup_key("k");
+        assert_eq!(job.keep_for_micros(), None);
+        let unique = job.clone().with_unique_for(hour);
+        assert_eq!(unique.keep_for_micros(), Some(3_600_000_000));
+        assert_eq!(
+            unique
+                .clone()
+                .with_keep_for(Duration::from_secs(60))
+                .keep_for_micros(),
+            Some(3_600_000_000)
+        );
+        assert_eq!(
+            unique.with_keep_for(2 * hour).keep_for_micros(),
+            Some(7_200_000_000)
+        );
+    }
+
+    #[test]
+    fn unique_for_needs_a_dedup_key() {
+        let lone = NewJob::new(Value::Null).with_unique_for(Duration::from_secs(1));
+        assert_eq!(
+            lone.validate().map_err(|e| e.kind()),
+            Err(crate::ErrorKind::InvalidInput)
+        );
+        assert!(lone.with_dedup_key("k").validate().is_ok());
+    }
 }

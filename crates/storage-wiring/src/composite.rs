@@ -47,6 +47,7 @@ impl Operations for CompositeOperations {
                         c.queue_cancel = b.queue_cancel;
                         c.queue_history = b.queue_history;
                         c.queue_progress = b.queue_progress;
+                        c.queue_unique = b.queue_unique;
                     }
                     Concern::Documents => c.documents = b.documents,
                 }
