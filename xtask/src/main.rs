@@ -110,8 +110,19 @@ fn test(extra: &[String]) -> Result<()> {
         "--doc",
     ]);
     with_env(&mut docs);
+    // The examples must run, not only build: each asserts what it shows.
+    let mut examples = cargo();
+    examples.args([
+        "run",
+        "-q",
+        "-p",
+        "storage-wiring",
+        "--example",
+        "typed_entities",
+    ]);
     run(&mut tests)
         .and_then(|()| run(&mut docs))
+        .and_then(|()| run(&mut examples))
         .and_then(|()| services.check_redis_keys())
 }
 

@@ -28,6 +28,8 @@ pub mod store_set;
 pub mod time;
 pub mod transaction;
 pub mod transfer;
+pub mod typed_collection;
+pub mod typed_queue;
 pub mod unsupported;
 pub mod workflow;
 
@@ -66,5 +68,7 @@ pub use secret::Secret;
 pub use store_set::StoreSet;
 pub use time::Timestamp;
 pub use transaction::Transactions;
+pub use typed_collection::{Collection, Typed, TypedPage};
+pub use typed_queue::{TypedBatch, TypedJob, TypedQueue};
 pub use unsupported::UnsupportedStore;
 pub use workflow::{NewWorkflowVersion, VersionMeta, WorkflowStore, WorkflowVersion};

@@ -46,6 +46,26 @@ impl StoreSet {
         self.operations.capabilities()
     }
 
+    /// The documents of `collection` in `tenant`, read and written as `T`.
+    #[must_use]
+    pub fn collection<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        tenant: &crate::TenantId,
+        collection: &crate::CollectionName,
+    ) -> crate::Collection<T> {
+        crate::Collection::new(self.documents.clone(), tenant.clone(), collection.clone())
+    }
+
+    /// The queue `queue` of `tenant`, with payloads of type `T`.
+    #[must_use]
+    pub fn typed_queue<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        tenant: &crate::TenantId,
+        queue: &crate::QueueName,
+    ) -> crate::TypedQueue<T> {
+        crate::TypedQueue::new(self.queue.clone(), tenant.clone(), queue.clone())
+    }
+
     /// A set whose every port answers `Unsupported`, naming `backend`: the starting
     /// point of a backend that offers some ports, and of tests of the gating itself.
     #[must_use]
