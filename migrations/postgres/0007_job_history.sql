@@ -1,5 +1,5 @@
 -- flowstore schema 7 (PostgreSQL): cancelling jobs, the finished-job history, progress
--- and output (Q14-Q16). A job now ends `completed` (acked with keep_for),
+-- and output (Q14-Q16), unique periods and concurrency keys (Q17, Q18). A job now ends `completed` (acked with keep_for),
 -- `cancelled` or `dead`, with its finish time; one whose keep_for has passed
 -- (`keep_until`) is for prune_finished to remove. Dead jobs get their time of death
 -- as finish time. A dedup key is held only by a live (ready or leased) job.
@@ -17,7 +17,9 @@ ALTER TABLE flowstore_jobs
     -- it may be pruned (finished_at + keep_for; NULL keeps it until requeued).
     ADD COLUMN keep_for BIGINT,
     ADD COLUMN finished_at TIMESTAMPTZ,
-    ADD COLUMN keep_until TIMESTAMPTZ;
+    ADD COLUMN keep_until TIMESTAMPTZ,
+    -- Q18: the key a dequeue's concurrency limit counts running jobs by.
+    ADD COLUMN concurrency_key TEXT;
 UPDATE flowstore_jobs SET finished_at = COALESCE(died_at, enqueued_at) WHERE state = 'dead';
 
 DROP INDEX flowstore_jobs_dedup;

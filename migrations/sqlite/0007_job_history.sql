@@ -1,5 +1,5 @@
 -- flowstore schema 7 (SQLite): cancelling jobs, the finished-job history, progress and
--- output (Q14-Q16). A job now ends `completed` (acked with keep_for), `cancelled` or
+-- output (Q14-Q16), unique periods and concurrency keys (Q17, Q18). A job now ends `completed` (acked with keep_for), `cancelled` or
 -- `dead`, with its finish time; one whose keep_for has passed (`keep_until`) is for
 -- prune_finished to remove. SQLite cannot widen a CHECK constraint in place, so the
 -- table is rebuilt with the same rows (dead ones get their time of death as finish
@@ -33,6 +33,8 @@ CREATE TABLE flowstore_jobs_v7 (
     keep_for         INTEGER,
     finished_at      INTEGER,
     keep_until       INTEGER,
+    -- Q18: the key a dequeue's concurrency limit counts running jobs by.
+    concurrency_key  TEXT,
     PRIMARY KEY (tenant, queue, job_id)
 ) WITHOUT ROWID;
 

@@ -4,7 +4,7 @@
 //! is ready again, and its next delivery raises the attempt count. Fencing tokens come
 //! from one counter, so a token is never current for two leases.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -270,6 +270,19 @@ impl JobQueue for MemoryStore {
                 taken_back.insert(id);
             }
         }
+        // Running jobs per concurrency key and in all, for the limits (Q18).
+        let mut running: HashMap<String, u32> = HashMap::new();
+        let mut running_total = 0_u64;
+        for ((q, _), j) in jobs.iter() {
+            if q == queue
+                && matches!(j.state, JobState::Leased { expires_at, .. } if expires_at > now)
+            {
+                running_total += 1;
+                if let Some(k) = &j.spec.concurrency_key {
+                    *running.entry(k.clone()).or_default() += 1;
+                }
+            }
+        }
         let mut ready: Vec<(&JobId, &mut Job)> = jobs
             .iter_mut()
             .filter(|((q, id), j)| {
@@ -286,7 +299,18 @@ impl JobQueue for MemoryStore {
         ready.sort_by_key(|(_, j)| order(j));
         let expires_at = now.plus(req.lease_for);
         let mut out = Vec::new();
-        for (job_id, job) in ready.into_iter().take(req.max) {
+        let key_limit = req.key_limit.unwrap_or(u32::MAX);
+        let ready = ready
+            .into_iter()
+            .filter(|(_, j)| match &j.spec.concurrency_key {
+                Some(k) => {
+                    let n = running.entry(k.clone()).or_default();
+                    *n = n.saturating_add(1);
+                    *n <= key_limit
+                }
+                None => true,
+            });
+        for (job_id, job) in ready.take(req.room(running_total)) {
             token += 1;
             job.attempts += 1;
             job.state = JobState::Leased { token, expires_at };

@@ -31,7 +31,7 @@ use crate::runs::json_text;
 use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
-use storage_ports::rules::lease::takeback_limit;
+use storage_ports::rules::lease::{limited_scan, takeback_limit};
 
 /// The dequeue statement, public so that an operator (and the reliability run) can
 /// `EXPLAIN ANALYZE` exactly what a dequeue runs. $1 tenant, $2 queue, $3 the batch,
@@ -68,6 +68,49 @@ pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
              WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
              RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires";
 
+/// The dequeue statement with concurrency limits (Q18): [`DEQUEUE_STATEMENT`] plus
+/// the running jobs per concurrency key and in all, and a window of `$6`
+/// candidates (`storage_ports::rules::lease::limited_scan`) ranked within their key, of
+/// which those that keep their key within `$7` (NULL: no key limit) are leased, at most
+/// `$3` and as many as keep the queue within `$8` (NULL: no queue limit). It runs after
+/// the queue's advisory lock, in the same transaction, so that limited claims of one
+/// queue take turns and each counts the leases of the one before.
+pub const LIMITED_DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
+               SELECT ctid, priority, run_at, seq, concurrency_key, attempts >= max_attempts AS last, cancel_requested FROM flowstore_jobs \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
+               AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
+               ORDER BY lease_expires, job_id LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             dead AS ( \
+               UPDATE flowstore_jobs SET state = 'dead', died_at = now(), finished_at = now(), \
+                 keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL, \
+                 last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
+               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE last AND NOT cancel_requested))), \
+             cancelled AS ( \
+               UPDATE flowstore_jobs SET state = 'cancelled', finished_at = now(), \
+                 keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL \
+               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE cancel_requested))), \
+             running AS ( \
+               SELECT concurrency_key, count(*) AS n FROM flowstore_jobs \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires > now() \
+               GROUP BY concurrency_key), \
+             ready AS ( \
+               SELECT ctid, priority, run_at, seq, concurrency_key FROM flowstore_jobs \
+               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
+               AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
+               ORDER BY priority DESC, run_at, seq LIMIT $6 FOR UPDATE SKIP LOCKED), \
+             ranked AS ( \
+               SELECT c.*, row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.priority DESC, c.run_at, c.seq) AS rn \
+               FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq, concurrency_key FROM expired WHERE NOT last AND NOT cancel_requested) c), \
+             picked AS ( \
+               SELECT r.ctid FROM ranked r LEFT JOIN running u ON u.concurrency_key = r.concurrency_key \
+               WHERE r.concurrency_key IS NULL OR $7::int8 IS NULL OR coalesce(u.n, 0) + r.rn <= $7::int8 \
+               ORDER BY r.priority DESC, r.run_at, r.seq \
+               LIMIT greatest(least($3, coalesce($8::int8 - (SELECT coalesce(sum(n), 0) FROM running), $3)), 0)) \
+             UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
+               lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \
+             WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
+             RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires";
+
 /// The columns [`info_of`] reads, the status decided on the server's clock (a macro,
 /// so statements stay literals).
 macro_rules! info_columns {
@@ -96,6 +139,8 @@ struct JobColumns {
     delay_us: Vec<i64>,
     /// How long a finished job stays in the history, in microseconds (Q15).
     keep_for: Vec<Option<i64>>,
+    /// Concurrency keys (Q18).
+    concurrency_key: Vec<Option<String>>,
 }
 
 impl JobColumns {
@@ -110,7 +155,7 @@ impl JobColumns {
         queue: &'q QueueName,
     ) -> (
         sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-        (Vec<i64>, Vec<Option<i64>>),
+        (Vec<i64>, Vec<Option<i64>>, Vec<Option<String>>),
     ) {
         let q = sqlx::query(sql)
             .bind(tenant.as_str())
@@ -121,7 +166,7 @@ impl JobColumns {
             .bind(self.run_at)
             .bind(self.max_attempts)
             .bind(self.backoff);
-        (q, (self.delay_us, self.keep_for))
+        (q, (self.delay_us, self.keep_for, self.concurrency_key))
     }
 }
 
@@ -205,6 +250,7 @@ async fn enqueue_unlocked(
                 cols.backoff.push(b);
                 cols.delay_us.push(job.delay_micros());
                 cols.keep_for.push(job.keep_for_micros());
+                cols.concurrency_key.push(job.concurrency_key.clone());
                 dedup.push(job.dedup_key.clone());
                 pending.push(None);
             }
@@ -220,11 +266,11 @@ async fn enqueue_unlocked(
     // insertion ON CONFLICT costs (about a third of the statement) and without
     // returning the ids we already know.
     if first_with_key.is_empty() && jobs.iter().all(|j| j.id.is_none()) {
-        let (insert, (delays, keep)) = cols.bound(
-            "INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at, keep_for) \
-             SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, 'ready', now(), j.keep_for \
-             FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::int8[], $10::int8[]) \
-               WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, delay_us, keep_for, ord) \
+        let (insert, (delays, keep, ckeys)) = cols.bound(
+            "INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at, keep_for, concurrency_key) \
+             SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, 'ready', now(), j.keep_for, j.ckey \
+             FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::int8[], $10::int8[], $11::text[]) \
+               WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, delay_us, keep_for, ckey, ord) \
              ORDER BY j.ord",
             tenant,
             queue,
@@ -232,6 +278,7 @@ async fn enqueue_unlocked(
         insert
             .bind(delays)
             .bind(keep)
+            .bind(ckeys)
             .execute(&mut *conn)
             .await
             .op("queue.enqueue")?;
@@ -255,7 +302,7 @@ async fn enqueue_unlocked(
                 .map_or(0, |&i| jobs[i].unique_for_micros())
         })
         .collect();
-    let (insert, (delays, keep)) = cols.bound(
+    let (insert, (delays, keep, ckeys)) = cols.bound(
         "WITH existing AS ( \
            SELECT DISTINCT ON (k.key) k.key AS dedup_key, f.job_id \
            FROM UNNEST($10::text[], $13::int8[]) AS k(key, period) \
@@ -264,10 +311,10 @@ async fn enqueue_unlocked(
               OR (k.period > 0 AND f.state IN ('completed', 'dead') AND f.finished_at >= now() - k.period * interval '1 microsecond') \
            ORDER BY k.key, f.state IN ('ready', 'leased') DESC, f.finished_at DESC), \
          ins AS ( \
-           INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at, keep_for) \
-           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now(), j.keep_for \
-           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::text[], $11::int8[], $12::int8[]) \
-             WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, delay_us, keep_for, ord) \
+           INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at, keep_for, concurrency_key) \
+           SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now(), j.keep_for, j.ckey \
+           FROM UNNEST($3::text[], $4::text[], $5::int4[], $6::timestamptz[], $7::int8[], $8::text[], $9::text[], $11::int8[], $12::int8[], $14::text[]) \
+             WITH ORDINALITY AS j(job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, delay_us, keep_for, ckey, ord) \
            WHERE j.dedup_key IS NULL OR j.dedup_key NOT IN (SELECT dedup_key FROM existing) \
            ORDER BY j.ord \
            ON CONFLICT DO NOTHING RETURNING job_id) \
@@ -282,6 +329,7 @@ async fn enqueue_unlocked(
         .bind(delays)
         .bind(keep)
         .bind(&periods)
+        .bind(ckeys)
         .fetch_all(&mut *conn)
         .await
         .op("queue.enqueue")?;
@@ -433,6 +481,33 @@ async fn dequeue_in(
     queue: &QueueName,
     req: &Dequeue,
 ) -> Result<Vec<LeasedJob>> {
+    if req.is_limited() {
+        // A savepoint inside ack_and_dequeue's transaction, a transaction otherwise.
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .op("queue.dequeue")?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('flowstore-limits/' || $1 || '/' || $2, 17))")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .execute(&mut *tx)
+            .await
+            .op("queue.dequeue")?;
+        let rows = sqlx::query(LIMITED_DEQUEUE_STATEMENT)
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(to_i64(req.max as u64))
+            .bind(micros(req.lease_for))
+            .bind(to_i64(takeback_limit(req.max) as u64))
+            .bind(to_i64(limited_scan(req.max) as u64))
+            .bind(req.key_limit.map(i64::from))
+            .bind(req.queue_limit.map(i64::from))
+            .fetch_all(&mut *tx)
+            .await
+            .op("queue.dequeue")?;
+        let out = leased_rows(&mut tx, tenant, queue, &rows).await?;
+        tx.commit().await.op("queue.dequeue")?;
+        return Ok(out);
+    }
     let rows = sqlx::query(DEQUEUE_STATEMENT)
         .bind(tenant.as_str())
         .bind(queue.as_str())
@@ -442,8 +517,19 @@ async fn dequeue_in(
         .fetch_all(&mut *conn)
         .await
         .op("queue.dequeue")?;
+    leased_rows(conn, tenant, queue, &rows).await
+}
+
+/// The leases of a dequeue's rows, best first; a damaged job among them goes to the
+/// dead letters.
+async fn leased_rows(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    queue: &QueueName,
+    rows: &[PgRow],
+) -> Result<Vec<LeasedJob>> {
     let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         match leased_of(row, queue) {
             Ok(job) => out.push(job),
             Err(e) if e.kind() == ErrorKind::CorruptData => {
@@ -1047,7 +1133,7 @@ impl JobQueue for PostgresStore {
         job: &JobId,
     ) -> Result<Enqueued> {
         let mut tx = self.pool.begin().await.op("queue.reenqueue")?;
-        let row = sqlx::query("SELECT payload, priority, max_attempts, backoff, dedup_key, keep_for FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND finished_at IS NOT NULL")
+        let row = sqlx::query("SELECT payload, priority, max_attempts, backoff, dedup_key, keep_for, concurrency_key FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND job_id = $3 AND finished_at IS NOT NULL")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(job.as_str())
@@ -1070,6 +1156,7 @@ impl JobQueue for PostgresStore {
             backoff,
             dedup_key: row.try_get("dedup_key").op("queue.decode")?,
             unique_for: None,
+            concurrency_key: row.try_get("concurrency_key").op("queue.decode")?,
             keep_for: keep_for_of(row.try_get("keep_for").op("queue.decode")?),
         };
         let out = enqueue_in(
@@ -1089,7 +1176,7 @@ impl JobQueue for PostgresStore {
 #[async_trait]
 impl JobTransfer for PostgresStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
-        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at, keep_for FROM flowstore_jobs WHERE tenant = $1 AND state IN ('ready', 'leased', 'dead') ORDER BY queue, seq")
+        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at, keep_for, concurrency_key FROM flowstore_jobs WHERE tenant = $1 AND state IN ('ready', 'leased', 'dead') ORDER BY queue, seq")
             .bind(tenant.as_str())
             .fetch_all(&self.pool)
             .await
@@ -1115,6 +1202,7 @@ impl JobTransfer for PostgresStore {
                     backoff,
                     dedup_key: r.try_get("dedup_key").op("queue.decode")?,
                     unique_for: None,
+                    concurrency_key: r.try_get("concurrency_key").op("queue.decode")?,
                     keep_for: keep_for_of(r.try_get("keep_for").op("queue.decode")?),
                 },
                 dead: DeadState::of_row(
@@ -1144,7 +1232,7 @@ impl JobTransfer for PostgresStore {
         self.limit.check_job(&job)?;
         self.limit.check_dead(&dead)?;
         let id = job.imported_id()?.clone();
-        let done = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at, keep_for, finished_at, keep_until) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10, 'dead', $11, $12, $12, $13, $12, $12 + $13 * interval '1 microsecond') ON CONFLICT DO NOTHING")
+        let done = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at, keep_for, finished_at, keep_until, concurrency_key) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10, 'dead', $11, $12, $12, $13, $12, $12 + $13 * interval '1 microsecond', $14) ON CONFLICT DO NOTHING")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(id.as_str())
@@ -1158,6 +1246,7 @@ impl JobTransfer for PostgresStore {
             .bind(&dead.last_error)
             .bind(to_pg(dead.died_at)?)
             .bind(job.keep_for_micros())
+            .bind(job.concurrency_key.as_deref())
             .execute(&self.pool)
             .await
             .op("queue.import_dead")?;

@@ -31,7 +31,7 @@ use storage_ports::{ErrorKind, JobTransfer};
 use crate::error::{decode, encode, RedisResultExt};
 use crate::RedisStore;
 use storage_ports::adapter_kit::stored_id;
-use storage_ports::rules::lease::takeback_limit;
+use storage_ports::rules::lease::{limited_scan, takeback_limit};
 
 /// How many due jobs one dequeue of `max` moves from `sched` to `ready`, at most. A
 /// move costs no call per job, so this can be larger than the take-back limit; until a
@@ -91,6 +91,12 @@ local function hist_id(m)
   for k = 17, #m - 1 do inv[#inv + 1] = string.char(255 - string.byte(m, k)) end
   return table.concat(inv)
 end
+-- Takes a job out of the running set of its concurrency key, `lk:<key>` (Q18): job
+-- ids scored by lease expiry, so that a key's running jobs are those scored after now.
+local function unrun(Q, key, id)
+  local ck = redis.call('HGET', key, 'ckey')
+  if ck and ck ~= '' then redis.call('ZREM', Q .. 'lk:' .. ck, id) end
+end
 -- Finishes a job as `state` (completed, cancelled or dead) at `at`: into the history
 -- sets, the dead letters for a dead one, and, with a keep_for, the tenant's retention
 -- set, scored by when it may be pruned. The caller has taken it out of the ready,
@@ -98,6 +104,7 @@ end
 local function finish(Q, key, id, state, at)
   local P, qname = string.match(Q, '^(.-}:)q:(.*):$')
   local hk = hist_key(at, id)
+  unrun(Q, key, id)
   redis.call('HDEL', key, 'token', 'exp')
   redis.call('HSET', key, 'state', state, 'fin', int(at))
   redis.call('ZADD', Q .. 'hist', 0, hk)
@@ -159,7 +166,8 @@ fn script(body: &str) -> Script {
 /// payload, priority, run_at ('' = none), delay in microseconds, max attempts,
 /// backoff, dedup key ('' = none), named ('1' when the caller chose the id, so it may
 /// be taken), keep_for in microseconds ('' = none), unique period in microseconds (0 =
-/// none). Returns per job {code, id}: 1 stored, 2 deduplicated onto id, 0 id taken.
+/// none), concurrency key ('' = none). Returns per job {code, id}: 1 stored, 2
+/// deduplicated onto id, 0 id taken.
 /// A duplicate is the live job the key maps to in `dedup`, else, with a period, the
 /// newest finished job it maps to in `ufin`, when it completed or died within the
 /// period (Q17).
@@ -178,7 +186,8 @@ local out, ready = {}, {}
 local i = 6
 for j = 1, n do
   local id, payload, prio, run_at, delay, max, backoff, dedup, named, keep, period = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7], ARGV[i+8], ARGV[i+9], tonumber(ARGV[i+10])
-  i = i + 11
+  local ckey = ARGV[i+11]
+  i = i + 12
   local key = Q .. 'job:' .. id
   local holder = false
   if dedup ~= '' then
@@ -205,7 +214,7 @@ for j = 1, n do
     if at == '' then at = int(now + tonumber(delay)) end
     local order = order_key(prio, at, seq, id)
     redis.call('HSET', key, 'payload', payload, 'priority', prio, 'run_at', at, 'max', max,
-      'backoff', backoff, 'dedup', dedup, 'attempts', 0, 'state', 'ready', 'enq', int(now), 'order', order, 'keep', keep)
+      'backoff', backoff, 'dedup', dedup, 'attempts', 0, 'state', 'ready', 'enq', int(now), 'order', order, 'keep', keep, 'ckey', ckey)
     if dedup ~= '' then redis.call('HSET', Q .. 'dedup', dedup, id) end
     if tonumber(at) <= now then
       ready[#ready + 1] = 0
@@ -227,7 +236,10 @@ return out
 });
 
 /// ARGV: queue prefix, counters, max, lease length in microseconds, take-back limit,
-/// promotion limit. Returns {lease expiry, {per leased job {id, payload, priority,
+/// promotion limit, key limit ('' = none), queue limit ('' = none), candidate window.
+/// With a limit (Q18), the best ready jobs are read from a window of the ready set,
+/// skipping those whose key has reached its limit (its `lk:<key>` set counts the
+/// running jobs), instead of popped. Returns {lease expiry, {per leased job {id, payload, priority,
 /// attempt, max attempts, enqueued at, token}}}.
 ///
 /// Work is bounded by the batch: at most `limit` expired leases are taken back (oldest
@@ -243,6 +255,7 @@ static DEQUEUE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local Q, C, max, lease_us, limit, promote = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local klimit, qlimit, scan = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = server_now()
 local exp = int(now + lease_us)
 if redis.call('EXISTS', Q .. 'paused') == 1 then return {exp, {}} end
@@ -280,7 +293,36 @@ if #due > 0 then
   redis.call('ZREM', Q .. 'sched', unpack(due))
   redis.call('ZADD', Q .. 'ready', unpack(moved))
 end
-local popped = redis.call('ZPOPMIN', Q .. 'ready', max)
+local popped = {}
+if klimit or qlimit then
+  local room = max
+  if qlimit then room = math.min(max, math.max(qlimit - redis.call('ZCOUNT', Q .. 'leased', '(' .. now, '+inf'), 0)) end
+  local counts, chosen = {}, {}
+  if room > 0 then
+    for _, m in ipairs(redis.call('ZRANGE', Q .. 'ready', 0, scan - 1)) do
+      if #chosen >= room then break end
+      local ck = redis.call('HGET', Q .. 'job:' .. string.sub(m, 50), 'ckey')
+      local ok = true
+      if klimit and ck and ck ~= '' then
+        local n = counts[ck]
+        if not n then
+          redis.call('ZREMRANGEBYSCORE', Q .. 'lk:' .. ck, '-inf', now)
+          n = redis.call('ZCARD', Q .. 'lk:' .. ck)
+        end
+        if n >= klimit then ok = false else n = n + 1 end
+        counts[ck] = n
+      end
+      if ok then chosen[#chosen + 1] = m end
+    end
+  end
+  if #chosen > 0 then redis.call('ZREM', Q .. 'ready', unpack(chosen)) end
+  for _, m in ipairs(chosen) do
+    popped[#popped + 1] = m
+    popped[#popped + 1] = 0
+  end
+else
+  popped = redis.call('ZPOPMIN', Q .. 'ready', max)
+end
 local out, leased, ids, delivered = {}, {}, {}, {}
 for k = 1, #popped / 2 do
   local id = string.sub(popped[2 * k - 1], 50)
@@ -304,10 +346,11 @@ if #ids == 0 then return {exp, out} end
 local base = take_tokens(C, #ids)
 for k, id in ipairs(ids) do
   local key = Q .. 'job:' .. id
-  local f = redis.call('HMGET', key, 'payload', 'priority', 'max', 'enq', 'attempts')
+  local f = redis.call('HMGET', key, 'payload', 'priority', 'max', 'enq', 'attempts', 'ckey')
   local attempt = (tonumber(f[5]) or 0) + 1
   local token = int(base + k)
   redis.call('HSET', key, 'state', 'leased', 'token', token, 'exp', exp, 'attempts', attempt)
+  if f[6] and f[6] ~= '' then redis.call('ZADD', Q .. 'lk:' .. f[6], exp, id) end
   leased[#leased + 1] = exp
   leased[#leased + 1] = id
   if #leased >= 1000 then
@@ -334,6 +377,8 @@ if h ~= 1 then return h end
 local exp = int(server_now() + tonumber(ARGV[4]))
 redis.call('HSET', key, 'exp', exp)
 redis.call('ZADD', Q .. 'leased', exp, id)
+local ck = redis.call('HGET', key, 'ckey')
+if ck and ck ~= '' then redis.call('ZADD', Q .. 'lk:' .. ck, exp, id) end
 return exp
 ",
     )
@@ -361,6 +406,7 @@ for j = 1, n do
       if output ~= '' then redis.call('HSET', key, 'output', output) end
       finish(Q, key, id, 'completed', now)
     else
+      unrun(Q, key, id)
       redis.call('DEL', key)
     end
     local ids = gone[Q]
@@ -398,6 +444,7 @@ if h ~= 1 then return h end
 local f = redis.call('HMGET', key, 'state', 'token', 'order', 'priority')
 local now = server_now()
 redis.call('ZREM', Q .. 'leased', id)
+unrun(Q, key, id)
 redis.call('HDEL', key, 'token', 'exp')
 redis.call('HSET', key, 'err', ARGV[5])
 if ARGV[4] ~= '' then
@@ -431,6 +478,7 @@ local f = redis.call('HMGET', key, 'state', 'token', 'order', 'priority', 'attem
 local at = int(server_now() + tonumber(ARGV[4]))
 local order = reorder(f[3], f[4], at)
 redis.call('ZREM', Q .. 'leased', id)
+unrun(Q, key, id)
 redis.call('HDEL', key, 'token', 'exp')
 redis.call('HSET', key, 'state', 'ready', 'run_at', at, 'order', order, 'attempts', math.max((tonumber(f[5]) or 1) - 1, 0))
 if tonumber(ARGV[4]) <= 0 then
@@ -465,7 +513,7 @@ return 1
 
 /// ARGV: queue prefix, counters, queue set, queue name, id, payload, priority, run_at,
 /// max attempts, backoff, dedup key, attempts, last error, died at, keep_for ('' =
-/// none). Returns 1, or 0 when the id exists.
+/// none), concurrency key ('' = none). Returns 1, or 0 when the id exists.
 static IMPORT_DEAD: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -477,7 +525,7 @@ local seq = redis.call('HINCRBY', C, 'seq', 1)
 local order = order_key(ARGV[7], ARGV[8], seq, id)
 redis.call('HSET', key, 'payload', ARGV[6], 'priority', ARGV[7], 'run_at', ARGV[8], 'max', ARGV[9],
   'backoff', ARGV[10], 'dedup', ARGV[11], 'attempts', ARGV[12], 'state', 'dead', 'enq', ARGV[14],
-  'order', order, 'err', ARGV[13], 'keep', ARGV[15])
+  'order', order, 'err', ARGV[13], 'keep', ARGV[15], 'ckey', ARGV[16])
 finish(Q, key, id, 'dead', tonumber(ARGV[14]))
 return 1
 ",
@@ -668,6 +716,7 @@ impl JobQueue for RedisStore {
                         .map(|k| k.to_string())
                         .unwrap_or_default(),
                     job.unique_for_micros().to_string(),
+                    job.concurrency_key.clone().unwrap_or_default(),
                 ])
             });
             match checked {
@@ -725,6 +774,9 @@ impl JobQueue for RedisStore {
             .arg(micros(req.lease_for))
             .arg(takeback_limit(req.max))
             .arg(promote_limit(req.max))
+            .arg(req.key_limit.map(|n| n.to_string()).unwrap_or_default())
+            .arg(req.queue_limit.map(|n| n.to_string()).unwrap_or_default())
+            .arg(limited_scan(req.max))
             .invoke_async(&mut self.conn())
             .await
             .op("queue.dequeue")?;
@@ -1228,6 +1280,7 @@ fn exported_of(id: String, f: &HashMap<String, String>, queue: &QueueName) -> Re
         backoff: decode(f.get("backoff").map_or("", String::as_str), "backoff")?,
         dedup_key: f.get("dedup").filter(|d| !d.is_empty()).cloned(),
         unique_for: None,
+        concurrency_key: f.get("ckey").filter(|k| !k.is_empty()).cloned(),
         keep_for: f
             .get("keep")
             .filter(|k| !k.is_empty())
@@ -1362,6 +1415,7 @@ impl JobTransfer for RedisStore {
                     .map(|k| k.to_string())
                     .unwrap_or_default(),
             )
+            .arg(job.concurrency_key.clone().unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await
             .op("queue.import_dead")?;

@@ -169,6 +169,7 @@ impl SqliteStore {
         c.queue_history = true;
         c.queue_progress = true;
         c.queue_unique = true;
+        c.queue_limits = true;
         c.transactions = true;
         c.schema_migrations = true;
         c

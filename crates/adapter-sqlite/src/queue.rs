@@ -5,13 +5,14 @@
 //! ready rows, mark them leased". Fencing tokens and enqueue order come from
 //! store-wide counters, so a token is never current for two leases.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use storage_ports::adapter_kit::errors as kit;
-use storage_ports::rules::lease::takeback_limit;
+use storage_ports::rules::lease::{limited_scan, takeback_limit};
 use storage_ports::JobTransfer;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
@@ -77,7 +78,7 @@ pub(crate) async fn enqueue_in(
     let id = job.id.clone().unwrap_or_else(JobId::generate);
     let backoff = serde_json::to_string(&job.backoff)
         .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;
-    let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at, keep_for) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?)")
+    let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at, keep_for, concurrency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?, ?)")
         .bind(tenant.as_str())
         .bind(queue.as_str())
         .bind(id.as_str())
@@ -90,6 +91,7 @@ pub(crate) async fn enqueue_in(
         .bind(job.dedup_key.as_deref())
         .bind(now.as_micros())
         .bind(job.keep_for_micros())
+        .bind(job.concurrency_key.as_deref())
         .execute(&mut **tx)
         .await
         .op("queue.enqueue");
@@ -364,20 +366,57 @@ impl SqliteStore {
                 .await
                 .op("queue.dequeue")?;
         }
+        // With concurrency limits (Q18), the running jobs per key, counted inside this
+        // write transaction (SQLite has one writer, so no other claim interleaves), and
+        // a bounded window of candidates to pick from past the keys at their limit.
+        let running = if req.is_limited() {
+            Some(running_by_key(tx, t, q, now).await?)
+        } else {
+            None
+        };
+        let window = if running.is_some() {
+            limited_scan(req.max)
+        } else {
+            req.max
+        };
         // The best of the ready jobs and of the expired leases taken.
-        let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at FROM ( \
-               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND state = 'ready' AND run_at <= ?3 ORDER BY priority DESC, run_at, seq LIMIT ?4) \
+        let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, concurrency_key FROM ( \
+               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq, concurrency_key FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND state = 'ready' AND run_at <= ?3 ORDER BY priority DESC, run_at, seq LIMIT ?4) \
                UNION ALL \
-               SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND job_id IN (SELECT value FROM json_each(?5))) \
+               SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq, concurrency_key FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND job_id IN (SELECT value FROM json_each(?5))) \
              ORDER BY priority DESC, run_at, seq LIMIT ?4")
             .bind(t)
             .bind(q)
             .bind(now.as_micros())
-            .bind(i64::try_from(req.max).unwrap_or(1))
+            .bind(i64::try_from(window).unwrap_or(1))
             .bind(serde_json::Value::from(taken).to_string())
             .fetch_all(&mut **tx)
             .await
             .op("queue.dequeue")?;
+        let rows = match running {
+            Some((mut by_key, total)) => {
+                let key_limit = req.key_limit.unwrap_or(u32::MAX);
+                let mut picked = Vec::new();
+                for row in rows {
+                    if picked.len() >= req.room(total) {
+                        break;
+                    }
+                    if let Some(k) = row
+                        .try_get::<Option<String>, _>("concurrency_key")
+                        .op("queue.decode")?
+                    {
+                        let n = by_key.entry(k).or_insert(0);
+                        if *n >= key_limit {
+                            continue;
+                        }
+                        *n += 1;
+                    }
+                    picked.push(row);
+                }
+                picked
+            }
+            None => rows,
+        };
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -419,6 +458,36 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// Running jobs (leased, lease not expired) of a queue per concurrency key, and in all.
+async fn running_by_key(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: &str,
+    queue: &str,
+    now: Timestamp,
+) -> Result<(HashMap<String, u32>, u64)> {
+    let rows = sqlx::query("SELECT concurrency_key, COUNT(*) AS n FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires > ?3 GROUP BY concurrency_key")
+        .bind(tenant)
+        .bind(queue)
+        .bind(now.as_micros())
+        .fetch_all(&mut **tx)
+        .await
+        .op("queue.dequeue")?;
+    let mut by_key = HashMap::new();
+    let mut total = 0_u64;
+    for r in rows {
+        let n: i64 = r.try_get("n").op("queue.decode")?;
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        total += u64::from(n);
+        if let Some(k) = r
+            .try_get::<Option<String>, _>("concurrency_key")
+            .op("queue.decode")?
+        {
+            by_key.insert(k, n);
+        }
+    }
+    Ok((by_key, total))
 }
 
 #[async_trait]
@@ -912,7 +981,7 @@ impl JobQueue for SqliteStore {
     ) -> Result<Enqueued> {
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.reenqueue")?;
-        let row = sqlx::query("SELECT payload, priority, max_attempts, backoff, dedup_key, keep_for FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ? AND finished_at IS NOT NULL")
+        let row = sqlx::query("SELECT payload, priority, max_attempts, backoff, dedup_key, keep_for, concurrency_key FROM flowstore_jobs WHERE tenant = ? AND queue = ? AND job_id = ? AND finished_at IS NOT NULL")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(job.as_str())
@@ -934,6 +1003,7 @@ impl JobQueue for SqliteStore {
                 .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
             dedup_key: row.try_get("dedup_key").op("queue.decode")?,
             unique_for: None,
+            concurrency_key: row.try_get("concurrency_key").op("queue.decode")?,
             keep_for: keep_for_of(row.try_get("keep_for").op("queue.decode")?),
         };
         let out = enqueue_in(
@@ -953,7 +1023,7 @@ impl JobQueue for SqliteStore {
 #[async_trait]
 impl JobTransfer for SqliteStore {
     async fn export_jobs(&self, tenant: &TenantId) -> Result<Vec<ExportedJob>> {
-        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at, keep_for FROM flowstore_jobs WHERE tenant = ? AND state IN ('ready', 'leased', 'dead') ORDER BY queue, seq")
+        let rows = sqlx::query("SELECT queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, attempts, last_error, died_at, keep_for, concurrency_key FROM flowstore_jobs WHERE tenant = ? AND state IN ('ready', 'leased', 'dead') ORDER BY queue, seq")
             .bind(tenant.as_str())
             .fetch_all(&self.pool)
             .await
@@ -979,6 +1049,7 @@ impl JobTransfer for SqliteStore {
                         .map_err(|e| Error::corrupt(format!("stored backoff: {e}")))?,
                     dedup_key: r.try_get("dedup_key").op("queue.decode")?,
                     unique_for: None,
+                    concurrency_key: r.try_get("concurrency_key").op("queue.decode")?,
                     keep_for: keep_for_of(r.try_get("keep_for").op("queue.decode")?),
                 },
                 dead: DeadState::of_row(
@@ -1011,7 +1082,7 @@ impl JobTransfer for SqliteStore {
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.import_dead")?;
         let seq = take(&mut tx, "job_seq", 1).await?;
-        let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at, keep_for, finished_at, keep_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'dead', ?, ?, ?, ?, ?, ?)")
+        let r = sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, seq, payload, priority, run_at, max_attempts, backoff, dedup_key, attempts, state, last_error, died_at, enqueued_at, keep_for, finished_at, keep_until, concurrency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'dead', ?, ?, ?, ?, ?, ?, ?)")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(id.as_str())
@@ -1032,6 +1103,7 @@ impl JobTransfer for SqliteStore {
                 dead.died_at,
                 job.keep_for_micros(),
             ))
+            .bind(job.concurrency_key.as_deref())
             .execute(&mut *tx)
             .await
             .op("queue.import_dead");

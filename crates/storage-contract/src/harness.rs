@@ -48,6 +48,8 @@ pub enum Needs {
     QueueProgress,
     /// Unique jobs over a period (Q17; the tests cancel too).
     QueueUnique,
+    /// Concurrency limits (Q18).
+    QueueLimits,
     /// Cross-port transactions.
     Transactions,
     /// The document port.
@@ -74,6 +76,7 @@ impl Needs {
             Self::QueueHistory => c.queue && c.queue_history && c.queue_cancel,
             Self::QueueProgress => c.queue && c.queue_progress,
             Self::QueueUnique => c.queue && c.queue_unique && c.queue_cancel,
+            Self::QueueLimits => c.queue && c.queue_limits,
             Self::Transactions => c.transactions,
             Self::Documents => c.documents,
             Self::Schema => c.schema_migrations,
@@ -195,6 +198,8 @@ behaviours! {
     QueueProgress => crate::queue_history::q16_progress_is_fenced_and_the_output_is_kept;
     QueueUnique => crate::queue_unique::q17_a_unique_key_holds_while_finished_within_its_period,
         crate::queue_unique::q17_racing_unique_enqueues_store_one_job;
+    QueueLimits => crate::queue_limits::q18_a_key_at_its_limit_does_not_block_other_keys,
+        crate::queue_limits::q18_limits_hold_under_many_workers;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
     Documents => crate::names::n2_payloads_round_trip_as_documents, crate::names::n2_payloads_nested_to_the_limit_round_trip_and_deeper_are_refused, crate::documents::d1_create_get_replace_delete,
         crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters, crate::documents::d1_listing_is_in_byte_order_of_ids,
@@ -294,6 +299,17 @@ async fn check_unsupported(needs: Needs, ctx: Ctx) -> TestResult {
                     r.pop()
                         .unwrap_or_else(|| Err(storage_ports::Error::backend("no result")))
                 }),
+            kind,
+            &what,
+        )?),
+        Needs::QueueLimits => drop(expect_kind(
+            s.queue
+                .dequeue(
+                    t,
+                    &q,
+                    storage_ports::Dequeue::one(Duration::from_secs(1)).with_key_limit(1),
+                )
+                .await,
             kind,
             &what,
         )?),

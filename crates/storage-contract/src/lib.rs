@@ -35,6 +35,7 @@ mod operations;
 mod queue;
 mod queue_history;
 mod queue_lifecycle;
+mod queue_limits;
 mod queue_unique;
 mod runs;
 pub mod scale;

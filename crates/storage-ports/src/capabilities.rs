@@ -37,6 +37,9 @@ pub struct Capabilities {
     /// `NewJob::unique_for`: a dedup key unique also against recently finished jobs
     /// (Q17). Without it, such an enqueue is `Unsupported`.
     pub queue_unique: bool,
+    /// `Dequeue::key_limit` and `queue_limit`: concurrency limits enforced at claim
+    /// time across nodes (Q18). Without it, a limited dequeue is `Unsupported`.
+    pub queue_limits: bool,
     /// [`Transactions`](crate::Transactions) (T1).
     pub transactions: bool,
     /// [`DocumentStore`](crate::DocumentStore).
@@ -64,6 +67,7 @@ impl Capabilities {
             queue_history: false,
             queue_progress: false,
             queue_unique: false,
+            queue_limits: false,
             transactions: false,
             documents: false,
             schema_migrations: false,
@@ -88,6 +92,7 @@ impl Capabilities {
             queue_history: true,
             queue_progress: true,
             queue_unique: true,
+            queue_limits: true,
             transactions: true,
             documents: true,
             schema_migrations: true,

@@ -49,6 +49,10 @@ pub struct NewJob {
     /// same period finds it. Needs a `dedup_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_for: Option<Duration>,
+    /// The key a dequeue's [`Dequeue::key_limit`] counts running jobs by (Q18), for
+    /// example a customer: at most that many jobs of one key run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_key: Option<String>,
     /// How long the job stays in the finished-job history after it finished (Q15):
     /// completed, cancelled or dead, it is listed by [`JobQueue::history`] until
     /// [`JobQueue::prune_finished`] removes it this long after. `None` (the default):
@@ -72,6 +76,7 @@ impl NewJob {
             backoff: Backoff::default(),
             dedup_key: None,
             unique_for: None,
+            concurrency_key: None,
             keep_for: None,
         }
     }
@@ -80,6 +85,13 @@ impl NewJob {
     #[must_use]
     pub fn with_keep_for(mut self, keep_for: Duration) -> Self {
         self.keep_for = Some(keep_for);
+        self
+    }
+
+    /// Sets the concurrency key (Q18).
+    #[must_use]
+    pub fn with_concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.concurrency_key = Some(key.into());
         self
     }
 
@@ -193,6 +205,14 @@ impl NewJob {
         if self.unique_for.is_some_and(|d| d > MAX_DELAY) {
             return Err(Error::invalid_input("unique_for must be at most 100 years"));
         }
+        for (what, key) in [
+            ("dedup key", &self.dedup_key),
+            ("concurrency key", &self.concurrency_key),
+        ] {
+            if let Some(k) = key {
+                crate::rules::limits::check_short(what, k)?;
+            }
+        }
         if self.unique_for.is_some() && self.dedup_key.is_none() {
             return Err(Error::invalid_input(
                 "unique_for widens a dedup_key: set one with with_dedup_key",
@@ -263,26 +283,69 @@ pub struct LeasedJob {
     pub enqueued_at: Timestamp,
 }
 
-/// A dequeue request (Q4, Q10).
+/// A dequeue request (Q4, Q10, Q18).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dequeue {
     /// Lease up to this many jobs (1..=1000).
     pub max: usize,
     /// Lease length.
     pub lease_for: Duration,
+    /// At most this many running jobs per concurrency key, counted across every node
+    /// at claim time (Q18); jobs of a key at its limit stay pending and the claim takes
+    /// other keys' jobs instead. Jobs without a key are not limited by it.
+    pub key_limit: Option<u32>,
+    /// At most this many running jobs in the queue, counted across every node (Q18).
+    pub queue_limit: Option<u32>,
 }
 
 impl Dequeue {
     /// One job with a `lease_for` lease.
     #[must_use]
     pub fn one(lease_for: Duration) -> Self {
-        Self { max: 1, lease_for }
+        Self::batch(1, lease_for)
     }
 
     /// Up to `max` jobs.
     #[must_use]
     pub fn batch(max: usize, lease_for: Duration) -> Self {
-        Self { max, lease_for }
+        Self {
+            max,
+            lease_for,
+            key_limit: None,
+            queue_limit: None,
+        }
+    }
+
+    /// At most `n` running jobs per concurrency key (Q18).
+    #[must_use]
+    pub fn with_key_limit(mut self, n: u32) -> Self {
+        self.key_limit = Some(n);
+        self
+    }
+
+    /// At most `n` running jobs in the queue (Q18).
+    #[must_use]
+    pub fn with_queue_limit(mut self, n: u32) -> Self {
+        self.queue_limit = Some(n);
+        self
+    }
+
+    /// Whether a limit is set, so the claim must count running jobs.
+    #[must_use]
+    pub fn is_limited(&self) -> bool {
+        self.key_limit.is_some() || self.queue_limit.is_some()
+    }
+
+    /// How many the claim may lease when `running` jobs run in the queue now.
+    #[must_use]
+    pub fn room(&self, running: u64) -> usize {
+        match self.queue_limit {
+            Some(limit) => {
+                let left = u64::from(limit).saturating_sub(running);
+                self.max.min(usize::try_from(left).unwrap_or(usize::MAX))
+            }
+            None => self.max,
+        }
     }
 
     /// Checks bounds.
@@ -295,6 +358,11 @@ impl Dequeue {
         }
         if self.lease_for.is_zero() {
             return Err(Error::invalid_input("lease duration must be positive"));
+        }
+        if self.key_limit == Some(0) || self.queue_limit == Some(0) {
+            return Err(Error::invalid_input(
+                "a concurrency limit must be at least 1 (leave it unset for none)",
+            ));
         }
         Ok(())
     }
@@ -921,6 +989,21 @@ mod tests {
             unique.with_keep_for(2 * hour).keep_for_micros(),
             Some(7_200_000_000)
         );
+    }
+
+    #[test]
+    fn the_queue_limit_leaves_room_for_what_is_not_running() {
+        let d = Dequeue::batch(10, Duration::from_secs(1));
+        assert_eq!(d.room(1_000), 10);
+        let limited = d.with_queue_limit(4);
+        assert_eq!(limited.room(0), 4);
+        assert_eq!(limited.room(3), 1);
+        assert_eq!(limited.room(9), 0);
+        assert!(limited.validate().is_ok());
+        assert!(Dequeue::one(Duration::from_secs(1))
+            .with_key_limit(0)
+            .validate()
+            .is_err());
     }
 
     #[test]

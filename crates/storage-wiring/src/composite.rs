@@ -48,6 +48,7 @@ impl Operations for CompositeOperations {
                         c.queue_history = b.queue_history;
                         c.queue_progress = b.queue_progress;
                         c.queue_unique = b.queue_unique;
+                        c.queue_limits = b.queue_limits;
                     }
                     Concern::Documents => c.documents = b.documents,
                 }

@@ -23,6 +23,15 @@ pub const fn takeback_limit(max: usize) -> usize {
     max.saturating_mul(2).saturating_add(10)
 }
 
+/// How many candidates, in priority order, one dequeue of `max` jobs with concurrency
+/// limits (Q18) looks at, at most, to find jobs whose keys are below their limit: the
+/// work of a call stays bounded; jobs past this window wait for a later call when
+/// every candidate before them belongs to a key at its limit.
+#[must_use]
+pub const fn limited_scan(max: usize) -> usize {
+    max.saturating_mul(20).saturating_add(500)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +41,7 @@ mod tests {
         assert_eq!(takeback_limit(1), 12);
         assert_eq!(takeback_limit(1000), 2010);
         assert_eq!(takeback_limit(usize::MAX), usize::MAX);
+        assert_eq!(limited_scan(1), 520);
+        assert_eq!(limited_scan(usize::MAX), usize::MAX);
     }
 }
