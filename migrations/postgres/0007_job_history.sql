@@ -1,5 +1,5 @@
 -- flowstore schema 7 (PostgreSQL): cancelling jobs, the finished-job history, progress
--- and output (Q14-Q16), unique periods and concurrency keys (Q17, Q18). A job now ends `completed` (acked with keep_for),
+-- and output (Q14-Q16), unique periods, concurrency keys and schedules (Q17-Q19). A job now ends `completed` (acked with keep_for),
 -- `cancelled` or `dead`, with its finish time; one whose keep_for has passed
 -- (`keep_until`) is for prune_finished to remove. Dead jobs get their time of death
 -- as finish time. A dedup key is held only by a live (ready or leased) job.
@@ -36,3 +36,16 @@ CREATE INDEX flowstore_jobs_dedup_finished ON flowstore_jobs (tenant, queue, ded
 -- Retention: what is due, oldest first, per tenant (Q15).
 CREATE INDEX flowstore_jobs_keep_until ON flowstore_jobs (tenant, keep_until)
     WHERE keep_until IS NOT NULL;
+
+-- Q19: schedules of periodic jobs. `spec` is the stored NewSchedule. The due index
+-- serves the schedulers' poll.
+CREATE TABLE flowstore_schedules (
+    tenant   TEXT COLLATE "C" NOT NULL,
+    name     TEXT COLLATE "C" NOT NULL,
+    spec     JSONB NOT NULL,
+    anchor   TIMESTAMPTZ NOT NULL,
+    next_at  TIMESTAMPTZ NOT NULL,
+    paused   BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant, name)
+);
+CREATE INDEX flowstore_schedules_due ON flowstore_schedules (tenant, next_at) WHERE NOT paused;

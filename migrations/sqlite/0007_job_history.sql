@@ -1,5 +1,5 @@
 -- flowstore schema 7 (SQLite): cancelling jobs, the finished-job history, progress and
--- output (Q14-Q16), unique periods and concurrency keys (Q17, Q18). A job now ends `completed` (acked with keep_for), `cancelled` or
+-- output (Q14-Q16), unique periods, concurrency keys and schedules (Q17-Q19). A job now ends `completed` (acked with keep_for), `cancelled` or
 -- `dead`, with its finish time; one whose keep_for has passed (`keep_until`) is for
 -- prune_finished to remove. SQLite cannot widen a CHECK constraint in place, so the
 -- table is rebuilt with the same rows (dead ones get their time of death as finish
@@ -54,3 +54,16 @@ CREATE INDEX flowstore_jobs_history ON flowstore_jobs (tenant, queue, finished_a
 CREATE INDEX flowstore_jobs_history_state ON flowstore_jobs (tenant, queue, state, finished_at DESC, job_id DESC) WHERE finished_at IS NOT NULL;
 -- Retention: what is due, oldest first, per tenant (Q15).
 CREATE INDEX flowstore_jobs_keep_until ON flowstore_jobs (tenant, keep_until) WHERE keep_until IS NOT NULL;
+
+-- Q19: schedules of periodic jobs. `spec` is the stored NewSchedule as JSON; times
+-- are microseconds. The due index serves the schedulers' poll.
+CREATE TABLE flowstore_schedules (
+    tenant   TEXT    NOT NULL,
+    name     TEXT    NOT NULL,
+    spec     TEXT    NOT NULL,
+    anchor   INTEGER NOT NULL,
+    next_at  INTEGER NOT NULL,
+    paused   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, name)
+) WITHOUT ROWID;
+CREATE INDEX flowstore_schedules_due ON flowstore_schedules (tenant, next_at) WHERE paused = 0;

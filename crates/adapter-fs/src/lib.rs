@@ -109,6 +109,7 @@ impl FsStore {
             metrics: me.clone(),
             credentials: no.clone(),
             queue: no.clone(),
+            schedules: no.clone(),
             documents: me.clone(),
             transactions: no.clone(),
             operations: me.clone(),

@@ -218,6 +218,7 @@ impl KeyringStore {
             metrics: no.clone(),
             credentials: me.clone(),
             queue: no.clone(),
+            schedules: no.clone(),
             documents: no.clone(),
             transactions: no.clone(),
             operations: me.clone(),

@@ -14,6 +14,7 @@ mod metrics;
 mod operations;
 mod queue;
 mod runs;
+mod schedules;
 mod state;
 mod transactions;
 mod workflows;
@@ -119,6 +120,7 @@ impl MemoryStore {
             metrics: s.clone(),
             credentials: s.clone(),
             queue: s.clone(),
+            schedules: s.clone(),
             documents: s.clone(),
             transactions: s.clone(),
             operations: s.clone(),

@@ -33,6 +33,8 @@ pub(crate) struct TenantState {
     /// Paused queues (Q11).
     pub paused: std::collections::HashSet<QueueName>,
     pub documents: BTreeMap<CollectionName, BTreeMap<DocumentId, Document>>,
+    /// Schedules (Q19).
+    pub schedules: BTreeMap<storage_ports::ScheduleName, storage_ports::Schedule>,
 }
 
 #[derive(Debug, Default)]

@@ -27,6 +27,7 @@ mod metrics;
 mod operations;
 mod queue;
 mod runs;
+mod schedules;
 mod schema_home;
 mod time;
 mod transactions;
@@ -138,6 +139,7 @@ impl PostgresStore {
             metrics: me.clone(),
             credentials: Arc::new(UnsupportedStore::new(BACKEND)),
             queue: me.clone(),
+            schedules: me.clone(),
             documents: me.clone(),
             transactions: me.clone(),
             operations: me.clone(),

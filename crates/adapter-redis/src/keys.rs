@@ -85,6 +85,17 @@ impl Keys {
         self.k(format_args!("counters"))
     }
 
+    // Schedules (Q19): specs, next ticks of running ones, next ticks of paused ones.
+    pub(crate) fn schedules(&self) -> String {
+        self.k(format_args!("sched"))
+    }
+    pub(crate) fn schedules_next(&self) -> String {
+        self.k(format_args!("sched:next"))
+    }
+    pub(crate) fn schedules_held(&self) -> String {
+        self.k(format_args!("sched:held"))
+    }
+
     // Documents: a hash per document and a lex index per collection.
     pub(crate) fn document(&self, c: &CollectionName, id: &str) -> String {
         self.k(format_args!("doc:{c}:{id}"))

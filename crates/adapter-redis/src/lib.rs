@@ -25,6 +25,7 @@ mod metrics;
 mod operations;
 mod queue;
 mod runs;
+mod schedules;
 mod workflows;
 
 use std::sync::Arc;
@@ -130,6 +131,7 @@ impl RedisStore {
             metrics: me.clone(),
             credentials: no.clone(),
             queue: me.clone(),
+            schedules: me.clone(),
             documents: me.clone(),
             transactions: no.clone(),
             operations: me.clone(),

@@ -29,6 +29,7 @@ mod metrics;
 mod operations;
 mod queue;
 mod runs;
+mod schedules;
 mod schema_home;
 mod transactions;
 mod workflows;
@@ -170,6 +171,7 @@ impl SqliteStore {
         c.queue_progress = true;
         c.queue_unique = true;
         c.queue_limits = true;
+        c.queue_schedules = true;
         c.transactions = true;
         c.schema_migrations = true;
         c
@@ -186,6 +188,7 @@ impl SqliteStore {
             metrics: me.clone(),
             credentials: no.clone(),
             queue: me.clone(),
+            schedules: me.clone(),
             documents: me.clone(),
             transactions: me.clone(),
             operations: me.clone(),

@@ -50,6 +50,8 @@ pub enum Needs {
     QueueUnique,
     /// Concurrency limits (Q18).
     QueueLimits,
+    /// Schedules (Q19).
+    QueueSchedules,
     /// Cross-port transactions.
     Transactions,
     /// The document port.
@@ -77,6 +79,7 @@ impl Needs {
             Self::QueueProgress => c.queue && c.queue_progress,
             Self::QueueUnique => c.queue && c.queue_unique && c.queue_cancel,
             Self::QueueLimits => c.queue && c.queue_limits,
+            Self::QueueSchedules => c.queue && c.queue_schedules,
             Self::Transactions => c.transactions,
             Self::Documents => c.documents,
             Self::Schema => c.schema_migrations,
@@ -200,6 +203,8 @@ behaviours! {
         crate::queue_unique::q17_racing_unique_enqueues_store_one_job;
     QueueLimits => crate::queue_limits::q18_a_key_at_its_limit_does_not_block_other_keys,
         crate::queue_limits::q18_limits_hold_under_many_workers;
+    QueueSchedules => crate::schedules::q19_schedules_are_stored_listed_paused_and_removed,
+        crate::schedules::q19_a_due_schedule_advances_once;
     Transactions => crate::transactions::t1_run_and_job_commit_together, crate::transactions::t1_failure_leaves_neither_visible;
     Documents => crate::names::n2_payloads_round_trip_as_documents, crate::names::n2_payloads_nested_to_the_limit_round_trip_and_deeper_are_refused, crate::documents::d1_create_get_replace_delete,
         crate::documents::d1_stale_revision_fails_the_precondition, crate::documents::d1_list_pages_with_equality_filters, crate::documents::d1_listing_is_in_byte_order_of_ids,
@@ -313,6 +318,7 @@ async fn check_unsupported(needs: Needs, ctx: Ctx) -> TestResult {
             kind,
             &what,
         )?),
+        Needs::QueueSchedules => drop(expect_kind(s.schedules.schedules(t).await, kind, &what)?),
         Needs::Transactions => drop(expect_kind(
             s.transactions
                 .start_run_with_job(

@@ -39,6 +39,7 @@ mod queue_limits;
 mod queue_unique;
 mod runs;
 pub mod scale;
+mod schedules;
 pub mod servers;
 pub mod skew;
 mod transactions;

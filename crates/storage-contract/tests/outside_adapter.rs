@@ -37,6 +37,7 @@ impl MapCredentials {
             metrics: no.clone(),
             credentials: me.clone(),
             queue: no.clone(),
+            schedules: no.clone(),
             documents: no.clone(),
             transactions: no.clone(),
             operations: me.clone(),

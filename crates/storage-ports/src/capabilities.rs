@@ -40,6 +40,9 @@ pub struct Capabilities {
     /// `Dequeue::key_limit` and `queue_limit`: concurrency limits enforced at claim
     /// time across nodes (Q18). Without it, a limited dequeue is `Unsupported`.
     pub queue_limits: bool,
+    /// [`ScheduleStore`](crate::ScheduleStore): periodic jobs stored in the queue's
+    /// backend (Q19).
+    pub queue_schedules: bool,
     /// [`Transactions`](crate::Transactions) (T1).
     pub transactions: bool,
     /// [`DocumentStore`](crate::DocumentStore).
@@ -68,6 +71,7 @@ impl Capabilities {
             queue_progress: false,
             queue_unique: false,
             queue_limits: false,
+            queue_schedules: false,
             transactions: false,
             documents: false,
             schema_migrations: false,
@@ -93,6 +97,7 @@ impl Capabilities {
             queue_progress: true,
             queue_unique: true,
             queue_limits: true,
+            queue_schedules: true,
             transactions: true,
             documents: true,
             schema_migrations: true,

@@ -99,6 +99,16 @@ const NAME: (&str, usize, bool, bool, bool) = (
     true,
 );
 
+/// `[A-Za-z0-9._-]{1,96}`, not `.` or `..`: a schedule's name, short enough that the
+/// job id of one of its ticks (`s.<name>.<tick>`) stays within the job id rule.
+const SCHEDULE_NAME: (&str, usize, bool, bool, bool) = (
+    "[A-Za-z0-9._-]{1,96}, not `.` or `..`",
+    96,
+    false,
+    true,
+    true,
+);
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $rule:expr) => {
         $(#[$doc])*
@@ -220,6 +230,10 @@ id_type!(
 id_type!(
     /// One job in a queue.
     JobId, "job id", NAME
+);
+id_type!(
+    /// A periodic job's schedule, unique in its tenant (Q19).
+    ScheduleName, "schedule name", SCHEDULE_NAME
 );
 id_type!(
     /// A document collection's name.

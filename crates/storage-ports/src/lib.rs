@@ -23,6 +23,7 @@ pub mod operations;
 pub mod queue;
 pub mod rules;
 pub mod run;
+pub mod schedule;
 pub mod secret;
 pub mod store_set;
 pub mod time;
@@ -41,7 +42,7 @@ pub use document::{Document, DocumentFilter, DocumentStore};
 pub use error::{Error, ErrorKind, ErrorStatus, Result};
 pub use ids::{
     CollectionName, CredentialKey, DocumentId, IdRule, JobId, MetricName, NodeId, QueueName, RunId,
-    TenantId, WorkflowId,
+    ScheduleName, TenantId, WorkflowId,
 };
 pub use job_history::{CancelOutcome, FinishedState, HistoryQuery, JobInfo, JobStatus};
 pub use metrics::{
@@ -64,6 +65,7 @@ pub use run::{
     CompleteRun, EventStream, NewRun, NodeExecution, NodeStatus, Run, RunError, RunEvent,
     RunEventKind, RunOutcome, RunQuery, RunStatus, RunStep, RunStore, VariableSnapshot,
 };
+pub use schedule::{CatchUp, DueSchedules, NewSchedule, Schedule, ScheduleStore, Timing};
 pub use secret::Secret;
 pub use store_set::StoreSet;
 pub use time::Timestamp;

@@ -95,7 +95,7 @@ impl Operation {
     }
 
     /// Every operation of every port, in port order.
-    pub const ALL: [Self; 61] = [
+    pub const ALL: [Self; 67] = [
         Self::WORKFLOWS_PUT,
         Self::WORKFLOWS_GET,
         Self::WORKFLOWS_LATEST,
@@ -146,6 +146,12 @@ impl Operation {
         Self::QUEUE_HISTORY,
         Self::QUEUE_PRUNE_FINISHED,
         Self::QUEUE_REENQUEUE,
+        Self::QUEUE_PUT_SCHEDULE,
+        Self::QUEUE_SCHEDULES,
+        Self::QUEUE_PAUSE_SCHEDULE,
+        Self::QUEUE_DELETE_SCHEDULE,
+        Self::QUEUE_DUE_SCHEDULES,
+        Self::QUEUE_ADVANCE_SCHEDULE,
         Self::DOCUMENTS_CREATE,
         Self::DOCUMENTS_GET,
         Self::DOCUMENTS_REPLACE,

@@ -27,6 +27,8 @@ pub struct StoreSet {
     pub credentials: Arc<dyn CredentialStore>,
     /// Job queue.
     pub queue: Arc<dyn JobQueue>,
+    /// The queue backend's schedules of periodic jobs (Q19).
+    pub schedules: Arc<dyn crate::schedule::ScheduleStore>,
     /// Documents.
     pub documents: Arc<dyn DocumentStore>,
     /// Cross-port transactions.
@@ -77,6 +79,7 @@ impl StoreSet {
             metrics: u.clone(),
             credentials: u.clone(),
             queue: u.clone(),
+            schedules: u.clone(),
             documents: u.clone(),
             transactions: u.clone(),
             operations: u.clone(),

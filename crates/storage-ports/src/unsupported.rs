@@ -388,3 +388,40 @@ impl Operations for UnsupportedStore {
         self.no("listing tenants")
     }
 }
+
+#[async_trait]
+impl crate::schedule::ScheduleStore for UnsupportedStore {
+    async fn put_schedule(
+        &self,
+        _: &TenantId,
+        _: crate::schedule::NewSchedule,
+    ) -> Result<crate::schedule::Schedule> {
+        self.no("schedules")
+    }
+    async fn schedules(&self, _: &TenantId) -> Result<Vec<crate::schedule::Schedule>> {
+        self.no("schedules")
+    }
+    async fn set_schedule_paused(
+        &self,
+        _: &TenantId,
+        _: &crate::ids::ScheduleName,
+        _: bool,
+    ) -> Result<()> {
+        self.no("schedules")
+    }
+    async fn delete_schedule(&self, _: &TenantId, _: &crate::ids::ScheduleName) -> Result<()> {
+        self.no("schedules")
+    }
+    async fn due_schedules(&self, _: &TenantId, _: usize) -> Result<crate::schedule::DueSchedules> {
+        self.no("schedules")
+    }
+    async fn advance_schedule(
+        &self,
+        _: &TenantId,
+        _: &crate::ids::ScheduleName,
+        _: Timestamp,
+        _: Timestamp,
+    ) -> Result<bool> {
+        self.no("schedules")
+    }
+}

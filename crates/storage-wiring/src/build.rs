@@ -159,6 +159,7 @@ impl Storage {
             metrics: of(Concern::Metrics).metrics.clone(),
             credentials: of(Concern::Credentials).credentials.clone(),
             queue: queue.queue.clone(),
+            schedules: queue.schedules.clone(),
             documents: of(Concern::Documents).documents.clone(),
             transactions: if transactions {
                 runs.transactions.clone()

@@ -49,6 +49,7 @@ impl Operations for CompositeOperations {
                         c.queue_progress = b.queue_progress;
                         c.queue_unique = b.queue_unique;
                         c.queue_limits = b.queue_limits;
+                        c.queue_schedules = b.queue_schedules;
                     }
                     Concern::Documents => c.documents = b.documents,
                 }

@@ -10,5 +10,6 @@ pub mod lease;
 pub mod limits;
 pub mod poll_watch;
 pub mod retention;
+pub mod schedule;
 pub mod sketch;
 pub mod versioning;

@@ -21,6 +21,7 @@ use storage_ports::{
     RunStep, RunStore, SchemaStatus, Secret, SeriesBucket, SeriesQuery, StoreSet, StoreStats,
     TenantId, Timestamp, Transactions, VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
 };
+use storage_ports::{DueSchedules, NewSchedule, Schedule, ScheduleName, ScheduleStore};
 
 use super::intercept::{Call, CallFuture, Intercept, Next};
 
@@ -55,6 +56,7 @@ impl<L: Intercept> Layered<L> {
             metrics: me.clone(),
             credentials: me.clone(),
             queue: me.clone(),
+            schedules: me.clone(),
             documents: me.clone(),
             transactions: me.clone(),
             operations: me,
@@ -563,6 +565,84 @@ impl<L: Intercept> JobQueue for Layered<L> {
         self.call(Operation::QUEUE_REENQUEUE, Some(tenant), false, move || {
             Box::pin(self.inner.queue.reenqueue(tenant, queue, job))
         })
+        .await
+    }
+}
+
+#[async_trait]
+impl<L: Intercept> ScheduleStore for Layered<L> {
+    async fn put_schedule(&self, tenant: &TenantId, schedule: NewSchedule) -> Result<Schedule> {
+        self.call(
+            Operation::QUEUE_PUT_SCHEDULE,
+            Some(tenant),
+            false,
+            move || Box::pin(self.inner.schedules.put_schedule(tenant, schedule.clone())),
+        )
+        .await
+    }
+    async fn schedules(&self, tenant: &TenantId) -> Result<Vec<Schedule>> {
+        self.call(Operation::QUEUE_SCHEDULES, Some(tenant), false, move || {
+            Box::pin(self.inner.schedules.schedules(tenant))
+        })
+        .await
+    }
+    async fn set_schedule_paused(
+        &self,
+        tenant: &TenantId,
+        name: &ScheduleName,
+        paused: bool,
+    ) -> Result<()> {
+        self.call(
+            Operation::QUEUE_PAUSE_SCHEDULE,
+            Some(tenant),
+            false,
+            move || {
+                Box::pin(
+                    self.inner
+                        .schedules
+                        .set_schedule_paused(tenant, name, paused),
+                )
+            },
+        )
+        .await
+    }
+    async fn delete_schedule(&self, tenant: &TenantId, name: &ScheduleName) -> Result<()> {
+        self.call(
+            Operation::QUEUE_DELETE_SCHEDULE,
+            Some(tenant),
+            false,
+            move || Box::pin(self.inner.schedules.delete_schedule(tenant, name)),
+        )
+        .await
+    }
+    async fn due_schedules(&self, tenant: &TenantId, limit: usize) -> Result<DueSchedules> {
+        self.call(
+            Operation::QUEUE_DUE_SCHEDULES,
+            Some(tenant),
+            false,
+            move || Box::pin(self.inner.schedules.due_schedules(tenant, limit)),
+        )
+        .await
+    }
+    async fn advance_schedule(
+        &self,
+        tenant: &TenantId,
+        name: &ScheduleName,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<bool> {
+        self.call(
+            Operation::QUEUE_ADVANCE_SCHEDULE,
+            Some(tenant),
+            false,
+            move || {
+                Box::pin(
+                    self.inner
+                        .schedules
+                        .advance_schedule(tenant, name, from, to),
+                )
+            },
+        )
         .await
     }
 }
