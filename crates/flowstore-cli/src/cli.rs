@@ -57,7 +57,8 @@ pub enum Command {
     /// Run logs: query, show, events, delete, import.
     #[command(subcommand)]
     Runs(RunsCommand),
-    /// The job queue: stats, dead letters, requeue, pause and resume.
+    /// The job queue: stats, dead letters, requeue, pause and resume, cancel, history,
+    /// schedules.
     #[command(subcommand)]
     Queue(QueueCommand),
     /// Metrics: summary and time series.
@@ -270,6 +271,59 @@ pub enum QueueCommand {
         queue: String,
         /// The finished job's id.
         job: String,
+    },
+    /// Periodic jobs: list, add, pause, resume, remove.
+    #[command(subcommand)]
+    Schedules(ScheduleCommand),
+}
+
+/// `flowstore queue schedules ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Every schedule: timing, queue, next tick, paused.
+    List,
+    /// Add a schedule, or replace the one of that name.
+    Add {
+        /// The schedule's name.
+        name: String,
+        /// The queue its jobs go to.
+        #[arg(long)]
+        queue: String,
+        /// A cron expression (5 fields, or 6 with seconds first).
+        #[arg(
+            long,
+            conflicts_with = "every_ms",
+            required_unless_present = "every_ms"
+        )]
+        cron: Option<String>,
+        /// The cron expression's IANA time zone.
+        #[arg(long, default_value = "UTC", requires = "cron")]
+        tz: String,
+        /// A fixed interval in milliseconds instead of a cron expression.
+        #[arg(long)]
+        every_ms: Option<u64>,
+        /// The job payload (JSON).
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// Past ticks: `skip` (the default: run the latest only if under a minute old)
+        /// or `run-one` (run the latest once, however old).
+        #[arg(long, default_value = "skip")]
+        catch_up: String,
+    },
+    /// Stop a schedule ticking.
+    Pause {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Start a paused schedule again.
+    Resume {
+        /// The schedule's name.
+        name: String,
+    },
+    /// Remove a schedule (the jobs it enqueued stay).
+    Remove {
+        /// The schedule's name.
+        name: String,
     },
 }
 

@@ -4,12 +4,13 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 use storage_ports::{
-    CancelOutcome, ErrorKind, FinishedState, HistoryQuery, JobId, JobInfo, NewWorkflowVersion,
-    PageRequest, QueueName, RunId, RunQuery, RunStatus, TenantId, Timestamp, WorkflowId,
+    CancelOutcome, CatchUp, ErrorKind, FinishedState, HistoryQuery, JobId, JobInfo, NewJob,
+    NewSchedule, NewWorkflowVersion, PageRequest, QueueName, RunId, RunQuery, RunStatus,
+    ScheduleName, TenantId, Timestamp, Timing, WorkflowId,
 };
 use storage_wiring::Storage;
 
-use crate::cli::{MetricsCommand, QueueCommand, RunsCommand, WorkflowCommand};
+use crate::cli::{MetricsCommand, QueueCommand, RunsCommand, ScheduleCommand, WorkflowCommand};
 
 /// A command failure, with the exit code it maps to.
 #[derive(Debug)]
@@ -395,6 +396,7 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
                 out
             });
         }
+        QueueCommand::Schedules(command) => schedules(ports, ctx, &t, command).await?,
         QueueCommand::Reenqueue { queue, job } => {
             let job = JobId::new(job)?;
             let new = ports
@@ -403,6 +405,114 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
                 .await?;
             emit(ctx, &json!({"from": job, "job": new.job_id}), || {
                 format!("enqueued {} again as {}", job, new.job_id)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `flowstore queue schedules ...`.
+async fn schedules(
+    ports: &storage_ports::StoreSet,
+    ctx: &Ctx,
+    t: &TenantId,
+    command: ScheduleCommand,
+) -> Out {
+    let store = &ports.schedules;
+    match command {
+        ScheduleCommand::List => {
+            let all = store.schedules(t).await?;
+            emit(ctx, &all, || {
+                let mut out = format!(
+                    "{:<24} {:<16} {:<28} {:<28} {}",
+                    "SCHEDULE", "QUEUE", "TIMING", "NEXT", "STATE"
+                );
+                for s in &all {
+                    let timing = match &s.spec.timing {
+                        Timing::Cron { expr, tz } => format!("{expr} ({tz})"),
+                        Timing::Every { every_ms } => format!("every {every_ms} ms"),
+                    };
+                    out.push_str(&format!(
+                        "\n{:<24} {:<16} {:<28} {:<28} {}",
+                        s.spec.name,
+                        s.spec.queue,
+                        timing,
+                        s.next_at,
+                        if s.paused { "paused" } else { "running" }
+                    ));
+                }
+                out
+            });
+        }
+        ScheduleCommand::Add {
+            name,
+            queue,
+            cron,
+            tz,
+            every_ms,
+            payload,
+            catch_up,
+        } => {
+            let timing = match (cron, every_ms) {
+                (Some(expr), _) => Timing::Cron { expr, tz },
+                (None, Some(every_ms)) => Timing::Every { every_ms },
+                (None, None) => {
+                    return Err(Failure::Invalid(
+                        "a schedule needs --cron EXPR or --every-ms N".into(),
+                    ))
+                }
+            };
+            let payload: Value = serde_json::from_str(&payload)
+                .map_err(|e| Failure::Invalid(format!("--payload is not JSON: {e}")))?;
+            let catch_up = match catch_up.as_str() {
+                "skip" => CatchUp::Skip,
+                "run-one" => CatchUp::RunOne,
+                other => {
+                    return Err(Failure::Invalid(format!(
+                        "--catch-up is skip or run-one, not {other:?}"
+                    )))
+                }
+            };
+            let stored = store
+                .put_schedule(
+                    t,
+                    NewSchedule {
+                        name: ScheduleName::new(name)?,
+                        queue: QueueName::new(queue)?,
+                        timing,
+                        job: NewJob::new(payload),
+                        catch_up,
+                    },
+                )
+                .await?;
+            emit(ctx, &stored, || {
+                format!(
+                    "schedule {} stored; next tick {}{}",
+                    stored.spec.name,
+                    stored.next_at,
+                    if stored.paused { " (paused)" } else { "" }
+                )
+            });
+        }
+        ScheduleCommand::Pause { name } => {
+            let name = ScheduleName::new(name)?;
+            store.set_schedule_paused(t, &name, true).await?;
+            emit(ctx, &json!({"paused": name}), || {
+                format!("paused schedule {name}")
+            });
+        }
+        ScheduleCommand::Resume { name } => {
+            let name = ScheduleName::new(name)?;
+            store.set_schedule_paused(t, &name, false).await?;
+            emit(ctx, &json!({"resumed": name}), || {
+                format!("resumed schedule {name}")
+            });
+        }
+        ScheduleCommand::Remove { name } => {
+            let name = ScheduleName::new(name)?;
+            store.delete_schedule(t, &name).await?;
+            emit(ctx, &json!({"removed": name}), || {
+                format!("removed schedule {name}")
             });
         }
     }

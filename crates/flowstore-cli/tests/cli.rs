@@ -334,3 +334,75 @@ async fn queue_cancel_job_history_and_reenqueue() -> Result<(), Box<dyn std::err
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// `queue schedules add|list|pause|resume|remove` on a SQLite file, across processes.
+#[test]
+fn queue_schedules_are_added_paused_and_removed() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!(
+        "flowstore-cli-schedules-{}",
+        storage_ports::RunId::generate()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("q.yaml"),
+        format!(
+            "workflows: {{ type: memory }}\nruns: {{ type: memory }}\nmetrics: {{ type: memory }}\ndocuments: {{ type: memory }}\ncredentials: {{ type: memory }}\nqueue: {{ type: sqlite, path: {} }}\n",
+            dir.join("q.db").display()
+        ),
+    )?;
+    let run = |args: &[&str]| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let mut argv = vec!["--config", "q.yaml", "queue", "schedules"];
+        argv.extend_from_slice(args);
+        argv.push("--json");
+        let out = flowstore(&dir, &argv, None)?;
+        assert!(
+            out.status.success(),
+            "{argv:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let added = run(&[
+        "add",
+        "nightly",
+        "--queue",
+        "reports",
+        "--cron",
+        "0 2 * * *",
+        "--tz",
+        "Europe/Paris",
+        "--payload",
+        "{\"report\": \"sales\"}",
+    ])?;
+    assert_eq!(added["name"], "nightly", "{added}");
+    run(&["pause", "nightly"])?;
+    let listed = run(&["list"])?;
+    assert_eq!(listed[0]["paused"], true, "{listed}");
+    assert_eq!(listed[0]["timing"]["tz"], "Europe/Paris", "{listed}");
+    run(&["resume", "nightly"])?;
+    run(&["remove", "nightly"])?;
+    assert_eq!(run(&["list"])?, serde_json::json!([]));
+    let bad = flowstore(
+        &dir,
+        &[
+            "--config",
+            "q.yaml",
+            "queue",
+            "schedules",
+            "add",
+            "x",
+            "--queue",
+            "q",
+            "--cron",
+            "61 * * * *",
+        ],
+        None,
+    )?;
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad expression is invalid input"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -86,6 +86,7 @@ pub struct Storage {
     backends: Vec<(Concern, String)>,
     instances: Vec<(Vec<Concern>, Arc<dyn storage_ports::Operations>)>,
     retention: Option<crate::retention::RetentionConfig>,
+    scheduler: Option<crate::scheduler::SchedulerConfig>,
 }
 
 impl Storage {
@@ -139,6 +140,7 @@ impl Storage {
                 backends,
                 instances: ops,
                 retention: config.retention.clone(),
+                scheduler: config.scheduler.clone(),
             });
         }
         let of = |c: Concern| -> &StoreSet {
@@ -181,6 +183,7 @@ impl Storage {
             backends,
             instances: ops,
             retention: config.retention.clone(),
+            scheduler: config.scheduler.clone(),
         })
     }
 
@@ -193,6 +196,7 @@ impl Storage {
             backends: Vec::new(),
             instances: ops,
             retention: None,
+            scheduler: None,
         }
     }
 
@@ -230,6 +234,14 @@ impl Storage {
         self.retention
             .clone()
             .map(|c| crate::retention::start(self.set.clone(), c))
+    }
+
+    /// Starts the scheduler of periodic jobs (Q19): the configuration's `scheduler:`,
+    /// or every second over every tenant when it names none. Run it on every node:
+    /// each tick is one job however many run. Dropping the task stops it.
+    #[must_use]
+    pub fn start_scheduler(&self) -> crate::scheduler::SchedulerTask {
+        crate::scheduler::start(self.set.clone(), self.scheduler.clone().unwrap_or_default())
     }
 
     /// A view of every port scoped to `tenant`.

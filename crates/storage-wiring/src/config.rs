@@ -73,6 +73,9 @@ pub struct StorageConfig {
     /// Background retention, started by [`crate::Storage::start_retention`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<crate::retention::RetentionConfig>,
+    /// The scheduler of periodic jobs, started by [`crate::Storage::start_scheduler`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<crate::scheduler::SchedulerConfig>,
 }
 
 /// A path as a setting's value.
@@ -128,6 +131,7 @@ impl StorageConfig {
             payload_limit_bytes: default_limit(),
             layers: crate::layers::LayerConfig::default(),
             retention: None,
+            scheduler: None,
         }
     }
 

@@ -12,6 +12,7 @@ mod config;
 pub mod layers;
 mod registry;
 pub mod retention;
+pub mod scheduler;
 mod tenant_view;
 pub mod transfer;
 
