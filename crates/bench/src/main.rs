@@ -138,6 +138,9 @@ async fn main() -> anyhow::Result<()> {
         for f in queue::run(b.clone(), &work, sizes.queue_jobs, sizes.rounds).await? {
             note(f);
         }
+        for f in queue::variants(b.clone(), sizes.queue_jobs, sizes.rounds).await? {
+            note(f);
+        }
     }
     for b in backends
         .iter()

@@ -18,9 +18,44 @@ const WORKERS: usize = 4;
 const ENQUEUE_BATCH: usize = 500;
 const DEQUEUE_BATCH: usize = 50;
 
+/// What the jobs of a flowstore round carry (issue 15's P3 variants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// Plain jobs.
+    Plain,
+    /// 100 concurrency keys, dequeued with a limit of 2 per key (Q18).
+    Keys,
+    /// A unique key per job with a unique period of an hour (Q17).
+    Unique,
+}
+
+const KEYS: usize = 100;
+const KEY_LIMIT: u32 = 2;
+
 async fn ours(set: StoreSet, t: TenantId, n: usize) -> anyhow::Result<u64> {
+    ours_with(set, t, n, Variant::Plain).await
+}
+
+async fn ours_with(set: StoreSet, t: TenantId, n: usize, variant: Variant) -> anyhow::Result<u64> {
     let q = QueueName::new("bench")?;
-    let jobs: Vec<NewJob> = (0..n).map(|i| NewJob::new(json!({"job": i}))).collect();
+    let jobs: Vec<NewJob> = (0..n)
+        .map(|i| {
+            let job = NewJob::new(json!({"job": i}));
+            match variant {
+                Variant::Plain => job,
+                Variant::Keys => job.with_concurrency_key(format!("k{}", i % KEYS)),
+                Variant::Unique => job
+                    .with_dedup_key(format!("u{i}"))
+                    .with_unique_for(Duration::from_secs(3600)),
+            }
+        })
+        .collect();
+    let dequeue = match variant {
+        Variant::Keys => {
+            Dequeue::batch(DEQUEUE_BATCH, Duration::from_secs(60)).with_key_limit(KEY_LIMIT)
+        }
+        _ => Dequeue::batch(DEQUEUE_BATCH, Duration::from_secs(60)),
+    };
     for chunk in jobs.chunks(ENQUEUE_BATCH) {
         for r in set.queue.enqueue_batch(&t, &q, chunk.to_vec()).await? {
             r?;
@@ -30,16 +65,10 @@ async fn ours(set: StoreSet, t: TenantId, n: usize) -> anyhow::Result<u64> {
     let mut tasks = Vec::new();
     for _ in 0..WORKERS {
         let (set, t, q, done) = (set.clone(), t.clone(), q.clone(), done.clone());
+        let dequeue = dequeue.clone();
         tasks.push(tokio::spawn(async move {
             loop {
-                let got = set
-                    .queue
-                    .dequeue(
-                        &t,
-                        &q,
-                        Dequeue::batch(DEQUEUE_BATCH, Duration::from_secs(60)),
-                    )
-                    .await?;
+                let got = set.queue.dequeue(&t, &q, dequeue.clone()).await?;
                 if got.is_empty() {
                     return Ok::<(), anyhow::Error>(());
                 }
@@ -280,5 +309,67 @@ pub async fn run(
             met: true,
             sizes,
         },
+    ])
+}
+
+fn variant_side<'a>(set: &'a StoreSet, jobs: usize, variant: Variant) -> Side<'a> {
+    Box::new(move |_| {
+        let set = set.clone();
+        Box::pin(async move {
+            ours_with(
+                set,
+                TenantId::new(format!("p3v{}", RunId::generate()))?,
+                jobs,
+                variant,
+            )
+            .await
+        })
+    })
+}
+
+/// P3's variants (issue 15) beside plain P3, in the same rotation: jobs with 100
+/// concurrency keys dequeued with a limit of 2 per key, and jobs each with a unique key
+/// over an hour. Target: at least 0.7 of plain P3's rate.
+///
+/// # Errors
+/// Any side fails or loses jobs.
+pub async fn variants(
+    backend: Arc<Backend>,
+    jobs: usize,
+    rounds: usize,
+) -> anyhow::Result<[Figure; 2]> {
+    let set = backend.set();
+    let mut sides: Vec<Side<'_>> = vec![
+        variant_side(&set, jobs, Variant::Plain),
+        variant_side(&set, jobs, Variant::Keys),
+        variant_side(&set, jobs, Variant::Unique),
+    ];
+    let rates = rotate(rounds, &mut sides).await?;
+    let (plain, keys, unique) = (rates[0], rates[1], rates[2]);
+    let sizes = format!("{jobs} jobs x {rounds} rounds each side");
+    let figure = |scenario: &'static str, name: &str, ours: f64| Figure {
+        scenario,
+        name: name.into(),
+        backend: backend.name(),
+        unit: "jobs/s",
+        ours,
+        baseline: plain,
+        baseline_name: "plain P3 (no keys), same run".into(),
+        ratio: ours / plain.max(1e-9),
+        target: ">= 0.7x plain P3",
+        met: ours >= 0.7 * plain,
+        sizes: sizes.clone(),
+    };
+    Ok([
+        figure(
+            "P3-keys",
+            "queue with 100 concurrency keys, limit 2 per key (Q18)",
+            keys,
+        ),
+        figure(
+            "P3-unique",
+            "queue with a unique key per job over an hour (Q17)",
+            unique,
+        ),
     ])
 }
