@@ -56,7 +56,9 @@ pub(crate) async fn enqueue_in(
     if let Some(key) = &job.dedup_key {
         // A live job with the key, else (with a unique period, Q17) the newest that
         // completed or died within it. The write gate makes this and the insert one step.
-        let first: Option<String> = sqlx::query_scalar("SELECT job_id FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND dedup_key = ?3 AND (state IN ('ready', 'leased') OR (?4 > 0 AND state IN ('completed', 'dead') AND finished_at >= ?5 - ?4)) ORDER BY state IN ('ready', 'leased') DESC, finished_at DESC LIMIT 1")
+        // INDEXED BY: without statistics, SQLite chose the primary key prefix (every
+        // job of the queue) over the partial dedup index (found by P3-unique).
+        let first: Option<String> = sqlx::query_scalar("SELECT job_id FROM flowstore_jobs INDEXED BY flowstore_jobs_dedup WHERE tenant = ?1 AND queue = ?2 AND dedup_key = ?3 AND dedup_key IS NOT NULL AND (state IN ('ready', 'leased') OR (?4 > 0 AND state IN ('completed', 'dead') AND finished_at >= ?5 - ?4)) ORDER BY state IN ('ready', 'leased') DESC, finished_at DESC LIMIT 1")
             .bind(tenant.as_str())
             .bind(queue.as_str())
             .bind(key)

@@ -75,9 +75,13 @@ pub async fn open(dir: &std::path::Path, only: &[String]) -> anyhow::Result<Vec<
         let url = std::env::var("FLOWSTORE_TEST_POSTGRES_URL")
             .map_err(|_| anyhow::anyhow!("FLOWSTORE_TEST_POSTGRES_URL is not set: run `cargo xtask bench`, which starts the servers"))?;
         let store = PostgresStore::connect(&Config::new(url.clone())).await?;
+        // The raw side works on flowstore's own tables, which live in the `flowstore`
+        // schema (docs/schema.md).
+        let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&url)?
+            .options([("search_path", "flowstore")]);
         let raw = sqlx::postgres::PgPoolOptions::new()
             .max_connections(Config::new(url.clone()).max_connections)
-            .connect(&url)
+            .connect_with(options)
             .await?;
         out.push(Arc::new(Backend::Postgres { store, raw }));
     }
