@@ -74,7 +74,10 @@ pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
 /// which those that keep their key within `$7` (NULL: no key limit) are leased, at most
 /// `$3` and as many as keep the queue within `$8` (NULL: no queue limit). It runs after
 /// the queue's advisory lock, in the same transaction, so that limited claims of one
-/// queue take turns and each counts the leases of the one before.
+/// queue take turns and each counts the leases of the one before. The window is read
+/// without row locks (locking every candidate cost more than the claim): a row that an
+/// unlimited dequeue leases meanwhile fails the final UPDATE's re-check (its ctid has
+/// moved), so it is skipped, never leased twice.
 pub const LIMITED_DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
                SELECT ctid, priority, run_at, seq, concurrency_key, attempts >= max_attempts AS last, cancel_requested FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
@@ -97,7 +100,7 @@ pub const LIMITED_DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
                SELECT ctid, priority, run_at, seq, concurrency_key FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
                AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
-               ORDER BY priority DESC, run_at, seq LIMIT $6 FOR UPDATE SKIP LOCKED), \
+               ORDER BY priority DESC, run_at, seq LIMIT $6), \
              ranked AS ( \
                SELECT c.*, row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.priority DESC, c.run_at, c.seq) AS rn \
                FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq, concurrency_key FROM expired WHERE NOT last AND NOT cancel_requested) c), \
@@ -293,6 +296,10 @@ async fn enqueue_unlocked(
             })
             .collect());
     }
+    // The jobs already holding the batch's keys: per key, the live one through the
+    // live dedup index, else (with a unique period) the newest finished one through
+    // the finished index. Two lateral lookups, because one join with an OR over both
+    // made PostgreSQL read every job of the queue (found by P3-unique).
     let keys: Vec<String> = first_with_key.keys().cloned().collect();
     let periods: Vec<i64> = keys
         .iter()
@@ -304,12 +311,19 @@ async fn enqueue_unlocked(
         .collect();
     let (insert, (delays, keep, ckeys)) = cols.bound(
         "WITH existing AS ( \
-           SELECT DISTINCT ON (k.key) k.key AS dedup_key, f.job_id \
-           FROM UNNEST($10::text[], $13::int8[]) AS k(key, period) \
-           JOIN flowstore_jobs f ON f.tenant = $1 AND f.queue = $2 AND f.dedup_key = k.key \
-           WHERE f.state IN ('ready', 'leased') \
-              OR (k.period > 0 AND f.state IN ('completed', 'dead') AND f.finished_at >= now() - k.period * interval '1 microsecond') \
-           ORDER BY k.key, f.state IN ('ready', 'leased') DESC, f.finished_at DESC), \
+           SELECT DISTINCT ON (c.key) c.key AS dedup_key, c.job_id FROM ( \
+             SELECT k.key, l.job_id, 1 AS live, NULL::timestamptz AS fin \
+             FROM UNNEST($10::text[], $13::int8[]) AS k(key, period) CROSS JOIN LATERAL ( \
+               SELECT job_id FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND dedup_key = k.key \
+               AND state IN ('ready', 'leased') LIMIT 1) l \
+             UNION ALL \
+             SELECT k.key, d.job_id, 0, d.finished_at \
+             FROM UNNEST($10::text[], $13::int8[]) AS k(key, period) CROSS JOIN LATERAL ( \
+               SELECT job_id, finished_at FROM flowstore_jobs WHERE tenant = $1 AND queue = $2 AND dedup_key = k.key \
+               AND finished_at IS NOT NULL AND state IN ('completed', 'dead') \
+               AND finished_at >= now() - k.period * interval '1 microsecond' ORDER BY finished_at DESC LIMIT 1) d \
+             WHERE k.period > 0) c \
+           ORDER BY c.key, c.live DESC, c.fin DESC NULLS LAST), \
          ins AS ( \
            INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, dedup_key, state, enqueued_at, keep_for, concurrency_key) \
            SELECT $1, $2, j.job_id, j.payload::jsonb, j.priority, COALESCE(j.run_at, now() + j.delay_us * interval '1 microsecond'), j.max_attempts, j.backoff::jsonb, j.dedup_key, 'ready', now(), j.keep_for, j.ckey \

@@ -104,7 +104,7 @@ async fn raw(backend: Arc<Backend>, t: String, n: usize) -> anyhow::Result<u64> 
                     .iter()
                     .map(|_| RunId::generate().as_str().to_owned())
                     .collect();
-                sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) SELECT $1, 'bench', id, p::jsonb, 0, $2, 5, '{}', 'ready', $2 FROM UNNEST($3::text[], $4::text[]) AS j(id, p)")
+                sqlx::query("INSERT INTO flowstore_jobs (tenant, queue, job_id, payload, priority, run_at, max_attempts, backoff, state, enqueued_at) SELECT $1, 'bench', id, p::jsonb, 0, to_timestamp($2 / 1000000.0), 5, '{}', 'ready', to_timestamp($2 / 1000000.0) FROM UNNEST($3::text[], $4::text[]) AS j(id, p)")
                     .bind(&t).bind(now).bind(ids).bind(chunk.to_vec()).execute(raw).await?;
             }
         }
@@ -155,7 +155,7 @@ async fn raw(backend: Arc<Backend>, t: String, n: usize) -> anyhow::Result<u64> 
                     }
                     Backend::Postgres { raw, .. } => {
                         let ids: Vec<String> = sqlx::query_scalar("WITH picked AS (SELECT ctid FROM flowstore_jobs WHERE tenant || '/' || queue = $1 || '/bench' AND state = 'ready' ORDER BY priority DESC, run_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
-                             UPDATE flowstore_jobs j SET state = 'leased', lease_expires = $3, attempts = j.attempts + 1 WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) RETURNING j.ctid::text")
+                             UPDATE flowstore_jobs j SET state = 'leased', lease_expires = to_timestamp($3 / 1000000.0), attempts = j.attempts + 1 WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) RETURNING j.ctid::text")
                             .bind(&t).bind(i64::try_from(DEQUEUE_BATCH)?).bind(exp).fetch_all(raw).await?;
                         if !ids.is_empty() {
                             sqlx::query("DELETE FROM flowstore_jobs WHERE ctid = ANY($1::text[]::tid[])").bind(&ids).execute(raw).await?;
