@@ -645,6 +645,28 @@ impl JobQueue for MemoryStore {
         Ok(due.len() as u64)
     }
 
+    async fn running_by_key(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+    ) -> Result<Vec<(String, u64)>> {
+        let now = self.now();
+        let mut state = self.lock();
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for ((q, _), j) in &state.tenant(tenant).jobs {
+            if q == queue
+                && matches!(j.state, JobState::Leased { expires_at, .. } if expires_at > now)
+            {
+                if let Some(k) = &j.spec.concurrency_key {
+                    *counts.entry(k.clone()).or_default() += 1;
+                }
+            }
+        }
+        Ok(storage_ports::queue::busiest_first(
+            counts.into_iter().collect(),
+        ))
+    }
+
     async fn reenqueue(
         &self,
         tenant: &TenantId,

@@ -350,7 +350,10 @@ for k, id in ipairs(ids) do
   local attempt = (tonumber(f[5]) or 0) + 1
   local token = int(base + k)
   redis.call('HSET', key, 'state', 'leased', 'token', token, 'exp', exp, 'attempts', attempt)
-  if f[6] and f[6] ~= '' then redis.call('ZADD', Q .. 'lk:' .. f[6], exp, id) end
+  if f[6] and f[6] ~= '' then
+    redis.call('ZADD', Q .. 'lk:' .. f[6], exp, id)
+    redis.call('SADD', Q .. 'lkeys', f[6])
+  end
   leased[#leased + 1] = exp
   leased[#leased + 1] = id
   if #leased >= 1000 then
@@ -600,6 +603,25 @@ elseif f[1] == 'leased' then
   return {2, ''}
 end
 return {3, f[1]}
+",
+    )
+});
+
+/// ARGV: queue prefix, max. Returns {key, running} for up to `max` concurrency keys
+/// of `lkeys` (all of them while there are no more; a random `max` of them past that),
+/// dropping expired leases and keys with none left (Q18).
+static RUNNING_BY_KEY: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local Q, max = ARGV[1], tonumber(ARGV[2])
+local now = server_now()
+local out = {}
+for _, k in ipairs(redis.call('SRANDMEMBER', Q .. 'lkeys', max)) do
+  redis.call('ZREMRANGEBYSCORE', Q .. 'lk:' .. k, '-inf', now)
+  local n = redis.call('ZCARD', Q .. 'lk:' .. k)
+  if n == 0 then redis.call('SREM', Q .. 'lkeys', k) else out[#out + 1] = {k, n} end
+end
+return out
 ",
     )
 });
@@ -1152,6 +1174,21 @@ impl JobQueue for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .op("queue.prune_finished")
+    }
+
+    async fn running_by_key(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+    ) -> Result<Vec<(String, u64)>> {
+        let counts: Vec<(String, u64)> = RUNNING_BY_KEY
+            .prepare_invoke()
+            .arg(self.keys(tenant).queue(queue))
+            .arg(storage_ports::queue::MAX_RUNNING_KEYS)
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.running_by_key")?;
+        Ok(storage_ports::queue::busiest_first(counts))
     }
 
     async fn reenqueue(

@@ -975,6 +975,31 @@ impl JobQueue for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn running_by_key(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+    ) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query("SELECT concurrency_key, COUNT(*) AS n FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires > ?3 AND concurrency_key IS NOT NULL GROUP BY concurrency_key")
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(self.now().as_micros())
+            .fetch_all(&self.pool)
+            .await
+            .op("queue.running_by_key")?;
+        let counts = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("concurrency_key")
+                        .op("queue.decode")?,
+                    u64::try_from(r.try_get::<i64, _>("n").op("queue.decode")?).unwrap_or(0),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(storage_ports::queue::busiest_first(counts))
+    }
+
     async fn reenqueue(
         &self,
         tenant: &TenantId,

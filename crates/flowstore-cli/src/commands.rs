@@ -284,8 +284,23 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
         QueueCommand::Stats { queue } => {
             let q = QueueName::new(queue)?;
             let s = ports.queue.stats(&t, &q).await?;
-            emit(ctx, &s, || {
-                format!(
+            // Running jobs per concurrency key (Q18), where the backend counts them.
+            let by_key = match ports.queue.running_by_key(&t, &q).await {
+                Ok(k) => k,
+                Err(e) if e.kind() == ErrorKind::Unsupported => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+            let mut doc = serde_json::to_value(s)
+                .map_err(|e| Failure::Other(format!("stats cannot be printed: {e}")))?;
+            if let Some(map) = doc.as_object_mut() {
+                let keys: serde_json::Map<String, Value> = by_key
+                    .iter()
+                    .map(|(k, n)| (k.clone(), Value::from(*n)))
+                    .collect();
+                map.insert("running_by_key".into(), Value::Object(keys));
+            }
+            emit(ctx, &doc, || {
+                let mut out = format!(
                     "pending {}  scheduled {}  running {}  dead {}  completed {}  cancelled {}{}",
                     s.pending,
                     s.scheduled,
@@ -294,7 +309,14 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
                     s.completed,
                     s.cancelled,
                     if s.paused { "  (paused)" } else { "" }
-                )
+                );
+                if !by_key.is_empty() {
+                    out.push_str("\nrunning per concurrency key:");
+                    for (k, n) in &by_key {
+                        out.push_str(&format!("\n  {k:<32} {n}"));
+                    }
+                }
+                out
             });
         }
         QueueCommand::Dead { queue, limit } => {

@@ -320,7 +320,9 @@ async fn queue_cancel_job_history_and_reenqueue() -> Result<(), Box<dyn std::err
     assert_eq!(history[0]["job_id"], id, "{history}");
     let again = run(&["queue", "reenqueue", "emails", id])?;
     assert_ne!(again["job"], id);
-    assert_eq!(run(&["queue", "stats", "emails"])?["pending"], 1);
+    let stats = run(&["queue", "stats", "emails"])?;
+    assert_eq!(stats["pending"], 1, "{stats}");
+    assert_eq!(stats["running_by_key"], serde_json::json!({}), "{stats}");
     let twice = flowstore(
         &dir,
         &["--config", "q.yaml", "queue", "cancel", "emails", id],

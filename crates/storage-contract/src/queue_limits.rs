@@ -32,7 +32,7 @@ fn count_by_payload(jobs: &[LeasedJob]) -> HashMap<String, usize> {
 /// Q18: a dequeue with a key limit leases at most that many running jobs per key
 /// and takes other keys' (and unkeyed) jobs past a key at its limit; an ack frees a
 /// place; an expired lease does not hold one; a queue limit caps the running jobs of
-/// the queue; a limit of 0 is `InvalidInput`.
+/// the queue; a limit of 0 is `InvalidInput`. `running_by_key` shows what is counted.
 pub async fn q18_a_key_at_its_limit_does_not_block_other_keys(ctx: Ctx) -> TestResult {
     let (s, t) = (&ctx.set.queue, &ctx.tenant);
     let q: QueueName = id("q18")?;
@@ -55,6 +55,11 @@ pub async fn q18_a_key_at_its_limit_does_not_block_other_keys(ctx: Ctx) -> TestR
     ensure!(
         s.dequeue(t, &q, limited.clone()).await?.is_empty(),
         "key a is at its limit and nothing else is ready"
+    );
+    ensure_eq!(
+        s.running_by_key(t, &q).await?,
+        vec![("a".to_owned(), 2), ("b".to_owned(), 2)],
+        "running jobs per key, busiest first"
     );
     let a_lease = first
         .iter()

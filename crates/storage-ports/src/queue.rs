@@ -683,6 +683,18 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// `queue_history` capability.
     async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64>;
 
+    /// The running jobs (leased, lease not expired) of `queue` per concurrency key
+    /// (Q18), the busiest first (then by key), at most [`MAX_RUNNING_KEYS`] keys: what
+    /// the limits are counting, for operators.
+    ///
+    /// # Errors
+    /// `Unsupported` without the `queue_limits` capability.
+    async fn running_by_key(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+    ) -> Result<Vec<(String, u64)>>;
+
     /// Enqueues a finished job again as a new job (Q15): a fresh id, the original's
     /// payload, priority, attempts limit, backoff, dedup key and `keep_for`, due now.
     /// The original stays in the history.
@@ -696,6 +708,19 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
         queue: &QueueName,
         job: &JobId,
     ) -> Result<Enqueued>;
+}
+
+/// The most keys [`JobQueue::running_by_key`] answers.
+pub const MAX_RUNNING_KEYS: usize = 1000;
+
+/// Orders per-key running counts as [`JobQueue::running_by_key`] answers them, and
+/// keeps the first [`MAX_RUNNING_KEYS`].
+#[must_use]
+pub fn busiest_first(mut counts: Vec<(String, u64)>) -> Vec<(String, u64)> {
+    counts.retain(|(_, n)| *n > 0);
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts.truncate(MAX_RUNNING_KEYS);
+    counts
 }
 
 /// The largest `max` of [`JobQueue::prune_finished`].
@@ -956,6 +981,12 @@ impl crate::operation::Operation {
     /// [`JobQueue::prune_finished`]: pruning again removes only what is due.
     pub const QUEUE_PRUNE_FINISHED: Self = Self::new(
         "queue.prune_finished",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::running_by_key`].
+    pub const QUEUE_RUNNING_BY_KEY: Self = Self::new(
+        "queue.running_by_key",
         crate::operation::Port::Queue,
         crate::operation::Repeat::Safe,
     );

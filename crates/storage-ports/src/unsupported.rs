@@ -283,6 +283,9 @@ impl JobQueue for UnsupportedStore {
     async fn reenqueue(&self, _: &TenantId, _: &QueueName, _: &JobId) -> Result<Enqueued> {
         self.no("the finished-job history")
     }
+    async fn running_by_key(&self, _: &TenantId, _: &QueueName) -> Result<Vec<(String, u64)>> {
+        self.no("concurrency limits")
+    }
 }
 
 #[async_trait]

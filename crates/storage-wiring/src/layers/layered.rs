@@ -567,6 +567,19 @@ impl<L: Intercept> JobQueue for Layered<L> {
         })
         .await
     }
+    async fn running_by_key(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+    ) -> Result<Vec<(String, u64)>> {
+        self.call(
+            Operation::QUEUE_RUNNING_BY_KEY,
+            Some(tenant),
+            false,
+            move || Box::pin(self.inner.queue.running_by_key(tenant, queue)),
+        )
+        .await
+    }
 }
 
 #[async_trait]
