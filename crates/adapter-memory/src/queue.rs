@@ -59,6 +59,13 @@ fn info_of(queue: &QueueName, id: &JobId, j: &Job, now: Timestamp) -> JobInfo {
 }
 
 /// Whether a finished job's `keep_for` has passed at `now`.
+fn lease_expiry(j: &Job) -> Option<Timestamp> {
+    match j.state {
+        JobState::Leased { expires_at, .. } => Some(expires_at),
+        _ => None,
+    }
+}
+
 fn expired(j: &Job, now: Timestamp) -> bool {
     j.state.finished_at().is_some_and(|at| {
         storage_ports::queue::keep_until(at, j.spec.keep_for_micros())
@@ -643,6 +650,37 @@ impl JobQueue for MemoryStore {
             jobs.remove(k);
         }
         Ok(due.len() as u64)
+    }
+
+    async fn jobs(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        status: JobStatus,
+        limit: usize,
+    ) -> Result<Vec<JobInfo>> {
+        storage_ports::queue::check_jobs_limit(limit)?;
+        let now = self.now();
+        let mut state = self.lock();
+        let mut found: Vec<(&Job, JobInfo)> = state
+            .tenant(tenant)
+            .jobs
+            .iter()
+            .filter(|((q, _), _)| q == queue)
+            .map(|((_, id), j)| (j, info_of(queue, id, j, now)))
+            .filter(|(_, i)| i.status == status)
+            .collect();
+        found.sort_by(|(a, ai), (b, bi)| match status {
+            JobStatus::Pending => (-i64::from(a.spec.priority), a.run_at, a.seq).cmp(&(
+                -i64::from(b.spec.priority),
+                b.run_at,
+                b.seq,
+            )),
+            JobStatus::Scheduled => (a.run_at, a.seq).cmp(&(b.run_at, b.seq)),
+            JobStatus::Running => lease_expiry(a).cmp(&lease_expiry(b)),
+            _ => bi.history_position().cmp(&ai.history_position()),
+        });
+        Ok(found.into_iter().take(limit).map(|(_, i)| i).collect())
     }
 
     async fn running_by_key(

@@ -607,6 +607,43 @@ return {3, f[1]}
     )
 });
 
+/// ARGV: queue prefix, status, limit. Returns {server time, {id, hash} per job}: up
+/// to `limit` jobs of the status in the queue's order for it, each set read for at
+/// most `limit` members (Q15).
+static JOBS: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local Q, status, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = server_now()
+local ids = {}
+local function id_of(m)
+  if string.sub(m, 49, 49) == '|' then return string.sub(m, 50) end
+  return m
+end
+if status == 'pending' then
+  local cand = {}
+  for _, m in ipairs(redis.call('ZRANGE', Q .. 'ready', 0, limit - 1)) do cand[#cand + 1] = m end
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'sched', '-inf', now, 'LIMIT', 0, limit)) do cand[#cand + 1] = m end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'leased', '-inf', now, 'LIMIT', 0, limit)) do
+    local o = redis.call('HGET', Q .. 'job:' .. id, 'order')
+    if o then cand[#cand + 1] = o end
+  end
+  table.sort(cand)
+  for k = 1, math.min(#cand, limit) do ids[k] = id_of(cand[k]) end
+elseif status == 'scheduled' then
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'sched', '(' .. now, '+inf', 'LIMIT', 0, limit)) do ids[#ids + 1] = id_of(m) end
+elseif status == 'running' then
+  ids = redis.call('ZRANGEBYSCORE', Q .. 'leased', '(' .. now, '+inf', 'LIMIT', 0, limit)
+else
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', Q .. 'hist:' .. status, '-', '+', 'LIMIT', 0, limit)) do ids[#ids + 1] = hist_id(m) end
+end
+local out = {}
+for _, id in ipairs(ids) do out[#out + 1] = {id, redis.call('HGETALL', Q .. 'job:' .. id)} end
+return {int(now), out}
+",
+    )
+});
+
 /// ARGV: queue prefix, max. Returns {key, running} for up to `max` concurrency keys
 /// of `lkeys` (all of them while there are no more; a random `max` of them past that),
 /// dropping expired leases and keys with none left (Q18).
@@ -1174,6 +1211,34 @@ impl JobQueue for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .op("queue.prune_finished")
+    }
+
+    async fn jobs(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        status: JobStatus,
+        limit: usize,
+    ) -> Result<Vec<JobInfo>> {
+        storage_ports::queue::check_jobs_limit(limit)?;
+        let (now, rows): (i64, Vec<(String, HashMap<String, String>)>) = JOBS
+            .prepare_invoke()
+            .arg(self.keys(tenant).queue(queue))
+            .arg(status.as_str())
+            .arg(limit)
+            .invoke_async(&mut self.conn())
+            .await
+            .op("queue.jobs")?;
+        let (items, damaged) = storage_ports::adapter_kit::readable(
+            rows.into_iter()
+                .filter(|(_, f)| !f.is_empty())
+                .map(|(id, f)| info_of(id, &f, queue, now)),
+        )?;
+        for e in damaged {
+            tracing::warn!(%tenant, %queue, error = %e, "a damaged job is left out of the listing");
+        }
+        // A job can move between sets while it is read; only the asked status counts.
+        Ok(items.into_iter().filter(|i| i.status == status).collect())
     }
 
     async fn running_by_key(

@@ -975,6 +975,61 @@ impl JobQueue for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn jobs(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        status: JobStatus,
+        limit: usize,
+    ) -> Result<Vec<JobInfo>> {
+        storage_ports::queue::check_jobs_limit(limit)?;
+        let now = self.now();
+        macro_rules! listing {
+            ($where:literal, $order:literal) => {
+                concat!(
+                    "SELECT ",
+                    info_columns!(),
+                    " FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND ",
+                    $where,
+                    " ORDER BY ",
+                    $order,
+                    " LIMIT ?4"
+                )
+            };
+        }
+        let sql = match status {
+            JobStatus::Pending => listing!(
+                "((state = 'ready' AND run_at <= ?3) OR (state = 'leased' AND lease_expires <= ?3))",
+                "priority DESC, run_at, seq"
+            ),
+            JobStatus::Scheduled => listing!("state = 'ready' AND run_at > ?3", "run_at, seq"),
+            JobStatus::Running => {
+                listing!("state = 'leased' AND lease_expires > ?3", "lease_expires, job_id")
+            }
+            JobStatus::Completed | JobStatus::Cancelled | JobStatus::Dead => listing!(
+                "state = ?5 AND finished_at IS NOT NULL",
+                "finished_at DESC, job_id DESC"
+            ),
+        };
+        let listing = sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(queue.as_str())
+            .bind(now.as_micros())
+            .bind(i64::try_from(limit).unwrap_or(1000));
+        let listing = if status.is_finished() {
+            listing.bind(status.as_str())
+        } else {
+            listing
+        };
+        let rows = listing.fetch_all(&self.pool).await.op("queue.jobs")?;
+        let (items, damaged) =
+            storage_ports::adapter_kit::readable(rows.iter().map(|r| info_of(r, queue, now)))?;
+        for e in damaged {
+            tracing::warn!(%tenant, %queue, error = %e, "a damaged job is left out of the listing");
+        }
+        Ok(items)
+    }
+
     async fn running_by_key(
         &self,
         tenant: &TenantId,

@@ -254,6 +254,18 @@ pub enum QueueCommand {
         /// The job id.
         job: String,
     },
+    /// Jobs of one status: pending (delivery order), scheduled (by run-at time),
+    /// running (by lease expiry), completed, cancelled or dead (newest first).
+    Jobs {
+        /// The queue.
+        queue: String,
+        /// pending, scheduled, running, completed, cancelled or dead.
+        #[arg(long)]
+        state: String,
+        /// At most this many (up to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Finished jobs kept by `keep_for`, newest finish first.
     History {
         /// The queue.

@@ -4,8 +4,8 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 use storage_ports::{
-    CancelOutcome, CatchUp, ErrorKind, FinishedState, HistoryQuery, JobId, JobInfo, NewJob,
-    NewSchedule, NewWorkflowVersion, PageRequest, QueueName, RunId, RunQuery, RunStatus,
+    CancelOutcome, CatchUp, ErrorKind, FinishedState, HistoryQuery, JobId, JobInfo, JobStatus,
+    NewJob, NewSchedule, NewWorkflowVersion, PageRequest, QueueName, RunId, RunQuery, RunStatus,
     ScheduleName, TenantId, Timestamp, Timing, WorkflowId,
 };
 use storage_wiring::Storage;
@@ -377,6 +377,18 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
                 .await?;
             emit(ctx, &info, || job_text(&info));
         }
+        QueueCommand::Jobs {
+            queue,
+            state,
+            limit,
+        } => {
+            let status = JobStatus::parse(&state)?;
+            let found = ports
+                .queue
+                .jobs(&t, &QueueName::new(queue)?, status, limit)
+                .await?;
+            emit(ctx, &found, || jobs_table(&found));
+        }
         QueueCommand::History {
             queue,
             state,
@@ -400,23 +412,7 @@ pub async fn queue(storage: &Storage, ctx: &Ctx, command: QueueCommand) -> Out {
                 }
             }
             found.truncate(limit);
-            emit(ctx, &found, || {
-                let mut out = format!(
-                    "{:<34} {:<10} {:<9} {:<28} {}",
-                    "JOB", "STATE", "ATTEMPTS", "FINISHED", "LAST ERROR"
-                );
-                for j in &found {
-                    out.push_str(&format!(
-                        "\n{:<34} {:<10} {:<9} {:<28} {}",
-                        j.job_id,
-                        j.status,
-                        j.attempts,
-                        j.finished_at.map(|t| t.to_string()).unwrap_or_default(),
-                        j.last_error.as_deref().unwrap_or("")
-                    ));
-                }
-                out
-            });
+            emit(ctx, &found, || jobs_table(&found));
         }
         QueueCommand::Schedules(command) => schedules(ports, ctx, &t, command).await?,
         QueueCommand::Reenqueue { queue, job } => {
@@ -539,6 +535,25 @@ async fn schedules(
         }
     }
     Ok(())
+}
+
+/// Jobs as `flowstore queue jobs` and `history` print them.
+fn jobs_table(found: &[JobInfo]) -> String {
+    let mut out = format!(
+        "{:<34} {:<10} {:<9} {:<28} {}",
+        "JOB", "STATE", "ATTEMPTS", "FINISHED", "LAST ERROR"
+    );
+    for j in found {
+        out.push_str(&format!(
+            "\n{:<34} {:<10} {:<9} {:<28} {}",
+            j.job_id,
+            j.status,
+            j.attempts,
+            j.finished_at.map(|t| t.to_string()).unwrap_or_default(),
+            j.last_error.as_deref().unwrap_or("")
+        ));
+    }
+    out
 }
 
 /// A job as `flowstore queue job` prints it.

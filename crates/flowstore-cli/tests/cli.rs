@@ -312,6 +312,8 @@ async fn queue_cancel_job_history_and_reenqueue() -> Result<(), Box<dyn std::err
     };
     let id = job.as_str();
     assert_eq!(run(&["queue", "job", "emails", id])?["status"], "pending");
+    let pending = run(&["queue", "jobs", "emails", "--state", "pending"])?;
+    assert_eq!(pending[0]["job_id"], id, "{pending}");
     assert_eq!(
         run(&["queue", "cancel", "emails", id])?["outcome"],
         "cancelled"

@@ -197,7 +197,8 @@ behaviours! {
         crate::queue_history::q14_a_running_job_is_cancelled_cooperatively;
     QueueHistory => crate::queue_history::q15_finished_jobs_are_kept_and_listed_newest_first,
         crate::queue_history::q15_retention_prunes_in_bounded_batches,
-        crate::queue_history::q15_a_finished_job_is_enqueued_again_as_a_new_job;
+        crate::queue_history::q15_a_finished_job_is_enqueued_again_as_a_new_job,
+        crate::queue_history::q15_jobs_are_listed_by_status_in_queue_order;
     QueueProgress => crate::queue_history::q16_progress_is_fenced_and_the_output_is_kept;
     QueueUnique => crate::queue_unique::q17_a_unique_key_holds_while_finished_within_its_period,
         crate::queue_unique::q17_racing_unique_enqueues_store_one_job;

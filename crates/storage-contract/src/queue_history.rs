@@ -507,3 +507,68 @@ pub async fn q16_progress_is_fenced_and_the_output_is_kept(ctx: Ctx) -> TestResu
     }
     Ok(())
 }
+
+/// Q15: `jobs` lists a queue's jobs of one status on the backend's clock, in the
+/// queue's order for it: pending in delivery order, scheduled by run-at time, running
+/// by lease expiry, finished newest first; a limit out of 1..=1000 is `InvalidInput`.
+pub async fn q15_jobs_are_listed_by_status_in_queue_order(ctx: Ctx) -> TestResult {
+    let (s, t) = (&ctx.set.queue, &ctx.tenant);
+    let q: QueueName = id("q15j")?;
+    let running = s
+        .enqueue(t, &q, NewJob::new(json!("f")).with_priority(9))
+        .await?
+        .job_id;
+    let leased = s.dequeue(t, &q, Dequeue::one(LONG)).await?;
+    ensure_eq!(
+        leased.first().map(|j| j.lease.job_id.clone()),
+        Some(running.clone()),
+        "the priority 9 job is leased"
+    );
+    let mut pending = Vec::new();
+    for p in [1, 5, 3] {
+        pending.push(
+            s.enqueue(t, &q, NewJob::new(json!(p)).with_priority(p))
+                .await?
+                .job_id,
+        );
+    }
+    let mut scheduled = Vec::new();
+    for h in [1, 2] {
+        scheduled.push(
+            s.enqueue(t, &q, NewJob::new(json!(h)).with_delay(HOUR * h))
+                .await?
+                .job_id,
+        );
+    }
+    let ids = |v: Vec<JobInfo>| v.into_iter().map(|i| i.job_id).collect::<Vec<JobId>>();
+    ensure_eq!(
+        ids(s.jobs(t, &q, JobStatus::Pending, 10).await?),
+        vec![pending[1].clone(), pending[2].clone(), pending[0].clone()],
+        "pending jobs in delivery order"
+    );
+    ensure_eq!(
+        ids(s.jobs(t, &q, JobStatus::Pending, 2).await?),
+        vec![pending[1].clone(), pending[2].clone()],
+        "the first two pending jobs"
+    );
+    ensure_eq!(
+        ids(s.jobs(t, &q, JobStatus::Scheduled, 10).await?),
+        scheduled,
+        "scheduled jobs by run-at time"
+    );
+    ensure_eq!(
+        ids(s.jobs(t, &q, JobStatus::Running, 10).await?),
+        vec![running],
+        "running jobs"
+    );
+    ensure!(
+        s.jobs(t, &q, JobStatus::Completed, 10).await?.is_empty(),
+        "nothing completed yet"
+    );
+    expect_kind(
+        s.jobs(t, &q, JobStatus::Pending, 0).await,
+        ErrorKind::InvalidInput,
+        "a jobs limit of 0",
+    )?;
+    Ok(())
+}

@@ -95,7 +95,7 @@ impl Operation {
     }
 
     /// Every operation of every port, in port order.
-    pub const ALL: [Self; 68] = [
+    pub const ALL: [Self; 69] = [
         Self::WORKFLOWS_PUT,
         Self::WORKFLOWS_GET,
         Self::WORKFLOWS_LATEST,
@@ -147,6 +147,7 @@ impl Operation {
         Self::QUEUE_PRUNE_FINISHED,
         Self::QUEUE_REENQUEUE,
         Self::QUEUE_RUNNING_BY_KEY,
+        Self::QUEUE_JOBS,
         Self::QUEUE_PUT_SCHEDULE,
         Self::QUEUE_SCHEDULES,
         Self::QUEUE_PAUSE_SCHEDULE,

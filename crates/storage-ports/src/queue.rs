@@ -683,6 +683,23 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// `queue_history` capability.
     async fn prune_finished(&self, tenant: &TenantId, max: usize) -> Result<u64>;
 
+    /// Up to `limit` (1..=1000) jobs of `queue` whose status is `status`, on the
+    /// backend's clock, in the queue's own order for it (Q15): pending ones in
+    /// delivery order (priority, then run-at time, then enqueue order), scheduled ones
+    /// by run-at time, running ones by lease expiry, finished ones newest finish first
+    /// (as [`JobQueue::history`], which pages them).
+    ///
+    /// # Errors
+    /// `InvalidInput` for `limit` out of range; `Unsupported` without the
+    /// `queue_history` capability.
+    async fn jobs(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        status: crate::JobStatus,
+        limit: usize,
+    ) -> Result<Vec<crate::JobInfo>>;
+
     /// The running jobs (leased, lease not expired) of `queue` per concurrency key
     /// (Q18), the busiest first (then by key), at most [`MAX_RUNNING_KEYS`] keys: what
     /// the limits are counting, for operators.
@@ -708,6 +725,19 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
         queue: &QueueName,
         job: &JobId,
     ) -> Result<Enqueued>;
+}
+
+/// Checks the `limit` of [`JobQueue::jobs`].
+///
+/// # Errors
+/// `InvalidInput` outside 1..=1000.
+pub fn check_jobs_limit(limit: usize) -> Result<()> {
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::invalid_input(format!(
+            "jobs lists 1 to 1000 jobs per call, not {limit}"
+        )));
+    }
+    Ok(())
 }
 
 /// The most keys [`JobQueue::running_by_key`] answers.
@@ -981,6 +1011,12 @@ impl crate::operation::Operation {
     /// [`JobQueue::prune_finished`]: pruning again removes only what is due.
     pub const QUEUE_PRUNE_FINISHED: Self = Self::new(
         "queue.prune_finished",
+        crate::operation::Port::Queue,
+        crate::operation::Repeat::Safe,
+    );
+    /// [`JobQueue::jobs`].
+    pub const QUEUE_JOBS: Self = Self::new(
+        "queue.jobs",
         crate::operation::Port::Queue,
         crate::operation::Repeat::Safe,
     );

@@ -286,6 +286,15 @@ impl JobQueue for UnsupportedStore {
     async fn running_by_key(&self, _: &TenantId, _: &QueueName) -> Result<Vec<(String, u64)>> {
         self.no("concurrency limits")
     }
+    async fn jobs(
+        &self,
+        _: &TenantId,
+        _: &QueueName,
+        _: crate::JobStatus,
+        _: usize,
+    ) -> Result<Vec<crate::JobInfo>> {
+        self.no("the finished-job history")
+    }
 }
 
 #[async_trait]

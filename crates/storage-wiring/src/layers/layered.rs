@@ -21,7 +21,7 @@ use storage_ports::{
     RunStep, RunStore, SchemaStatus, Secret, SeriesBucket, SeriesQuery, StoreSet, StoreStats,
     TenantId, Timestamp, Transactions, VersionMeta, WorkflowId, WorkflowStore, WorkflowVersion,
 };
-use storage_ports::{DueSchedules, NewSchedule, Schedule, ScheduleName, ScheduleStore};
+use storage_ports::{DueSchedules, JobStatus, NewSchedule, Schedule, ScheduleName, ScheduleStore};
 
 use super::intercept::{Call, CallFuture, Intercept, Next};
 
@@ -564,6 +564,18 @@ impl<L: Intercept> JobQueue for Layered<L> {
     ) -> Result<Enqueued> {
         self.call(Operation::QUEUE_REENQUEUE, Some(tenant), false, move || {
             Box::pin(self.inner.queue.reenqueue(tenant, queue, job))
+        })
+        .await
+    }
+    async fn jobs(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        status: JobStatus,
+        limit: usize,
+    ) -> Result<Vec<JobInfo>> {
+        self.call(Operation::QUEUE_JOBS, Some(tenant), false, move || {
+            Box::pin(self.inner.queue.jobs(tenant, queue, status, limit))
         })
         .await
     }
