@@ -298,8 +298,14 @@ if klimit or qlimit then
   local room = max
   if qlimit then room = math.min(max, math.max(qlimit - redis.call('ZCOUNT', Q .. 'leased', '(' .. now, '+inf'), 0)) end
   local counts, chosen = {}, {}
-  if room > 0 then
-    for _, m in ipairs(redis.call('ZRANGE', Q .. 'ready', 0, scan - 1)) do
+  -- The window is read in slices of twice the batch, so a claim whose first
+  -- candidates fit reads no more than those.
+  local from, step = 0, math.max(2 * max, 16)
+  while room > 0 and #chosen < room and from < scan do
+    local slice = redis.call('ZRANGE', Q .. 'ready', from, math.min(from + step, scan) - 1)
+    if #slice == 0 then break end
+    from = from + #slice
+    for _, m in ipairs(slice) do
       if #chosen >= room then break end
       local ck = redis.call('HGET', Q .. 'job:' .. string.sub(m, 50), 'ckey')
       local ok = true
