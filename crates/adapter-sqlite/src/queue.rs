@@ -45,13 +45,16 @@ async fn take(tx: &mut Transaction<'_, Sqlite>, counter: &str, n: usize) -> Resu
     Ok(last - n + 1)
 }
 
-/// Enqueues one job inside a transaction (shared with T1).
+/// Enqueues one job inside a transaction (shared with T1). `seq` is its enqueue
+/// order when the caller reserved one for a batch (one counter update per batch, not
+/// per job); `None` takes one here.
 pub(crate) async fn enqueue_in(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &TenantId,
     queue: &QueueName,
     job: NewJob,
     now: Timestamp,
+    seq: Option<i64>,
 ) -> Result<Enqueued> {
     if let Some(key) = &job.dedup_key {
         // A live job with the key, else (with a unique period, Q17) the newest that
@@ -76,7 +79,10 @@ pub(crate) async fn enqueue_in(
             });
         }
     }
-    let seq = take(tx, "job_seq", 1).await?;
+    let seq = match seq {
+        Some(s) => s,
+        None => take(tx, "job_seq", 1).await?,
+    };
     let id = job.id.clone().unwrap_or_else(JobId::generate);
     let backoff = serde_json::to_string(&job.backoff)
         .map_err(|e| Error::invalid_input(format!("backoff: {e}")))?;
@@ -503,9 +509,14 @@ impl JobQueue for SqliteStore {
         let _gate = self.write_gate().await;
         let mut tx = self.write_tx().await.op("queue.enqueue")?;
         let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        // The batch's enqueue order in one counter update; a job refused or
+        // deduplicated leaves a gap, which orders nothing.
+        let first = take(&mut tx, "job_seq", jobs.len().max(1)).await?;
+        let now = self.now();
+        for (i, job) in jobs.into_iter().enumerate() {
+            let seq = first + i64::try_from(i).unwrap_or(i64::MAX);
             out.push(match self.limit.check_job(&job) {
-                Ok(()) => enqueue_in(&mut tx, tenant, queue, job, self.now()).await,
+                Ok(()) => enqueue_in(&mut tx, tenant, queue, job, now, Some(seq)).await,
                 Err(e) => Err(e),
             });
         }
@@ -1094,6 +1105,7 @@ impl JobQueue for SqliteStore {
             queue,
             storage_ports::queue::reenqueued(&original),
             self.now(),
+            None,
         )
         .await?;
         tx.commit().await.op("queue.reenqueue")?;

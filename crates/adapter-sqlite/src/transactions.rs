@@ -35,7 +35,7 @@ impl Transactions for SqliteStore {
         SqliteStore::write_complete(&mut tx, tenant, &started).await?;
         let run = started.run;
         // On error the transaction is dropped, which rolls both parts back.
-        let enqueued = enqueue_in(&mut tx, tenant, queue, job, self.now()).await?;
+        let enqueued = enqueue_in(&mut tx, tenant, queue, job, self.now(), None).await?;
         tx.commit().await.op("transactions.start_run_with_job")?;
         self.notify_queue();
         Ok((run, enqueued))
