@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use storage_ports::adapter_kit::errors as kit;
-use storage_ports::rules::lease::takeback_limit;
+use storage_ports::rules::lease::{takeback_limit, KeyLimits};
 use storage_ports::JobTransfer;
 use storage_ports::{
     CancelOutcome, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome,
@@ -277,19 +277,22 @@ impl JobQueue for MemoryStore {
                 taken_back.insert(id);
             }
         }
-        // Running jobs per concurrency key and in all, for the limits (Q18).
-        let mut running: HashMap<String, u32> = HashMap::new();
-        let mut running_total = 0_u64;
-        for ((q, _), j) in jobs.iter() {
-            if q == queue
-                && matches!(j.state, JobState::Leased { expires_at, .. } if expires_at > now)
-            {
-                running_total += 1;
-                if let Some(k) = &j.spec.concurrency_key {
-                    *running.entry(k.clone()).or_default() += 1;
+        // With limits (Q18): the running jobs per concurrency key and in all.
+        let mut limits = req.is_limited().then(|| {
+            let mut running: HashMap<String, u64> = HashMap::new();
+            let mut total = 0_u64;
+            for ((q, _), j) in jobs.iter() {
+                if q == queue
+                    && matches!(j.state, JobState::Leased { expires_at, .. } if expires_at > now)
+                {
+                    total += 1;
+                    if let Some(k) = &j.spec.concurrency_key {
+                        *running.entry(k.clone()).or_default() += 1;
+                    }
                 }
             }
-        }
+            KeyLimits::new(&req, running, total)
+        });
         let mut ready: Vec<(&JobId, &mut Job)> = jobs
             .iter_mut()
             .filter(|((q, id), j)| {
@@ -306,18 +309,15 @@ impl JobQueue for MemoryStore {
         ready.sort_by_key(|(_, j)| order(j));
         let expires_at = now.plus(req.lease_for);
         let mut out = Vec::new();
-        let key_limit = req.key_limit.unwrap_or(u32::MAX);
         let ready = ready
             .into_iter()
-            .filter(|(_, j)| match &j.spec.concurrency_key {
-                Some(k) => {
-                    let n = running.entry(k.clone()).or_default();
-                    *n = n.saturating_add(1);
-                    *n <= key_limit
-                }
-                None => true,
-            });
-        for (job_id, job) in ready.take(req.room(running_total)) {
+            .filter(|(_, j)| {
+                limits
+                    .as_mut()
+                    .is_none_or(|l| l.admit(j.spec.concurrency_key.as_deref()))
+            })
+            .take(req.max);
+        for (job_id, job) in ready {
             token += 1;
             job.attempts += 1;
             job.state = JobState::Leased { token, expires_at };

@@ -33,16 +33,16 @@ use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 use storage_ports::rules::lease::{limited_scan, takeback_limit};
 
-/// The dequeue statement, public so that an operator (and the reliability run) can
-/// `EXPLAIN ANALYZE` exactly what a dequeue runs. $1 tenant, $2 queue, $3 the batch,
-/// $4 the lease in microseconds, $5 the take-back limit
-/// (`storage_ports::rules::lease::takeback_limit` of the batch). A paused queue (Q11)
-/// takes nothing back and delivers nothing.
-///
-/// An expired lease of a job whose cancel was asked for is finished as cancelled
-/// instead (Q14).
-pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
-               SELECT ctid, priority, run_at, seq, attempts >= max_attempts AS last, cancel_requested FROM flowstore_jobs \
+/// The part of both dequeue statements that takes back expired leases (the oldest
+/// `$5`): those on their last attempt die, those whose cancel was asked for are
+/// finished as cancelled (Q14), the rest (`expired WHERE NOT last AND NOT
+/// cancel_requested`) compete with the ready jobs. `$cols` are extra columns of the
+/// expired rows. A paused queue (Q11) takes nothing back.
+macro_rules! takeback_ctes {
+    ($cols:literal) => {
+        concat!(
+            "WITH expired AS ( \
+               SELECT ctid, priority, run_at, seq", $cols, ", attempts >= max_attempts AS last, cancel_requested FROM flowstore_jobs \
                WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
                AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
                ORDER BY lease_expires, job_id LIMIT $5 FOR UPDATE SKIP LOCKED), \
@@ -54,19 +54,42 @@ pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
              cancelled AS ( \
                UPDATE flowstore_jobs SET state = 'cancelled', finished_at = now(), \
                  keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL \
-               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE cancel_requested))), \
-             ready AS ( \
-               SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
-               AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
-               ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             picked AS ( \
-               SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq FROM expired WHERE NOT last AND NOT cancel_requested) c \
-               ORDER BY priority DESC, run_at, seq LIMIT $3) \
-             UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
-               lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \
-             WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
-             RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires";
+               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE cancel_requested))), "
+        )
+    };
+}
+
+/// The end of both dequeue statements: lease the `picked` rows with fresh fencing
+/// tokens for `$4` microseconds on the server's clock.
+macro_rules! lease_picked {
+    () => {
+        "UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
+           lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \
+         WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
+         RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires"
+    };
+}
+
+/// The dequeue statement, public so that an operator (and the reliability run) can
+/// `EXPLAIN ANALYZE` exactly what a dequeue runs. $1 tenant, $2 queue, $3 the batch,
+/// $4 the lease in microseconds, $5 the take-back limit
+/// (`storage_ports::rules::lease::takeback_limit` of the batch). A paused queue (Q11)
+/// takes nothing back and delivers nothing.
+///
+/// An expired lease of a job whose cancel was asked for is finished as cancelled
+/// instead (Q14).
+pub const DEQUEUE_STATEMENT: &str = concat!(
+    takeback_ctes!(""),
+    "ready AS ( \
+       SELECT ctid, priority, run_at, seq FROM flowstore_jobs \
+       WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
+       AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
+       ORDER BY priority DESC, run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
+     picked AS ( \
+       SELECT ctid FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq FROM expired WHERE NOT last AND NOT cancel_requested) c \
+       ORDER BY priority DESC, run_at, seq LIMIT $3) ",
+    lease_picked!()
+);
 
 /// The dequeue statement with concurrency limits (Q18): [`DEQUEUE_STATEMENT`] plus
 /// the running jobs per concurrency key and in all, and a window of `$6`
@@ -78,41 +101,27 @@ pub const DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
 /// without row locks (locking every candidate cost more than the claim): a row that an
 /// unlimited dequeue leases meanwhile fails the final UPDATE's re-check (its ctid has
 /// moved), so it is skipped, never leased twice.
-pub const LIMITED_DEQUEUE_STATEMENT: &str = "WITH expired AS ( \
-               SELECT ctid, priority, run_at, seq, concurrency_key, attempts >= max_attempts AS last, cancel_requested FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires <= now() \
-               AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
-               ORDER BY lease_expires, job_id LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             dead AS ( \
-               UPDATE flowstore_jobs SET state = 'dead', died_at = now(), finished_at = now(), \
-                 keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL, \
-                 last_error = 'lease expired on attempt ' || attempts || ' of ' || max_attempts \
-               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE last AND NOT cancel_requested))), \
-             cancelled AS ( \
-               UPDATE flowstore_jobs SET state = 'cancelled', finished_at = now(), \
-                 keep_until = now() + keep_for * interval '1 microsecond', token = NULL, lease_expires = NULL \
-               WHERE ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE cancel_requested))), \
-             running AS ( \
-               SELECT concurrency_key, count(*) AS n FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires > now() \
-               GROUP BY concurrency_key), \
-             ready AS ( \
-               SELECT ctid, priority, run_at, seq, concurrency_key FROM flowstore_jobs \
-               WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
-               AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
-               ORDER BY priority DESC, run_at, seq LIMIT $6), \
-             ranked AS ( \
-               SELECT c.*, row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.priority DESC, c.run_at, c.seq) AS rn \
-               FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq, concurrency_key FROM expired WHERE NOT last AND NOT cancel_requested) c), \
-             picked AS ( \
-               SELECT r.ctid FROM ranked r LEFT JOIN running u ON u.concurrency_key = r.concurrency_key \
-               WHERE r.concurrency_key IS NULL OR $7::int8 IS NULL OR coalesce(u.n, 0) + r.rn <= $7::int8 \
-               ORDER BY r.priority DESC, r.run_at, r.seq \
-               LIMIT greatest(least($3, coalesce($8::int8 - (SELECT coalesce(sum(n), 0) FROM running), $3)), 0)) \
-             UPDATE flowstore_jobs j SET state = 'leased', token = nextval('flowstore_lease_token'), \
-               lease_expires = now() + $4 * interval '1 microsecond', attempts = j.attempts + 1 \
-             WHERE j.ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
-             RETURNING j.job_id, j.payload, j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.token, j.run_at, j.seq, j.lease_expires";
+pub const LIMITED_DEQUEUE_STATEMENT: &str = concat!(
+    takeback_ctes!(", concurrency_key"),
+    "running AS ( \
+       SELECT concurrency_key, count(*) AS n FROM flowstore_jobs \
+       WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'leased' AND lease_expires > now() \
+       GROUP BY concurrency_key), \
+     ready AS ( \
+       SELECT ctid, priority, run_at, seq, concurrency_key FROM flowstore_jobs \
+       WHERE tenant || '/' || queue = $1 || '/' || $2 AND state = 'ready' AND run_at + interval '0 s' <= now() \
+       AND NOT EXISTS (SELECT 1 FROM flowstore_paused_queues p WHERE p.tenant = $1 AND p.queue = $2) \
+       ORDER BY priority DESC, run_at, seq LIMIT $6), \
+     ranked AS ( \
+       SELECT c.*, row_number() OVER (PARTITION BY c.concurrency_key ORDER BY c.priority DESC, c.run_at, c.seq) AS rn \
+       FROM (SELECT * FROM ready UNION ALL SELECT ctid, priority, run_at, seq, concurrency_key FROM expired WHERE NOT last AND NOT cancel_requested) c), \
+     picked AS ( \
+       SELECT r.ctid FROM ranked r LEFT JOIN running u ON u.concurrency_key = r.concurrency_key \
+       WHERE r.concurrency_key IS NULL OR $7::int8 IS NULL OR coalesce(u.n, 0) + r.rn <= $7::int8 \
+       ORDER BY r.priority DESC, r.run_at, r.seq \
+       LIMIT greatest(least($3, coalesce($8::int8 - (SELECT coalesce(sum(n), 0) FROM running), $3)), 0)) ",
+    lease_picked!()
+);
 
 /// The columns [`info_of`] reads, the status decided on the server's clock (a macro,
 /// so statements stay literals).

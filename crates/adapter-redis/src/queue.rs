@@ -26,7 +26,7 @@ use storage_ports::{
     FinishedState, HistoryQuery, JobFailure, JobId, JobInfo, JobQueue, JobStatus, Lease, LeasedJob,
     NewJob, Page, QueueName, QueueStats, Result, TenantId, Timestamp,
 };
-use storage_ports::{ErrorKind, JobTransfer};
+use storage_ports::{ErrorKind, JobQueueExt as _, JobTransfer};
 
 use crate::error::{decode, encode, RedisResultExt};
 use crate::RedisStore;
@@ -77,6 +77,12 @@ local function clamp(at) return math.min(math.max(tonumber(at), 0), 900000000000
 local function prefix(prio, at) return string.format('%010d%019d', 2147483647 - tonumber(prio), clamp(at)) end
 local function order_key(prio, at, seq, id) return prefix(prio, at) .. string.format('%019d', seq) .. '|' .. id end
 local function reorder(old, prio, at) return prefix(prio, at) .. string.sub(old, 30) end
+-- The job id of a ready or scheduled member (a member written before flowstore kept
+-- order keys there is the id itself).
+local function member_id(m)
+  if string.sub(m, 49, 49) == '|' then return string.sub(m, 50) end
+  return m
+end
 -- A finished job's member in the history sets: the finish time inverted (16 digits),
 -- then the id with every byte inverted and a 255 byte closing it, so that the sets,
 -- all of score 0, list newest finish first and, within one microsecond, the greater
@@ -409,14 +415,18 @@ for j = 1, n do
   local id = ARGV[a + 1]
   local key = Q .. 'job:' .. id
   local h = held(Q, key, id, ARGV[a + 2])
-  local f = redis.call('HMGET', key, 'dedup', 'keep')
   if h == 1 then
+    local f = redis.call('HMGET', key, 'dedup', 'keep')
     if f[2] and f[2] ~= '' then
+      -- finish() releases the dedup key too.
       if output ~= '' then redis.call('HSET', key, 'output', output) end
       finish(Q, key, id, 'completed', now)
     else
       unrun(Q, key, id)
       redis.call('DEL', key)
+      if f[1] and f[1] ~= '' and redis.call('HGET', Q .. 'dedup', f[1]) == id then
+        redis.call('HDEL', Q .. 'dedup', f[1])
+      end
     end
     local ids = gone[Q]
     if not ids then ids = {}; gone[Q] = ids end
@@ -424,9 +434,6 @@ for j = 1, n do
     if #ids >= 500 then
       redis.call('ZREM', Q .. 'leased', unpack(ids))
       gone[Q] = {}
-    end
-    if f[1] and f[1] ~= '' and redis.call('HGET', Q .. 'dedup', f[1]) == id then
-      redis.call('HDEL', Q .. 'dedup', f[1])
     end
   end
   out[j] = h
@@ -622,10 +629,6 @@ static JOBS: LazyLock<Script> = LazyLock::new(|| {
 local Q, status, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = server_now()
 local ids = {}
-local function id_of(m)
-  if string.sub(m, 49, 49) == '|' then return string.sub(m, 50) end
-  return m
-end
 if status == 'pending' then
   local cand = {}
   for _, m in ipairs(redis.call('ZRANGE', Q .. 'ready', 0, limit - 1)) do cand[#cand + 1] = m end
@@ -635,9 +638,9 @@ if status == 'pending' then
     if o then cand[#cand + 1] = o end
   end
   table.sort(cand)
-  for k = 1, math.min(#cand, limit) do ids[k] = id_of(cand[k]) end
+  for k = 1, math.min(#cand, limit) do ids[k] = member_id(cand[k]) end
 elseif status == 'scheduled' then
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'sched', '(' .. now, '+inf', 'LIMIT', 0, limit)) do ids[#ids + 1] = id_of(m) end
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', Q .. 'sched', '(' .. now, '+inf', 'LIMIT', 0, limit)) do ids[#ids + 1] = member_id(m) end
 elseif status == 'running' then
   ids = redis.call('ZRANGEBYSCORE', Q .. 'leased', '(' .. now, '+inf', 'LIMIT', 0, limit)
 else
@@ -1279,14 +1282,8 @@ impl JobQueue for RedisStore {
             )));
         }
         let original = exported_of(job.as_str().to_owned(), &fields, queue)?.job;
-        self.enqueue_batch(
-            tenant,
-            queue,
-            vec![storage_ports::queue::reenqueued(&original)],
-        )
-        .await?
-        .pop()
-        .unwrap_or_else(|| Err(Error::backend("enqueue returned no result")))
+        self.enqueue(tenant, queue, storage_ports::queue::reenqueued(&original))
+            .await
     }
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use storage_ports::adapter_kit::errors as kit;
-use storage_ports::rules::lease::{limited_scan, takeback_limit};
+use storage_ports::rules::lease::{limited_scan, takeback_limit, KeyLimits};
 use storage_ports::JobTransfer;
 use storage_ports::{
     Backoff, DeadJob, DeadState, Dequeue, Enqueued, Error, ExportedJob, FailOutcome, JobFailure,
@@ -378,7 +378,7 @@ impl SqliteStore {
         // write transaction (SQLite has one writer, so no other claim interleaves), and
         // a bounded window of candidates to pick from past the keys at their limit.
         let running = if req.is_limited() {
-            Some(running_by_key(tx, t, q, now).await?)
+            Some(running_counts(&mut **tx, t, q, now).await?)
         } else {
             None
         };
@@ -402,24 +402,17 @@ impl SqliteStore {
             .await
             .op("queue.dequeue")?;
         let rows = match running {
-            Some((mut by_key, total)) => {
-                let key_limit = req.key_limit.unwrap_or(u32::MAX);
+            Some((by_key, total)) => {
+                let mut limits = KeyLimits::new(req, by_key, total);
                 let mut picked = Vec::new();
                 for row in rows {
-                    if picked.len() >= req.room(total) {
+                    if limits.is_full() {
                         break;
                     }
-                    if let Some(k) = row
-                        .try_get::<Option<String>, _>("concurrency_key")
-                        .op("queue.decode")?
-                    {
-                        let n = by_key.entry(k).or_insert(0);
-                        if *n >= key_limit {
-                            continue;
-                        }
-                        *n += 1;
+                    let key: Option<String> = row.try_get("concurrency_key").op("queue.decode")?;
+                    if limits.admit(key.as_deref()) {
+                        picked.push(row);
                     }
-                    picked.push(row);
                 }
                 picked
             }
@@ -469,25 +462,28 @@ impl SqliteStore {
 }
 
 /// Running jobs (leased, lease not expired) of a queue per concurrency key, and in all.
-async fn running_by_key(
-    tx: &mut Transaction<'static, Sqlite>,
+async fn running_counts<'e, E>(
+    exec: E,
     tenant: &str,
     queue: &str,
     now: Timestamp,
-) -> Result<(HashMap<String, u32>, u64)> {
+) -> Result<(HashMap<String, u64>, u64)>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
     let rows = sqlx::query("SELECT concurrency_key, COUNT(*) AS n FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires > ?3 GROUP BY concurrency_key")
         .bind(tenant)
         .bind(queue)
         .bind(now.as_micros())
-        .fetch_all(&mut **tx)
+        .fetch_all(exec)
         .await
-        .op("queue.dequeue")?;
+        .op("queue.running")?;
     let mut by_key = HashMap::new();
     let mut total = 0_u64;
     for r in rows {
         let n: i64 = r.try_get("n").op("queue.decode")?;
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        total += u64::from(n);
+        let n = u64::try_from(n).unwrap_or(0);
+        total += n;
         if let Some(k) = r
             .try_get::<Option<String>, _>("concurrency_key")
             .op("queue.decode")?
@@ -1046,24 +1042,11 @@ impl JobQueue for SqliteStore {
         tenant: &TenantId,
         queue: &QueueName,
     ) -> Result<Vec<(String, u64)>> {
-        let rows = sqlx::query("SELECT concurrency_key, COUNT(*) AS n FROM flowstore_jobs INDEXED BY flowstore_jobs_leased WHERE tenant = ?1 AND queue = ?2 AND state = 'leased' AND lease_expires > ?3 AND concurrency_key IS NOT NULL GROUP BY concurrency_key")
-            .bind(tenant.as_str())
-            .bind(queue.as_str())
-            .bind(self.now().as_micros())
-            .fetch_all(&self.pool)
-            .await
-            .op("queue.running_by_key")?;
-        let counts = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>("concurrency_key")
-                        .op("queue.decode")?,
-                    u64::try_from(r.try_get::<i64, _>("n").op("queue.decode")?).unwrap_or(0),
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(storage_ports::queue::busiest_first(counts))
+        let (by_key, _) =
+            running_counts(&self.pool, tenant.as_str(), queue.as_str(), self.now()).await?;
+        Ok(storage_ports::queue::busiest_first(
+            by_key.into_iter().collect(),
+        ))
     }
 
     async fn reenqueue(

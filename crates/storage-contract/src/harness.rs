@@ -292,19 +292,15 @@ async fn check_unsupported(needs: Needs, ctx: Ctx) -> TestResult {
             )?);
         }
         Needs::QueueUnique => drop(expect_kind(
-            s.queue
-                .enqueue_batch(
-                    t,
-                    &q,
-                    vec![NewJob::new(serde_json::json!(1))
-                        .with_dedup_key("k")
-                        .with_unique_for(Duration::from_secs(1))],
-                )
-                .await
-                .and_then(|mut r| {
-                    r.pop()
-                        .unwrap_or_else(|| Err(storage_ports::Error::backend("no result")))
-                }),
+            storage_ports::JobQueueExt::enqueue(
+                &*s.queue,
+                t,
+                &q,
+                NewJob::new(serde_json::json!(1))
+                    .with_dedup_key("k")
+                    .with_unique_for(Duration::from_secs(1)),
+            )
+            .await,
             kind,
             &what,
         )?),

@@ -15,7 +15,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::ids::{JobId, QueueName, TenantId};
-use crate::queue::{Dequeue, Enqueued, JobFailure, JobQueue, Lease, LeasedJob, NewJob};
+use crate::queue::{
+    Dequeue, Enqueued, JobFailure, JobQueue, JobQueueExt as _, Lease, LeasedJob, NewJob,
+};
 use crate::time::Timestamp;
 
 /// A leased job whose payload is a `T`.
@@ -113,11 +115,7 @@ impl<T: Serialize + DeserializeOwned> TypedQueue<T> {
     /// # Errors
     /// The queue's errors.
     pub async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued> {
-        self.queue
-            .enqueue_batch(&self.tenant, &self.name, vec![job])
-            .await?
-            .pop()
-            .unwrap_or_else(|| Err(Error::backend("enqueue returned no result")))
+        self.queue.enqueue(&self.tenant, &self.name, job).await
     }
 
     /// Leases up to `req.max` jobs; see the module documentation for payloads that do
@@ -170,11 +168,7 @@ impl<T: Serialize + DeserializeOwned> TypedQueue<T> {
     /// # Errors
     /// `LeaseLost`, `Cancelled`, and the queue's errors.
     pub async fn ack(&self, lease: &Lease) -> Result<()> {
-        self.queue
-            .ack_batch(&self.tenant, std::slice::from_ref(lease))
-            .await?
-            .pop()
-            .unwrap_or_else(|| Err(Error::backend("ack returned no result")))
+        self.queue.ack(&self.tenant, lease).await
     }
 
     /// Fails a job (retried per its backoff when `failure.retry`).

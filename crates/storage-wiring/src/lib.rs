@@ -6,6 +6,7 @@
 //! adapter is behind a cargo feature, so a host compiles only the backends it uses;
 //! the host's core depends on `storage-ports` alone.
 
+mod background;
 mod build;
 mod composite;
 mod config;
@@ -16,6 +17,7 @@ pub mod scheduler;
 mod tenant_view;
 pub mod transfer;
 
+pub use background::BackgroundTask;
 pub use build::{Storage, WiringError};
 pub use config::{default_data_dir, BackendConfig, Concern, StorageConfig};
 pub use registry::{settings_error, OpenContext, OpenFuture, Registry, Settings};

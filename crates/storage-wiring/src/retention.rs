@@ -45,28 +45,13 @@ pub struct RetentionConfig {
 }
 
 /// The running task; dropping it stops it.
-#[derive(Debug)]
-pub struct RetentionTask {
-    handle: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RetentionTask {
-    fn drop(&mut self) {
-        self.handle.abort();
-    }
-}
+pub type RetentionTask = crate::background::BackgroundTask;
 
 /// One round over the tenants; returns runs deleted.
 async fn round(set: &StoreSet, config: &RetentionConfig) -> u64 {
-    let tenants = match &config.tenants {
-        Some(t) => t.clone(),
-        None => match set.operations.tenants().await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "retention: cannot list tenants; name them in retention.tenants");
-                return 0;
-            }
-        },
+    let Some(tenants) = crate::background::tenants(set, config.tenants.as_ref(), "retention").await
+    else {
+        return 0;
     };
     let mut deleted = 0;
     for t in &tenants {
@@ -92,7 +77,7 @@ async fn round(set: &StoreSet, config: &RetentionConfig) -> u64 {
 
 /// Removes `tenant`'s finished jobs past their `keep_for`, in bounded batches; returns
 /// how many.
-pub(crate) async fn prune_finished_jobs(set: &StoreSet, tenant: &TenantId) -> u64 {
+async fn prune_finished_jobs(set: &StoreSet, tenant: &TenantId) -> u64 {
     let mut removed = 0;
     for _ in 0..JOB_BATCHES_PER_ROUND {
         match set.queue.prune_finished(tenant, JOB_BATCH).await {
@@ -117,14 +102,11 @@ pub(crate) async fn prune_finished_jobs(set: &StoreSet, tenant: &TenantId) -> u6
 
 /// Starts the task on the current tokio runtime.
 pub(crate) fn start(set: StoreSet, config: RetentionConfig) -> RetentionTask {
-    let every = Duration::from_secs(config.every_secs.max(1));
-    let handle = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+    let period = Duration::from_secs(config.every_secs.max(1));
+    crate::background::every(period, move || {
+        let (set, config) = (set.clone(), config.clone());
+        async move {
             round(&set, &config).await;
         }
-    });
-    RetentionTask { handle }
+    })
 }

@@ -111,48 +111,33 @@ pub async fn fire_due(set: &StoreSet, tenant: &TenantId) -> Result<FireReport> {
 }
 
 /// The running scheduler; dropping it stops it.
-#[derive(Debug)]
-pub struct SchedulerTask {
-    handle: tokio::task::JoinHandle<()>,
-}
+pub type SchedulerTask = crate::background::BackgroundTask;
 
-impl Drop for SchedulerTask {
-    fn drop(&mut self) {
-        self.handle.abort();
+/// One round over the configured tenants, each fired on its own.
+async fn round(set: &StoreSet, config: &SchedulerConfig) {
+    let Some(tenants) = crate::background::tenants(set, config.tenants.as_ref(), "scheduler").await
+    else {
+        return;
+    };
+    for t in &tenants {
+        match fire_due(set, t).await {
+            Ok(r) if r.fired > 0 || r.skipped > 0 => {
+                tracing::info!(tenant = %t, fired = r.fired, skipped = r.skipped, "scheduler: fired schedules");
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Unsupported => {}
+            Err(e) => {
+                tracing::warn!(tenant = %t, error = %e, "scheduler: round failed; the next one retries");
+            }
+        }
     }
 }
 
 /// Starts the scheduler on the current tokio runtime.
 pub(crate) fn start(set: StoreSet, config: SchedulerConfig) -> SchedulerTask {
-    let every = Duration::from_millis(config.every_ms.max(10));
-    let handle = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let tenants = match &config.tenants {
-                Some(t) => t.clone(),
-                None => match set.operations.tenants().await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "scheduler: cannot list tenants; name them in scheduler.tenants");
-                        continue;
-                    }
-                },
-            };
-            for t in &tenants {
-                match fire_due(&set, t).await {
-                    Ok(r) if r.fired > 0 || r.skipped > 0 => {
-                        tracing::info!(tenant = %t, fired = r.fired, skipped = r.skipped, "scheduler: fired schedules");
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.kind() == ErrorKind::Unsupported => {}
-                    Err(e) => {
-                        tracing::warn!(tenant = %t, error = %e, "scheduler: round failed; the next one retries");
-                    }
-                }
-            }
-        }
-    });
-    SchedulerTask { handle }
+    let period = Duration::from_millis(config.every_ms.max(10));
+    crate::background::every(period, move || {
+        let (set, config) = (set.clone(), config.clone());
+        async move { round(&set, &config).await }
+    })
 }

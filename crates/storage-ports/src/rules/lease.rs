@@ -32,6 +32,56 @@ pub const fn limited_scan(max: usize) -> usize {
     max.saturating_mul(20).saturating_add(500)
 }
 
+/// The admission rule of a claim with concurrency limits (Q18), for the backends that
+/// pick among candidates in their own code (memory, SQLite): start it with the running
+/// jobs per key and in all, then offer candidates in priority order.
+#[derive(Debug, Clone)]
+pub struct KeyLimits {
+    running: std::collections::HashMap<String, u64>,
+    key_limit: u64,
+    room: usize,
+    admitted: usize,
+}
+
+impl KeyLimits {
+    /// For `req`, with `running` jobs per key and `running_total` in the queue now.
+    #[must_use]
+    pub fn new(
+        req: &crate::queue::Dequeue,
+        running: std::collections::HashMap<String, u64>,
+        running_total: u64,
+    ) -> Self {
+        Self {
+            running,
+            key_limit: req.key_limit.map_or(u64::MAX, u64::from),
+            room: req.room(running_total),
+            admitted: 0,
+        }
+    }
+
+    /// Whether the claim has all it may take.
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.admitted >= self.room
+    }
+
+    /// Whether a candidate with concurrency key `key` may be leased; if so it counts.
+    pub fn admit(&mut self, key: Option<&str>) -> bool {
+        if self.is_full() {
+            return false;
+        }
+        if let Some(k) = key {
+            let n = self.running.entry(k.to_owned()).or_insert(0);
+            if *n >= self.key_limit {
+                return false;
+            }
+            *n += 1;
+        }
+        self.admitted += 1;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +93,23 @@ mod tests {
         assert_eq!(takeback_limit(usize::MAX), usize::MAX);
         assert_eq!(limited_scan(1), 520);
         assert_eq!(limited_scan(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn a_key_at_its_limit_is_skipped_and_others_go_on() {
+        let req = crate::queue::Dequeue::batch(3, std::time::Duration::from_secs(1))
+            .with_key_limit(2)
+            .with_queue_limit(4);
+        let running = std::collections::HashMap::from([("a".to_owned(), 1)]);
+        let mut limits = KeyLimits::new(&req, running, 1);
+        assert!(limits.admit(Some("a")), "a has room for one more");
+        assert!(!limits.admit(Some("a")), "a is at its limit");
+        assert!(limits.admit(None), "unkeyed jobs are not limited by keys");
+        assert!(limits.admit(Some("b")));
+        assert!(
+            limits.is_full(),
+            "the batch of 3 is full (the queue had room for 3)"
+        );
+        assert!(!limits.admit(None));
     }
 }
