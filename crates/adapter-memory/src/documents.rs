@@ -6,48 +6,38 @@ use storage_ports::adapter_kit::cursors::DOCUMENTS as DOCUMENT_CURSOR;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::{
     CollectionName, Document, DocumentFilter, DocumentId, DocumentStore, Page, PageRequest, Result,
-    TenantId,
+    TenantId, Timestamp,
 };
 
+use crate::state::State;
 use crate::MemoryStore;
 
-#[async_trait]
-impl DocumentStore for MemoryStore {
-    async fn create(
-        &self,
+/// The document writes under an already held lock (shared with units of work).
+impl MemoryStore {
+    pub(crate) fn create_locked(
+        state: &mut State,
         tenant: &TenantId,
         collection: &CollectionName,
-        id: Option<DocumentId>,
-        body: Value,
+        doc: Document,
     ) -> Result<Document> {
-        self.limit().check("document", &body)?;
-        let id = id.unwrap_or_else(DocumentId::generate);
-        let mut state = self.lock();
         let coll = state
             .tenant(tenant)
             .documents
             .entry(collection.clone())
             .or_default();
-        if coll.contains_key(&id) {
-            return Err(kit::document_taken(collection, &id));
+        if coll.contains_key(&doc.id) {
+            return Err(kit::document_taken(collection, &doc.id));
         }
-        let doc = Document {
-            id: id.clone(),
-            revision: 1,
-            body,
-            updated_at: self.now(),
-        };
-        coll.insert(id, doc.clone());
+        coll.insert(doc.id.clone(), doc.clone());
         Ok(doc)
     }
 
-    async fn get(
-        &self,
+    pub(crate) fn get_locked(
+        state: &mut State,
         tenant: &TenantId,
         collection: &CollectionName,
         id: &DocumentId,
     ) -> Result<Document> {
-        let mut state = self.lock();
         state
             .tenant(tenant)
             .documents
@@ -57,16 +47,15 @@ impl DocumentStore for MemoryStore {
             .ok_or_else(|| kit::document_missing(collection, id))
     }
 
-    async fn replace(
-        &self,
+    pub(crate) fn replace_locked(
+        state: &mut State,
         tenant: &TenantId,
         collection: &CollectionName,
         id: &DocumentId,
         expected_revision: u64,
         body: Value,
+        now: Timestamp,
     ) -> Result<Document> {
-        self.limit().check("document", &body)?;
-        let mut state = self.lock();
         let doc = state
             .tenant(tenant)
             .documents
@@ -78,18 +67,17 @@ impl DocumentStore for MemoryStore {
         }
         doc.revision += 1;
         doc.body = body;
-        doc.updated_at = self.now();
+        doc.updated_at = now;
         Ok(doc.clone())
     }
 
-    async fn delete(
-        &self,
+    pub(crate) fn delete_locked(
+        state: &mut State,
         tenant: &TenantId,
         collection: &CollectionName,
         id: &DocumentId,
         expected_revision: Option<u64>,
     ) -> Result<()> {
-        let mut state = self.lock();
         let docs = &mut state.tenant(tenant).documents;
         let coll = docs
             .get_mut(collection)
@@ -105,6 +93,71 @@ impl DocumentStore for MemoryStore {
             docs.remove(collection);
         }
         Ok(())
+    }
+
+    /// A new document as `create` stores it.
+    pub(crate) fn new_document(&self, id: Option<DocumentId>, body: Value) -> Result<Document> {
+        self.limit().check("document", &body)?;
+        Ok(Document {
+            id: id.unwrap_or_else(DocumentId::generate),
+            revision: 1,
+            body,
+            updated_at: self.now(),
+        })
+    }
+}
+
+#[async_trait]
+impl DocumentStore for MemoryStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: Option<DocumentId>,
+        body: Value,
+    ) -> Result<Document> {
+        let doc = self.new_document(id, body)?;
+        Self::create_locked(&mut self.lock(), tenant, collection, doc)
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+    ) -> Result<Document> {
+        Self::get_locked(&mut self.lock(), tenant, collection, id)
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: u64,
+        body: Value,
+    ) -> Result<Document> {
+        self.limit().check("document", &body)?;
+        let now = self.now();
+        Self::replace_locked(
+            &mut self.lock(),
+            tenant,
+            collection,
+            id,
+            expected_revision,
+            body,
+            now,
+        )
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        collection: &CollectionName,
+        id: &DocumentId,
+        expected_revision: Option<u64>,
+    ) -> Result<()> {
+        Self::delete_locked(&mut self.lock(), tenant, collection, id, expected_revision)
     }
 
     async fn list(

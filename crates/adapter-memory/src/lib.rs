@@ -16,7 +16,7 @@ mod queue;
 mod runs;
 mod schedules;
 mod state;
-mod transactions;
+mod unit_of_work;
 mod workflows;
 
 pub use crate::config::Config;

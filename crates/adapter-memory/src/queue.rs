@@ -74,26 +74,6 @@ fn expired(j: &Job, now: Timestamp) -> bool {
 }
 
 impl MemoryStore {
-    /// Fails like [`Self::enqueue_locked`] would, without writing.
-    pub(crate) fn check_enqueue_possible(
-        &self,
-        state: &mut State,
-        tenant: &TenantId,
-        queue: &QueueName,
-        job: &NewJob,
-    ) -> Result<()> {
-        if let Some(id) = &job.id {
-            if state
-                .tenant(tenant)
-                .jobs
-                .contains_key(&(queue.clone(), id.clone()))
-            {
-                return Err(kit::job_taken(id, queue));
-            }
-        }
-        Ok(())
-    }
-
     /// Enqueues under an already held lock (shared with transactions).
     pub(crate) fn enqueue_locked(
         state: &mut State,

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
 use storage_ports::adapter_kit::errors as kit;
@@ -36,19 +36,134 @@ fn document(row: &PgRow) -> Result<Document> {
     })
 }
 
+/// Why a conditional write touched no row: missing, or at another revision.
+async fn explain(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    c: &CollectionName,
+    id: &DocumentId,
+    expected: u64,
+) -> Error {
+    match get_in(conn, tenant, c, id).await {
+        Ok(d) => kit::stale_revision(id, expected, d.revision),
+        Err(e) => e,
+    }
+}
+
+/// A new document as `create` stores it.
+pub(crate) fn new_document(id: Option<DocumentId>, body: Value) -> Document {
+    Document {
+        id: id.unwrap_or_else(DocumentId::generate),
+        revision: 1,
+        body,
+        updated_at: Timestamp::now(),
+    }
+}
+
+/// The document operations on one connection: the store's own calls run them on a
+/// pooled connection, a unit of work (T2) in its transaction. None of them lets a
+/// statement fail for an answer (a taken id, a stale revision), so an answer never
+/// aborts the unit's transaction.
+pub(crate) async fn create_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    collection: &CollectionName,
+    doc: Document,
+) -> Result<Document> {
+    let done = sqlx::query("INSERT INTO flowstore_documents (tenant, collection, id, revision, body, updated_at) VALUES ($1, $2, $3, 1, $4::jsonb, $5) ON CONFLICT DO NOTHING")
+        .bind(tenant.as_str())
+        .bind(collection.as_str())
+        .bind(doc.id.as_str())
+        .bind(json_text(&doc.body, "document")?)
+        .bind(to_pg(doc.updated_at)?)
+        .execute(&mut *conn)
+        .await
+        .op("documents.create")?;
+    if done.rows_affected() == 0 {
+        return Err(kit::document_taken(collection, &doc.id));
+    }
+    Ok(doc)
+}
+
+/// See [`create_in`].
+pub(crate) async fn get_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    collection: &CollectionName,
+    id: &DocumentId,
+) -> Result<Document> {
+    sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = $1 AND collection = $2 AND id = $3")
+        .bind(tenant.as_str())
+        .bind(collection.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .op("documents.get")?
+        .as_ref()
+        .map(document)
+        .transpose()?
+        .ok_or_else(|| kit::document_missing(collection, id))
+}
+
+/// See [`create_in`].
+pub(crate) async fn replace_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    collection: &CollectionName,
+    id: &DocumentId,
+    expected_revision: u64,
+    body: Value,
+) -> Result<Document> {
+    let now = Timestamp::now();
+    let done = sqlx::query("UPDATE flowstore_documents SET revision = revision + 1, body = $1::jsonb, updated_at = $2 WHERE tenant = $3 AND collection = $4 AND id = $5 AND revision = $6")
+        .bind(json_text(&body, "document")?)
+        .bind(to_pg(now)?)
+        .bind(tenant.as_str())
+        .bind(collection.as_str())
+        .bind(id.as_str())
+        .bind(to_i64(expected_revision))
+        .execute(&mut *conn)
+        .await
+        .op("documents.replace")?;
+    if done.rows_affected() == 0 {
+        return Err(explain(conn, tenant, collection, id, expected_revision).await);
+    }
+    Ok(Document {
+        id: id.clone(),
+        revision: expected_revision + 1,
+        body,
+        updated_at: now,
+    })
+}
+
+/// See [`create_in`].
+pub(crate) async fn delete_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    collection: &CollectionName,
+    id: &DocumentId,
+    expected_revision: Option<u64>,
+) -> Result<()> {
+    let done = sqlx::query("DELETE FROM flowstore_documents WHERE tenant = $1 AND collection = $2 AND id = $3 AND ($4::int8 IS NULL OR revision = $4)")
+        .bind(tenant.as_str())
+        .bind(collection.as_str())
+        .bind(id.as_str())
+        .bind(expected_revision.map(to_i64))
+        .execute(&mut *conn)
+        .await
+        .op("documents.delete")?;
+    if done.rows_affected() == 0 {
+        return Err(match expected_revision {
+            Some(rev) => explain(conn, tenant, collection, id, rev).await,
+            None => kit::document_missing(collection, id),
+        });
+    }
+    Ok(())
+}
+
 impl PostgresStore {
-    /// Why a conditional write touched no row: missing, or at another revision.
-    async fn explain(
-        &self,
-        tenant: &TenantId,
-        c: &CollectionName,
-        id: &DocumentId,
-        expected: u64,
-    ) -> Error {
-        match DocumentStore::get(self, tenant, c, id).await {
-            Ok(d) => kit::stale_revision(id, expected, d.revision),
-            Err(e) => e,
-        }
+    async fn conn(&self, op: &'static str) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        self.pool.acquire().await.op(op)
     }
 }
 
@@ -62,25 +177,14 @@ impl DocumentStore for PostgresStore {
         body: Value,
     ) -> Result<Document> {
         self.limit.check("document", &body)?;
-        let doc = Document {
-            id: id.unwrap_or_else(DocumentId::generate),
-            revision: 1,
-            body,
-            updated_at: Timestamp::now(),
-        };
-        let done = sqlx::query("INSERT INTO flowstore_documents (tenant, collection, id, revision, body, updated_at) VALUES ($1, $2, $3, 1, $4::jsonb, $5) ON CONFLICT DO NOTHING")
-            .bind(tenant.as_str())
-            .bind(collection.as_str())
-            .bind(doc.id.as_str())
-            .bind(json_text(&doc.body, "document")?)
-            .bind(to_pg(doc.updated_at)?)
-            .execute(&self.pool)
-            .await
-            .op("documents.create")?;
-        if done.rows_affected() == 0 {
-            return Err(kit::document_taken(collection, &doc.id));
-        }
-        Ok(doc)
+        let doc = new_document(id, body);
+        create_in(
+            &mut *self.conn("documents.create").await?,
+            tenant,
+            collection,
+            doc,
+        )
+        .await
     }
 
     async fn get(
@@ -89,17 +193,13 @@ impl DocumentStore for PostgresStore {
         collection: &CollectionName,
         id: &DocumentId,
     ) -> Result<Document> {
-        sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = $1 AND collection = $2 AND id = $3")
-            .bind(tenant.as_str())
-            .bind(collection.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .op("documents.get")?
-            .as_ref()
-            .map(document)
-            .transpose()?
-            .ok_or_else(|| kit::document_missing(collection, id))
+        get_in(
+            &mut *self.conn("documents.get").await?,
+            tenant,
+            collection,
+            id,
+        )
+        .await
     }
 
     async fn replace(
@@ -111,28 +211,8 @@ impl DocumentStore for PostgresStore {
         body: Value,
     ) -> Result<Document> {
         self.limit.check("document", &body)?;
-        let now = Timestamp::now();
-        let done = sqlx::query("UPDATE flowstore_documents SET revision = revision + 1, body = $1::jsonb, updated_at = $2 WHERE tenant = $3 AND collection = $4 AND id = $5 AND revision = $6")
-            .bind(json_text(&body, "document")?)
-            .bind(to_pg(now)?)
-            .bind(tenant.as_str())
-            .bind(collection.as_str())
-            .bind(id.as_str())
-            .bind(to_i64(expected_revision))
-            .execute(&self.pool)
-            .await
-            .op("documents.replace")?;
-        if done.rows_affected() == 0 {
-            return Err(self
-                .explain(tenant, collection, id, expected_revision)
-                .await);
-        }
-        Ok(Document {
-            id: id.clone(),
-            revision: expected_revision + 1,
-            body,
-            updated_at: now,
-        })
+        let mut conn = self.conn("documents.replace").await?;
+        replace_in(&mut conn, tenant, collection, id, expected_revision, body).await
     }
 
     async fn delete(
@@ -142,21 +222,8 @@ impl DocumentStore for PostgresStore {
         id: &DocumentId,
         expected_revision: Option<u64>,
     ) -> Result<()> {
-        let done = sqlx::query("DELETE FROM flowstore_documents WHERE tenant = $1 AND collection = $2 AND id = $3 AND ($4::int8 IS NULL OR revision = $4)")
-            .bind(tenant.as_str())
-            .bind(collection.as_str())
-            .bind(id.as_str())
-            .bind(expected_revision.map(to_i64))
-            .execute(&self.pool)
-            .await
-            .op("documents.delete")?;
-        if done.rows_affected() == 0 {
-            return Err(match expected_revision {
-                Some(rev) => self.explain(tenant, collection, id, rev).await,
-                None => kit::document_missing(collection, id),
-            });
-        }
-        Ok(())
+        let mut conn = self.conn("documents.delete").await?;
+        delete_in(&mut conn, tenant, collection, id, expected_revision).await
     }
 
     async fn list(

@@ -30,7 +30,7 @@ mod runs;
 mod schedules;
 mod schema_home;
 mod time;
-mod transactions;
+mod unit_of_work;
 mod workflows;
 
 use std::str::FromStr;

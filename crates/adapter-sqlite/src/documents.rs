@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 use storage_ports::adapter_kit::errors as kit;
 use storage_ports::rules::filtered_listing::{list_filtered, Chunk};
@@ -33,19 +33,137 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl SqliteStore {
-    /// Why a conditional write touched no row: missing, or at another revision.
-    async fn explain(
-        &self,
-        tenant: &TenantId,
-        c: &CollectionName,
-        id: &DocumentId,
-        expected: u64,
-    ) -> Error {
-        match DocumentStore::get(self, tenant, c, id).await {
-            Ok(d) => kit::stale_revision(id, expected, d.revision),
-            Err(e) => e,
+/// Why a conditional write touched no row: missing, or at another revision.
+async fn explain(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    c: &CollectionName,
+    id: &DocumentId,
+    expected: u64,
+) -> Error {
+    match get_in(conn, tenant, c, id).await {
+        Ok(d) => kit::stale_revision(id, expected, d.revision),
+        Err(e) => e,
+    }
+}
+
+/// The document operations on one connection: the store's own calls run them on a
+/// pooled connection, a unit of work (T2) on its transaction.
+pub(crate) async fn create_in(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    collection: &CollectionName,
+    doc: Document,
+) -> Result<Document> {
+    let r = sqlx::query("INSERT INTO flowstore_documents (tenant, collection, id, revision, body, updated_at) VALUES (?, ?, ?, 1, ?, ?)")
+        .bind(tenant.as_str())
+        .bind(collection.as_str())
+        .bind(doc.id.as_str())
+        .bind(doc.body.to_string())
+        .bind(doc.updated_at.as_micros())
+        .execute(&mut *conn)
+        .await
+        .op("documents.create");
+    match r {
+        Ok(_) => Ok(doc),
+        Err(e) if e.kind() == storage_ports::ErrorKind::AlreadyExists => {
+            Err(kit::document_taken(collection, &doc.id))
         }
+        Err(e) => Err(e),
+    }
+}
+
+/// See [`create_in`].
+pub(crate) async fn get_in(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    collection: &CollectionName,
+    id: &DocumentId,
+) -> Result<Document> {
+    sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id = ?")
+        .bind(tenant.as_str())
+        .bind(collection.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .op("documents.get")?
+        .as_ref()
+        .map(document)
+        .transpose()?
+        .ok_or_else(|| kit::document_missing(collection, id))
+}
+
+/// See [`create_in`].
+pub(crate) async fn replace_in(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    collection: &CollectionName,
+    id: &DocumentId,
+    expected_revision: u64,
+    body: Value,
+    now: Timestamp,
+) -> Result<Document> {
+    let done = sqlx::query("UPDATE flowstore_documents SET revision = revision + 1, body = ?, updated_at = ? WHERE tenant = ? AND collection = ? AND id = ? AND revision = ?")
+        .bind(body.to_string())
+        .bind(now.as_micros())
+        .bind(tenant.as_str())
+        .bind(collection.as_str())
+        .bind(id.as_str())
+        .bind(to_i64(expected_revision))
+        .execute(&mut *conn)
+        .await
+        .op("documents.replace")?;
+    if done.rows_affected() == 0 {
+        return Err(explain(conn, tenant, collection, id, expected_revision).await);
+    }
+    Ok(Document {
+        id: id.clone(),
+        revision: expected_revision + 1,
+        body,
+        updated_at: now,
+    })
+}
+
+/// See [`create_in`].
+pub(crate) async fn delete_in(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    collection: &CollectionName,
+    id: &DocumentId,
+    expected_revision: Option<u64>,
+) -> Result<()> {
+    let done = sqlx::query("DELETE FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id = ? AND (? IS NULL OR revision = ?)")
+        .bind(tenant.as_str())
+        .bind(collection.as_str())
+        .bind(id.as_str())
+        .bind(expected_revision.map(to_i64))
+        .bind(expected_revision.map(to_i64))
+        .execute(&mut *conn)
+        .await
+        .op("documents.delete")?;
+    if done.rows_affected() == 0 {
+        return Err(match expected_revision {
+            Some(rev) => explain(conn, tenant, collection, id, rev).await,
+            None => kit::document_missing(collection, id),
+        });
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// A new document as `create` stores it.
+    pub(crate) fn new_document(&self, id: Option<DocumentId>, body: Value) -> Result<Document> {
+        self.limit.check("document", &body)?;
+        Ok(Document {
+            id: id.unwrap_or_else(DocumentId::generate),
+            revision: 1,
+            body,
+            updated_at: self.now(),
+        })
+    }
+
+    async fn conn(&self, op: &'static str) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        self.pool.acquire().await.op(op)
     }
 }
 
@@ -58,29 +176,14 @@ impl DocumentStore for SqliteStore {
         id: Option<DocumentId>,
         body: Value,
     ) -> Result<Document> {
-        self.limit.check("document", &body)?;
-        let doc = Document {
-            id: id.unwrap_or_else(DocumentId::generate),
-            revision: 1,
-            body,
-            updated_at: self.now(),
-        };
-        let r = sqlx::query("INSERT INTO flowstore_documents (tenant, collection, id, revision, body, updated_at) VALUES (?, ?, ?, 1, ?, ?)")
-            .bind(tenant.as_str())
-            .bind(collection.as_str())
-            .bind(doc.id.as_str())
-            .bind(doc.body.to_string())
-            .bind(doc.updated_at.as_micros())
-            .execute(&self.pool)
-            .await
-            .op("documents.create");
-        match r {
-            Ok(_) => Ok(doc),
-            Err(e) if e.kind() == storage_ports::ErrorKind::AlreadyExists => {
-                Err(kit::document_taken(collection, &doc.id))
-            }
-            Err(e) => Err(e),
-        }
+        let doc = self.new_document(id, body)?;
+        create_in(
+            &mut *self.conn("documents.create").await?,
+            tenant,
+            collection,
+            doc,
+        )
+        .await
     }
 
     async fn get(
@@ -89,17 +192,13 @@ impl DocumentStore for SqliteStore {
         collection: &CollectionName,
         id: &DocumentId,
     ) -> Result<Document> {
-        sqlx::query("SELECT id, revision, body, updated_at FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(collection.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .op("documents.get")?
-            .as_ref()
-            .map(document)
-            .transpose()?
-            .ok_or_else(|| kit::document_missing(collection, id))
+        get_in(
+            &mut *self.conn("documents.get").await?,
+            tenant,
+            collection,
+            id,
+        )
+        .await
     }
 
     async fn replace(
@@ -111,28 +210,17 @@ impl DocumentStore for SqliteStore {
         body: Value,
     ) -> Result<Document> {
         self.limit.check("document", &body)?;
-        let now = self.now();
-        let done = sqlx::query("UPDATE flowstore_documents SET revision = revision + 1, body = ?, updated_at = ? WHERE tenant = ? AND collection = ? AND id = ? AND revision = ?")
-            .bind(body.to_string())
-            .bind(now.as_micros())
-            .bind(tenant.as_str())
-            .bind(collection.as_str())
-            .bind(id.as_str())
-            .bind(to_i64(expected_revision))
-            .execute(&self.pool)
-            .await
-            .op("documents.replace")?;
-        if done.rows_affected() == 0 {
-            return Err(self
-                .explain(tenant, collection, id, expected_revision)
-                .await);
-        }
-        Ok(Document {
-            id: id.clone(),
-            revision: expected_revision + 1,
+        let mut conn = self.conn("documents.replace").await?;
+        replace_in(
+            &mut conn,
+            tenant,
+            collection,
+            id,
+            expected_revision,
             body,
-            updated_at: now,
-        })
+            self.now(),
+        )
+        .await
     }
 
     async fn delete(
@@ -142,22 +230,8 @@ impl DocumentStore for SqliteStore {
         id: &DocumentId,
         expected_revision: Option<u64>,
     ) -> Result<()> {
-        let done = sqlx::query("DELETE FROM flowstore_documents WHERE tenant = ? AND collection = ? AND id = ? AND (? IS NULL OR revision = ?)")
-            .bind(tenant.as_str())
-            .bind(collection.as_str())
-            .bind(id.as_str())
-            .bind(expected_revision.map(to_i64))
-            .bind(expected_revision.map(to_i64))
-            .execute(&self.pool)
-            .await
-            .op("documents.delete")?;
-        if done.rows_affected() == 0 {
-            return Err(match expected_revision {
-                Some(rev) => self.explain(tenant, collection, id, rev).await,
-                None => kit::document_missing(collection, id),
-            });
-        }
-        Ok(())
+        let mut conn = self.conn("documents.delete").await?;
+        delete_in(&mut conn, tenant, collection, id, expected_revision).await
     }
 
     async fn list(

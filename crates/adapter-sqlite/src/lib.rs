@@ -31,7 +31,7 @@ mod queue;
 mod runs;
 mod schedules;
 mod schema_home;
-mod transactions;
+mod unit_of_work;
 mod workflows;
 
 use std::path::Path;

@@ -43,6 +43,7 @@ mod schedules;
 pub mod servers;
 pub mod skew;
 mod transactions;
+mod units_of_work;
 mod workflows;
 
 pub use check::{Ctx, Failure, TestResult};

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 use storage_ports::JobQueueExt as _;
+use storage_ports::TransactionsExt as _;
 use storage_ports::{Dequeue, ErrorKind, JobId, NewJob, QueueName, Timestamp};
 
 use crate::check::{expect_kind, id, Ctx, TestResult};

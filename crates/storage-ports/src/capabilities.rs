@@ -43,7 +43,8 @@ pub struct Capabilities {
     /// [`ScheduleStore`](crate::ScheduleStore): periodic jobs stored in the queue's
     /// backend (Q19).
     pub queue_schedules: bool,
-    /// [`Transactions`](crate::Transactions) (T1).
+    /// [`Transactions`](crate::Transactions): units of work over documents, runs and
+    /// the queue (T1-T6).
     pub transactions: bool,
     /// [`DocumentStore`](crate::DocumentStore).
     pub documents: bool,

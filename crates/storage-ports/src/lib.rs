@@ -31,6 +31,7 @@ pub mod transaction;
 pub mod transfer;
 pub mod typed_collection;
 pub mod typed_queue;
+pub mod unit_of_work;
 pub mod unsupported;
 pub mod workflow;
 
@@ -69,8 +70,9 @@ pub use schedule::{CatchUp, DueSchedules, NewSchedule, Schedule, ScheduleStore, 
 pub use secret::Secret;
 pub use store_set::StoreSet;
 pub use time::Timestamp;
-pub use transaction::Transactions;
+pub use transaction::{Transactions, TransactionsExt, UnitFuture};
 pub use typed_collection::{Collection, Typed, TypedPage};
 pub use typed_queue::{TypedBatch, TypedJob, TypedQueue};
+pub use unit_of_work::UnitOfWork;
 pub use unsupported::UnsupportedStore;
 pub use workflow::{NewWorkflowVersion, VersionMeta, WorkflowStore, WorkflowVersion};

@@ -160,7 +160,7 @@ impl Operation {
         Self::DOCUMENTS_DELETE,
         Self::DOCUMENTS_LIST,
         Self::DOCUMENTS_COLLECTIONS,
-        Self::TRANSACTIONS_START_RUN_WITH_JOB,
+        Self::TRANSACTIONS_BEGIN,
         Self::OPERATIONS_STATS,
         Self::OPERATIONS_SCHEMA,
         Self::OPERATIONS_MIGRATE,

@@ -363,13 +363,7 @@ impl DocumentStore for UnsupportedStore {
 
 #[async_trait]
 impl Transactions for UnsupportedStore {
-    async fn start_run_with_job(
-        &self,
-        _: &TenantId,
-        _: NewRun,
-        _: &QueueName,
-        _: NewJob,
-    ) -> Result<(Run, Enqueued)> {
+    async fn begin(&self, _: &TenantId) -> Result<Box<dyn crate::UnitOfWork>> {
         self.no("transactions")
     }
 }

@@ -152,8 +152,13 @@ impl Storage {
                 .map_or(&instances[0].1, |(_, s, _)| s)
         };
         let (runs, queue) = (of(Concern::Runs), of(Concern::Queue));
-        let shared = InstanceKey::of(config.backend(Concern::Runs))
-            == InstanceKey::of(config.backend(Concern::Queue));
+        // A unit of work writes documents, runs and jobs in one transaction of one
+        // instance: offered only when the three concerns are on that instance, so that
+        // each write lands where its concern is configured.
+        let home = InstanceKey::of(config.backend(Concern::Runs));
+        let shared = [Concern::Queue, Concern::Documents]
+            .into_iter()
+            .all(|c| InstanceKey::of(config.backend(c)) == home);
         let transactions = shared && runs.capabilities().transactions;
         let set = StoreSet {
             workflows: of(Concern::Workflows).workflows.clone(),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 use storage_ports::JobQueueExt as _;
+use storage_ports::TransactionsExt;
 
 use serde_json::Value;
 use storage_ports::{
@@ -216,6 +217,22 @@ impl TenantView {
     }
 
     // Transactions and operations.
+    /// Runs `work` in a unit of work of this tenant (T2-T6): the seed's
+    /// `storage.transaction(tx => ...)`. See [`TransactionsExt::unit_of_work`].
+    ///
+    /// # Errors
+    /// `work`'s error, or the error of beginning or committing the unit.
+    pub async fn transaction<T, E, F>(&self, work: F) -> std::result::Result<T, E>
+    where
+        T: Send,
+        E: From<storage_ports::Error> + Send,
+        F: for<'u> FnOnce(
+                &'u mut dyn storage_ports::UnitOfWork,
+            ) -> storage_ports::UnitFuture<'u, T, E>
+            + Send,
+    {
+        self.set.transactions.unit_of_work(&self.tenant, work).await
+    }
     pub async fn start_run_with_job(
         &self,
         run: NewRun,

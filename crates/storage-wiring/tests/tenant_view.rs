@@ -66,3 +66,49 @@ async fn a_server_backend_without_url_names_the_key_and_variable() {
         other => panic!("expected Settings, got {other:?}"),
     }
 }
+
+/// A unit of work through the tenant view (the seed's `storage.transaction`), and
+/// its absence when documents are not on the instance that holds runs and the queue.
+#[tokio::test]
+async fn units_of_work_need_runs_queue_and_documents_on_one_instance(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let storage = Storage::build(&StorageConfig::memory()).await?;
+    let acme = storage.tenant(TenantId::new("acme")?);
+    let executions = storage_ports::CollectionName::new("executions")?;
+    let q = storage_ports::QueueName::new("runs")?;
+    let (e2, q2) = (executions.clone(), q.clone());
+    let doc = acme
+        .transaction(move |tx| {
+            Box::pin(async move {
+                let doc = tx.create_document(&e2, None, json!({"plan": "p1"})).await?;
+                tx.enqueue(
+                    &q2,
+                    storage_ports::NewJob::new(json!({"execution": doc.id.as_str()})),
+                )
+                .await?;
+                Ok::<_, storage_ports::Error>(doc)
+            })
+        })
+        .await?;
+    assert_eq!(acme.document(&executions, &doc.id).await?, doc);
+    assert!(storage.capabilities().transactions);
+
+    let dir = std::env::temp_dir().join(format!("flowstore-units-{}", std::process::id()));
+    let mut config = StorageConfig::memory();
+    config.documents =
+        storage_wiring::BackendConfig::of("fs").with("path", dir.display().to_string());
+    let split = Storage::build(&config).await?;
+    assert!(
+        !split.capabilities().transactions,
+        "documents live elsewhere"
+    );
+    let r = split
+        .tenant(TenantId::new("acme")?)
+        .transaction(|tx| {
+            Box::pin(async move { tx.get_document(&executions, &doc.id).await.map(|_| ()) })
+        })
+        .await;
+    assert_eq!(r.err().map(|e| e.kind()), Some(ErrorKind::Unsupported));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

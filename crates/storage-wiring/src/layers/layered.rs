@@ -780,25 +780,14 @@ impl<L: Intercept> DocumentStore for Layered<L> {
 
 #[async_trait]
 impl<L: Intercept> Transactions for Layered<L> {
-    async fn start_run_with_job(
-        &self,
-        tenant: &TenantId,
-        run: NewRun,
-        queue: &QueueName,
-        job: NewJob,
-    ) -> Result<(Run, Enqueued)> {
+    async fn begin(&self, tenant: &TenantId) -> Result<Box<dyn storage_ports::UnitOfWork>> {
+        // Only the start is intercepted: see `storage_ports::unit_of_work` for why a
+        // unit's own calls are not repeated or timed.
         self.call(
-            Operation::TRANSACTIONS_START_RUN_WITH_JOB,
+            Operation::TRANSACTIONS_BEGIN,
             Some(tenant),
             false,
-            move || {
-                Box::pin(self.inner.transactions.start_run_with_job(
-                    tenant,
-                    run.clone(),
-                    queue,
-                    job.clone(),
-                ))
-            },
+            move || Box::pin(self.inner.transactions.begin(tenant)),
         )
         .await
     }
