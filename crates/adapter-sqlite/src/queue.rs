@@ -389,7 +389,7 @@ impl SqliteStore {
         };
         // The best of the ready jobs and of the expired leases taken.
         let rows = sqlx::query("SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, concurrency_key FROM ( \
-               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq, concurrency_key FROM flowstore_jobs INDEXED BY flowstore_jobs_order WHERE tenant = ?1 AND queue = ?2 AND state = 'ready' AND run_at <= ?3 ORDER BY priority DESC, run_at, seq LIMIT ?4) \
+               SELECT * FROM (SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq, concurrency_key FROM flowstore_jobs INDEXED BY flowstore_jobs_ready WHERE tenant = ?1 AND queue = ?2 AND state = 'ready' AND run_at <= ?3 ORDER BY priority DESC, run_at, seq LIMIT ?4) \
                UNION ALL \
                SELECT job_id, payload, priority, attempts, max_attempts, enqueued_at, run_at, seq, concurrency_key FROM flowstore_jobs WHERE tenant = ?1 AND queue = ?2 AND job_id IN (SELECT value FROM json_each(?5))) \
              ORDER BY priority DESC, run_at, seq LIMIT ?4")

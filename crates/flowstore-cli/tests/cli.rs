@@ -121,7 +121,7 @@ fn doctor_names_problems_and_fixes() -> Result<(), Box<dyn std::error::Error>> {
         String::from_utf8_lossy(&good.stderr)
     );
     assert!(
-        text.contains("schema 7 (current)") && text.contains("no problems found"),
+        text.contains("schema 8 (current)") && text.contains("no problems found"),
         "{text}"
     );
     assert!(
