@@ -1,4 +1,4 @@
-//! Throwaway PostgreSQL and Redis servers for the tests: installed from Debian when
+//! Throwaway PostgreSQL, Redis and S3-compatible servers for the tests: installed from Debian when
 //! missing (as root), started on free loopback ports in a temp directory, stopped when
 //! dropped, tests failed or not.
 //!
@@ -9,7 +9,9 @@
 //!   `FLOWSTORE_TEST_REDIS_KILL` (SIGKILL, then start: what a crash leaves);
 //! - `DBUS_SESSION_BUS_ADDRESS`: a private D-Bus session bus with an unlocked
 //!   gnome-keyring answering as the Secret Service (its data in the temp directory,
-//!   never the user's keyring).
+//!   never the user's keyring);
+//! - `FLOWSTORE_TEST_S3_ENDPOINT`, `FLOWSTORE_TEST_S3_BUCKET`: moto's S3-compatible
+//!   server (from PyPI, in a virtualenv under `target/test-servers`) and a bucket on it.
 //!
 //! A variable already set is respected: point the tests at your own server with it.
 
@@ -28,6 +30,14 @@ pub const REDIS_URL: &str = "FLOWSTORE_TEST_REDIS_URL";
 pub const REDIS_RESTART: &str = "FLOWSTORE_TEST_REDIS_RESTART";
 pub const REDIS_KILL: &str = "FLOWSTORE_TEST_REDIS_KILL";
 pub const DBUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
+pub const S3_ENDPOINT: &str = "FLOWSTORE_TEST_S3_ENDPOINT";
+pub const S3_BUCKET: &str = "FLOWSTORE_TEST_S3_BUCKET";
+
+/// moto's S3 server, pinned: its `If-Match` and `If-None-Match` on PutObject are what
+/// the object-storage tests rely on (docs/dependencies.md says why moto).
+const MOTO: &str = "moto[server]==5.2.5";
+/// The bucket the object-storage tests use (created when the server starts).
+const TEST_BUCKET: &str = "flowstore-test";
 
 /// Running servers; dropping it stops them and removes their files.
 pub struct Services {
@@ -75,6 +85,9 @@ impl Services {
         }
         if std::env::var_os(REDIS_URL).is_none() {
             me.start_redis()?;
+        }
+        if keyring && std::env::var_os(S3_ENDPOINT).is_none() {
+            me.start_s3()?;
         }
         // Always a private bus: the tests must never write into the user's keyring.
         if keyring {
@@ -233,6 +246,49 @@ impl Services {
 }
 
 impl Services {
+    /// moto's S3-compatible server on a free loopback port, from a virtualenv under
+    /// `target/test-servers` (made on first use with PyPI's pinned `moto[server]`),
+    /// with the test bucket created.
+    fn start_s3(&mut self) -> Result<()> {
+        let venv = std::env::current_dir()?.join("target/test-servers/moto-venv");
+        let server = venv.join("bin/moto_server");
+        if !server.is_file() {
+            eprintln!("xtask: installing {MOTO} into {}", venv.display());
+            if run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).is_err() {
+                install(&["python3-venv"])?;
+                run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+            }
+            run(Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "--disable-pip-version-check", MOTO])
+                .stdout(std::process::Stdio::null()))
+            .context("installing moto's S3 server from PyPI (pip install 'moto[server]')")?;
+        }
+        let port = free_port()?;
+        let log = fs::File::create(self.dir.join("moto.log"))?;
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", server.display()))?;
+        self.children.push(("moto S3 server".into(), child));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match create_bucket(port, TEST_BUCKET) {
+                Ok(()) => break,
+                Err(e) if Instant::now() > deadline => {
+                    bail!("moto's S3 server did not answer on port {port} within 30 s: {e} (its log is {})", self.dir.join("moto.log").display())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        self.env
+            .push((S3_ENDPOINT.into(), format!("http://127.0.0.1:{port}")));
+        self.env.push((S3_BUCKET.into(), TEST_BUCKET.into()));
+        eprintln!("xtask: S3-compatible server (moto) on 127.0.0.1:{port}, bucket {TEST_BUCKET}");
+        Ok(())
+    }
+
     /// After the suite: every key on the Redis server started here is tenant-prefixed
     /// (`flowstore:{<tenant>}:`), read with `redis-cli --scan` as an operator would.
     ///
@@ -525,6 +581,27 @@ fn wait_for_redis(port: u16) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     bail!("Redis did not accept connections on port {port} within 10 s")
+}
+
+/// Creates `bucket` with a plain `PUT /<bucket>` (moto does not check signatures).
+fn create_bucket(port: u16, bucket: &str) -> Result<()> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    let status = answer.split_whitespace().nth(1).unwrap_or("");
+    if status != "200" {
+        bail!(
+            "creating bucket {bucket} answered {:?}",
+            answer.lines().next()
+        );
+    }
+    Ok(())
 }
 
 fn write_script(path: &Path, body: &str) -> Result<()> {

@@ -177,7 +177,32 @@ impl SqliteStore {
         c
     }
 
-    /// Every port: workflows and documents from SQLite; the rest `Unsupported` for now.
+    /// Writes a consistent copy of the whole database to `path` (`VACUUM INTO`):
+    /// one file, with what the write-ahead log holds folded in, as of the last commit.
+    /// It is what a database kept in a bucket uploads. `path` must not exist.
+    ///
+    /// # Errors
+    /// `Unavailable` when the copy cannot be written (a file at `path`, a full disk).
+    pub async fn snapshot_to(&self, path: &Path) -> Result<()> {
+        let target = path.to_str().ok_or_else(|| {
+            storage_ports::Error::invalid_input(format!("{} is not UTF-8", path.display()))
+        })?;
+        use crate::error::SqlxResultExt as _;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .op("operations.snapshot")?;
+        Ok(())
+    }
+
+    /// Closes the database's connections (waiting for those in use), so that the file
+    /// can be removed or replaced.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Every port but credentials, which never go into a database.
     #[must_use]
     pub fn store_set(&self) -> StoreSet {
         let me = Arc::new(self.clone());

@@ -12,6 +12,8 @@ mod composite;
 mod config;
 pub mod layers;
 mod registry;
+#[cfg(feature = "objects")]
+pub mod remote_sqlite;
 pub mod retention;
 pub mod scheduler;
 mod tenant_view;

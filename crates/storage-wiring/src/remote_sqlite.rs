@@ -1,0 +1,153 @@
+//! A SQLite database that lives in a bucket (issue 16): the seed unentropy's
+//! `sqlite-s3` provider, without its lost updates.
+//!
+//! The lifecycle is explicit: [`RemoteSqlite::open`] downloads the database into a
+//! private cache directory and opens it as usual; [`RemoteSqlite::persist`] uploads a
+//! consistent copy only over the version it downloaded (`If-Match`), or as a new
+//! object (`If-None-Match: *`); [`RemoteSqlite::close`] removes the local copy. When
+//! another writer persisted first, persist fails with `PreconditionFailed` naming the
+//! object, and nothing is overwritten. [`with_remote_sqlite`] runs a host's unit of
+//! work that way and, when it loses such a race, downloads again and runs it again.
+//!
+//! Whole-file transfer both ways: it suits databases up to some tens of megabytes
+//! written by a few writers at a time (CI jobs recording their metrics), not a busy
+//! shared store, which belongs on PostgreSQL.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use adapter_sqlite::SqliteStore;
+use storage_objects::{Bucket, ObjectLocation, ObjectStoreConfig, RemoteFile};
+use storage_ports::{ErrorKind, Result, StoreSet};
+
+/// An open SQLite database whose home is an object.
+#[derive(Debug)]
+pub struct RemoteSqlite {
+    file: RemoteFile,
+    store: SqliteStore,
+    snapshots: u32,
+}
+
+impl RemoteSqlite {
+    /// Downloads the database at `at` (an absent object is a new, empty database)
+    /// into a private directory under `cache`, and opens it (applying migrations).
+    ///
+    /// # Errors
+    /// `Unavailable` when the object store or the cache fails; `InvalidInput` for a
+    /// database written by a newer flowstore; a permanent error for refused credentials.
+    pub async fn open(
+        config: &ObjectStoreConfig,
+        at: &ObjectLocation,
+        cache: &Path,
+    ) -> Result<Self> {
+        let bucket = Bucket::open(config, at.bucket())?;
+        let file = RemoteFile::open(bucket, at.clone(), cache).await?;
+        let store = match SqliteStore::open(file.path()).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = file.close().await;
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            file,
+            store,
+            snapshots: 0,
+        })
+    }
+
+    /// The database's ports.
+    #[must_use]
+    pub fn store_set(&self) -> StoreSet {
+        self.store.store_set()
+    }
+
+    /// The object the database lives in.
+    #[must_use]
+    pub fn location(&self) -> &ObjectLocation {
+        self.file.location()
+    }
+
+    /// Uploads a consistent copy of the database (as of its last commit) over the
+    /// version downloaded, or as a new object.
+    ///
+    /// # Errors
+    /// `PreconditionFailed`, naming the object, when another writer persisted since
+    /// this copy was opened: nothing was overwritten, the local copy is kept, and the
+    /// work must be redone on a fresh download. `Unavailable`.
+    pub async fn persist(&mut self) -> Result<()> {
+        self.snapshots += 1;
+        let snapshot = snapshot_path(self.file.path(), self.snapshots);
+        let _ = tokio::fs::remove_file(&snapshot).await;
+        self.store.snapshot_to(&snapshot).await?;
+        let done = self.file.persist_from(&snapshot).await;
+        let _ = tokio::fs::remove_file(&snapshot).await;
+        done
+    }
+
+    /// Closes the database and removes the local copy. What was not persisted is lost.
+    ///
+    /// # Errors
+    /// `Unavailable` when the cache directory cannot be removed.
+    pub async fn close(self) -> Result<()> {
+        self.store.close().await;
+        self.file.close().await
+    }
+}
+
+fn snapshot_path(db: &Path, n: u32) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".snapshot-{n}"));
+    db.with_file_name(name)
+}
+
+/// Runs `work` on the database at `at` and persists it; when the persist loses a race
+/// (`PreconditionFailed`), downloads the database again and runs `work` again, up to
+/// `attempts` times in all, waiting a little longer (with jitter) before each retry.
+///
+/// `work` may run more than once: it must do all of its writes through the store it
+/// is given, and hold nothing from a run that lost.
+///
+/// # Errors
+/// `work`'s error (the database is not persisted); the last `PreconditionFailed` when
+/// every attempt lost; the errors of [`RemoteSqlite::open`] and `persist`.
+pub async fn with_remote_sqlite<T, F, Fut>(
+    config: &ObjectStoreConfig,
+    at: &ObjectLocation,
+    cache: &Path,
+    attempts: u32,
+    mut work: F,
+) -> Result<T>
+where
+    F: FnMut(StoreSet) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut db = RemoteSqlite::open(config, at, cache).await?;
+        let outcome = match work(db.store_set()).await {
+            Ok(value) => db.persist().await.map(|()| value),
+            Err(e) => Err(e),
+        };
+        db.close().await?;
+        match outcome {
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed && attempt < attempts => {
+                tracing::debug!(object = %at, attempt, "lost a persist race; running the unit again");
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// 5 ms doubling to at most 320 ms, with up to as much again of jitter, so that
+/// writers that lost together do not retry together.
+fn backoff(attempt: u32) -> Duration {
+    let base = 5u64 << attempt.min(6);
+    // The low 64 bits of a v7 UUID are random.
+    let random = uuid::Uuid::now_v7().as_u128() & u128::from(u64::MAX);
+    let jitter = u64::try_from(random).unwrap_or(0) % base.max(1);
+    Duration::from_millis(base + jitter)
+}
