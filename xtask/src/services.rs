@@ -36,6 +36,12 @@ pub const S3_BUCKET: &str = "FLOWSTORE_TEST_S3_BUCKET";
 /// moto's S3 server, pinned: its `If-Match` and `If-None-Match` on PutObject are what
 /// the object-storage tests rely on (docs/dependencies.md says why moto).
 const MOTO: &str = "moto[server]==5.2.5";
+/// moto's S3 app on loopback, serving one request at a time (see `start_s3`).
+const MOTO_ONE_AT_A_TIME: &str = "import sys\n\
+from werkzeug.serving import run_simple\n\
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app\n\
+run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False, request_handler=MotoRequestHandler)\n";
+
 /// The bucket the object-storage tests use (created when the server starts).
 const TEST_BUCKET: &str = "flowstore-test";
 
@@ -265,8 +271,13 @@ impl Services {
         }
         let port = free_port()?;
         let log = fs::File::create(self.dir.join("moto.log"))?;
-        let child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto's own `moto_server` serves requests on threads, and checks a PutObject's
+        // `If-Match` / `If-None-Match` and then writes without a lock between: two
+        // racing conditional puts can both succeed, which S3 never allows (seen as a
+        // lost build in the 8-process test). One request at a time makes each check
+        // and write atomic, as on S3.
+        let child = Command::new(venv.join("bin/python"))
+            .args(["-c", MOTO_ONE_AT_A_TIME, &port.to_string()])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

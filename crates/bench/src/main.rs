@@ -134,9 +134,15 @@ async fn main() -> anyhow::Result<()> {
     for b in backends.iter().filter(|_| wants("P1")) {
         note(ingest::run(b.clone(), sizes.ingest_runs_per_writer, sizes.rounds).await?);
     }
-    for b in backends.iter().filter(|_| wants("P3")) {
-        for f in queue::run(b.clone(), &work, sizes.queue_jobs, sizes.rounds).await? {
-            note(f);
+    // `--scenario P3-variants` runs the variants (each beside plain P3) alone.
+    for b in backends
+        .iter()
+        .filter(|_| wants("P3") || wants("P3-variants"))
+    {
+        if wants("P3") {
+            for f in queue::run(b.clone(), &work, sizes.queue_jobs, sizes.rounds).await? {
+                note(f);
+            }
         }
         for f in queue::variants(b.clone(), sizes.queue_jobs, sizes.rounds).await? {
             note(f);

@@ -146,23 +146,48 @@ async fn open(config: &StorageConfig) -> Result<Storage, Failure> {
 
 async fn dispatch(cli: Cli) -> Out {
     let ctx = Ctx::new(&cli.global);
-    let storage = || async { open(&config(&cli.global)?).await };
-    match cli.command {
+    let command = match cli.command {
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "flowstore", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Transfer(args) => return transfer::transfer(&ctx, args).await,
+        other => other,
+    };
+    let storage = open(&config(&cli.global)?).await?;
+    match command {
+        Command::Demo(args) => demo::run(&storage, &ctx, &args).await,
+        Command::Workflow(c) => commands::workflow(&storage, &ctx, c).await,
+        Command::Runs(c) => commands::runs(&storage, &ctx, c).await,
+        Command::Queue(c) => commands::queue(&storage, &ctx, c).await,
+        Command::Metrics(c) => commands::metrics(&storage, &ctx, c).await,
+        Command::Credentials(c) => credentials::credentials(&storage, &ctx, c).await,
+        Command::Prune(args) => prune::prune(&storage, &ctx, args).await,
+        Command::Stats => commands::stats(&storage, &ctx).await,
+        Command::Doctor => doctor::doctor(&storage, &ctx).await,
+        Command::Health => commands::health(&storage).await,
+        Command::Completions { .. } | Command::Transfer(_) => Ok(()),
+    }?;
+    persist(&storage).await
+}
+
+/// A command that succeeded persists before it exits: a database that lives in a
+/// bucket is uploaded, over the version it downloaded, when the command changed it.
+/// A command that failed persists nothing.
+async fn persist(storage: &Storage) -> Out {
+    match storage.persist().await {
+        Ok(0) => Ok(()),
+        Ok(n) => {
+            tracing::info!(databases = n, "persisted to object storage");
             Ok(())
         }
-        Command::Transfer(args) => transfer::transfer(&ctx, args).await,
-        Command::Demo(args) => demo::run(&storage().await?, &ctx, &args).await,
-        Command::Workflow(c) => commands::workflow(&storage().await?, &ctx, c).await,
-        Command::Runs(c) => commands::runs(&storage().await?, &ctx, c).await,
-        Command::Queue(c) => commands::queue(&storage().await?, &ctx, c).await,
-        Command::Metrics(c) => commands::metrics(&storage().await?, &ctx, c).await,
-        Command::Credentials(c) => credentials::credentials(&storage().await?, &ctx, c).await,
-        Command::Prune(args) => prune::prune(&storage().await?, &ctx, args).await,
-        Command::Stats => commands::stats(&storage().await?, &ctx).await,
-        Command::Doctor => doctor::doctor(&storage().await?, &ctx).await,
-        Command::Health => commands::health(&storage().await?).await,
+        Err(e) if e.kind() == storage_ports::ErrorKind::PreconditionFailed => {
+            Err(Failure::Other(format!(
+                "{}; run the command again to redo it on the current database",
+                e.message()
+            )))
+        }
+        Err(e) => Err(Failure::Other(e.to_string())),
     }
 }

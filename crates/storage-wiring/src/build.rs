@@ -87,6 +87,7 @@ pub struct Storage {
     instances: Vec<(Vec<Concern>, Arc<dyn storage_ports::Operations>)>,
     retention: Option<crate::retention::RetentionConfig>,
     scheduler: Option<crate::scheduler::SchedulerConfig>,
+    remotes: crate::remotes::Remotes,
 }
 
 impl Storage {
@@ -113,6 +114,7 @@ impl Storage {
         registry: &Registry,
     ) -> Result<Self, WiringError> {
         let mut instances: Vec<(InstanceKey, StoreSet, Vec<Concern>)> = Vec::new();
+        let mut remotes = crate::remotes::Remotes::default();
         for c in Concern::ALL {
             let b = config.backend(c);
             let key = InstanceKey::of(b);
@@ -122,7 +124,8 @@ impl Storage {
                     let ctx = OpenContext {
                         payload_limit: PayloadLimit(config.payload_limit_bytes),
                     };
-                    instances.push((key, open(registry, c, b, ctx).await?, vec![c]));
+                    let set = open(registry, c, b, ctx, &mut remotes).await?;
+                    instances.push((key, set, vec![c]));
                 }
             }
         }
@@ -141,6 +144,7 @@ impl Storage {
                 instances: ops,
                 retention: config.retention.clone(),
                 scheduler: config.scheduler.clone(),
+                remotes,
             });
         }
         let of = |c: Concern| -> &StoreSet {
@@ -189,7 +193,31 @@ impl Storage {
             instances: ops,
             retention: config.retention.clone(),
             scheduler: config.scheduler.clone(),
+            remotes,
         })
+    }
+
+    /// Uploads every database of this storage that lives in a bucket (`type: sqlite`,
+    /// `path: s3://...`) and changed since it was downloaded or last uploaded, each
+    /// only over the version it downloaded. Call it when a unit of work or a command
+    /// is done: until then, nothing it wrote is in the bucket. Answers how many were
+    /// uploaded.
+    ///
+    /// # Errors
+    /// `PreconditionFailed`, naming the object, when another writer uploaded first:
+    /// nothing was overwritten, and the work must be redone on a fresh download
+    /// (build the storage again); `Unavailable` when the object store fails.
+    pub async fn persist(&self) -> storage_ports::Result<usize> {
+        self.remotes.persist().await
+    }
+
+    /// Where the databases that live in buckets are (`s3://...`), for messages.
+    #[must_use]
+    pub fn remote_databases(&self) -> Vec<String> {
+        if self.remotes.is_empty() {
+            return Vec::new();
+        }
+        self.remotes.locations()
     }
 
     /// Wraps an already built set (an outside adapter, a test).
@@ -202,6 +230,7 @@ impl Storage {
             instances: ops,
             retention: None,
             scheduler: None,
+            remotes: crate::remotes::Remotes::default(),
         }
     }
 
@@ -284,7 +313,19 @@ async fn open(
     concern: Concern,
     b: &BackendConfig,
     ctx: OpenContext,
+    remotes: &mut crate::remotes::Remotes,
 ) -> Result<StoreSet, WiringError> {
+    #[cfg(feature = "objects")]
+    if b.backend == "sqlite" && crate::remote_sqlite::is_remote(&b.settings) {
+        let db = crate::remote_sqlite::open_configured(&b.settings, ctx)
+            .await
+            .map_err(|source| open_error(concern, b, source))?;
+        let set = db.store_set();
+        remotes.add(db);
+        return Ok(set);
+    }
+    #[cfg(not(feature = "objects"))]
+    let _ = remotes;
     let Some(opening) = registry.open(&b.backend, b.settings.clone(), ctx) else {
         if SHIPPED.contains(&b.backend.as_str()) {
             return Err(WiringError::NotCompiled {
@@ -298,7 +339,12 @@ async fn open(
             known: registry.names().join(", "),
         });
     };
-    opening.await.map_err(|source| {
+    opening.await.map_err(|source| open_error(concern, b, source))
+}
+
+/// A backend's failure to open, as the wiring reports it.
+fn open_error(concern: Concern, b: &BackendConfig, source: storage_ports::Error) -> WiringError {
+    {
         if crate::registry::is_settings_error(&source) {
             let field = source
                 .message()
@@ -322,5 +368,5 @@ async fn open(
                 source,
             }
         }
-    })
+    }
 }

@@ -12,6 +12,7 @@ mod composite;
 mod config;
 pub mod layers;
 mod registry;
+mod remotes;
 #[cfg(feature = "objects")]
 pub mod remote_sqlite;
 pub mod retention;

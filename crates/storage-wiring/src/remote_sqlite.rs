@@ -27,6 +27,19 @@ pub struct RemoteSqlite {
     file: RemoteFile,
     store: SqliteStore,
     snapshots: u32,
+    /// The digest of the database's snapshot as last downloaded or uploaded: a
+    /// persist that would upload the same bytes uploads nothing.
+    baseline: [u8; 32],
+}
+
+/// What a persist did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persisted {
+    /// The database was uploaded.
+    Uploaded,
+    /// Nothing changed since the last download or upload: nothing was sent (so a
+    /// read-only command never races a writer, and never creates the object).
+    Unchanged,
 }
 
 impl RemoteSqlite {
@@ -50,11 +63,36 @@ impl RemoteSqlite {
                 return Err(e);
             }
         };
-        Ok(Self {
+        let mut me = Self {
             file,
             store,
             snapshots: 0,
-        })
+            baseline: [0; 32],
+        };
+        let (snapshot, digest) = me.snapshot().await?;
+        let _ = tokio::fs::remove_file(&snapshot).await;
+        me.baseline = digest;
+        Ok(me)
+    }
+
+    /// The same database with `limit` on every payload it writes (N4).
+    #[must_use]
+    pub fn with_payload_limit(mut self, limit: storage_ports::PayloadLimit) -> Self {
+        self.store = self.store.with_payload_limit(limit);
+        self
+    }
+
+    /// A consistent copy of the database beside it, and its digest.
+    async fn snapshot(&mut self) -> Result<(PathBuf, [u8; 32])> {
+        use sha2::Digest as _;
+        self.snapshots += 1;
+        let snapshot = snapshot_path(self.file.path(), self.snapshots);
+        let _ = tokio::fs::remove_file(&snapshot).await;
+        self.store.snapshot_to(&snapshot).await?;
+        let bytes = tokio::fs::read(&snapshot).await.map_err(|e| {
+            storage_ports::Error::unavailable(format!("cannot read {}: {e}", snapshot.display()))
+        })?;
+        Ok((snapshot, sha2::Sha256::digest(&bytes).into()))
     }
 
     /// The database's ports.
@@ -76,13 +114,20 @@ impl RemoteSqlite {
     /// `PreconditionFailed`, naming the object, when another writer persisted since
     /// this copy was opened: nothing was overwritten, the local copy is kept, and the
     /// work must be redone on a fresh download. `Unavailable`.
-    pub async fn persist(&mut self) -> Result<()> {
-        self.snapshots += 1;
-        let snapshot = snapshot_path(self.file.path(), self.snapshots);
+    pub async fn persist(&mut self) -> Result<Persisted> {
+        let (snapshot, digest) = self.snapshot().await?;
+        let done = if digest == self.baseline {
+            Ok(Persisted::Unchanged)
+        } else {
+            self.file
+                .persist_from(&snapshot)
+                .await
+                .map(|()| Persisted::Uploaded)
+        };
         let _ = tokio::fs::remove_file(&snapshot).await;
-        self.store.snapshot_to(&snapshot).await?;
-        let done = self.file.persist_from(&snapshot).await;
-        let _ = tokio::fs::remove_file(&snapshot).await;
+        if matches!(done, Ok(Persisted::Uploaded)) {
+            self.baseline = digest;
+        }
         done
     }
 
@@ -128,7 +173,7 @@ where
         attempt += 1;
         let mut db = RemoteSqlite::open(config, at, cache).await?;
         let outcome = match work(db.store_set()).await {
-            Ok(value) => db.persist().await.map(|()| value),
+            Ok(value) => db.persist().await.map(|_| value),
             Err(e) => Err(e),
         };
         db.close().await?;
@@ -150,4 +195,48 @@ fn backoff(attempt: u32) -> Duration {
     let random = uuid::Uuid::now_v7().as_u128() & u128::from(u64::MAX);
     let jitter = u64::try_from(random).unwrap_or(0) % base.max(1);
     Duration::from_millis(base + jitter)
+}
+
+/// The settings of `type: sqlite` whose `path` is an object (`s3://bucket/key`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteSettings {
+    path: String,
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    /// Where downloaded copies go (default: a `flowstore-remote` directory in the
+    /// system's temporary directory).
+    cache_dir: Option<PathBuf>,
+}
+
+/// Whether `settings` of a `sqlite` backend name a database in a bucket.
+pub(crate) fn is_remote(settings: &crate::Settings) -> bool {
+    settings
+        .get("path")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(ObjectLocation::is_object_url)
+}
+
+/// Opens the database a `sqlite` backend's settings put in a bucket.
+pub(crate) async fn open_configured(
+    settings: &crate::Settings,
+    ctx: crate::OpenContext,
+) -> Result<RemoteSqlite> {
+    let s: RemoteSettings = settings.parse("sqlite")?;
+    let at = ObjectLocation::parse(&s.path)
+        .map_err(|e| crate::registry::settings_error("sqlite", format!("`path`: {}", e.message())))?;
+    let config = ObjectStoreConfig {
+        endpoint: s.endpoint,
+        region: s.region,
+        access_key_id: s.access_key_id,
+        secret_access_key: s.secret_access_key.map(storage_ports::Secret::new),
+    };
+    let cache = s
+        .cache_dir
+        .unwrap_or_else(|| std::env::temp_dir().join("flowstore-remote"));
+    Ok(RemoteSqlite::open(&config, &at, &cache)
+        .await?
+        .with_payload_limit(ctx.payload_limit))
 }

@@ -1,0 +1,62 @@
+//! The databases of a [`crate::Storage`] that live in buckets (`type: sqlite` with
+//! `path: s3://...`), kept so that the host can persist them: a remote database is
+//! only written back when asked, at the end of a unit of work or a command.
+
+use std::sync::Arc;
+
+use storage_ports::Result;
+
+/// The remote databases a storage opened (none without the `objects` feature).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Remotes {
+    #[cfg(feature = "objects")]
+    open: Vec<Arc<tokio::sync::Mutex<crate::remote_sqlite::RemoteSqlite>>>,
+}
+
+impl Remotes {
+    #[cfg(feature = "objects")]
+    pub(crate) fn add(&mut self, db: crate::remote_sqlite::RemoteSqlite) {
+        self.open.push(Arc::new(tokio::sync::Mutex::new(db)));
+    }
+
+    /// Persists each; see [`crate::Storage::persist`].
+    pub(crate) async fn persist(&self) -> Result<usize> {
+        #[allow(unused_mut)]
+        let mut uploaded = 0;
+        #[cfg(feature = "objects")]
+        for db in &self.open {
+            if db.lock().await.persist().await? == crate::remote_sqlite::Persisted::Uploaded {
+                uploaded += 1;
+            }
+        }
+        Ok(uploaded)
+    }
+
+    /// Where each lives, for messages.
+    pub(crate) fn locations(&self) -> Vec<String> {
+        #[allow(unused_mut)]
+        let mut out = Vec::new();
+        #[cfg(feature = "objects")]
+        for db in &self.open {
+            if let Ok(db) = db.try_lock() {
+                out.push(db.location().to_string());
+            }
+        }
+        out
+    }
+
+    /// Whether there are any.
+    pub(crate) fn is_empty(&self) -> bool {
+        #[cfg(feature = "objects")]
+        {
+            self.open.is_empty()
+        }
+        #[cfg(not(feature = "objects"))]
+        {
+            true
+        }
+    }
+}
+
+#[cfg(not(feature = "objects"))]
+const _: Option<Arc<()>> = None;
