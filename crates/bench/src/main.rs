@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     // `--scenario P3-variants` runs the variants (each beside plain P3) alone.
     for b in backends
         .iter()
-        .filter(|_| wants("P3") || wants("P3-variants"))
+        .filter(|_| wants("P3") || wants("P3-VARIANTS"))
     {
         if wants("P3") {
             for f in queue::run(b.clone(), &work, sizes.queue_jobs, sizes.rounds).await? {

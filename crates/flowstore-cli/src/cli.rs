@@ -199,9 +199,11 @@ pub enum RunsCommand {
         /// The run id.
         run: String,
     },
-    /// Store whole runs from JSON lines (.gz or plain), as a prune archive holds them.
+    /// Store whole runs from JSON lines (.gz or plain), as a prune archive holds them:
+    /// a file, an archive object (`s3://bucket/prefix/runs-....jsonl.gz`), or every
+    /// archive under a prefix (`s3://bucket/prefix/`).
     Import {
-        /// The file.
+        /// The file, object or prefix.
         file: PathBuf,
     },
 }
@@ -408,8 +410,11 @@ pub struct PruneArgs {
     /// Report what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Write the runs to a .jsonl.gz file in DIR, made durable before the first delete.
-    #[arg(long, value_name = "DIR")]
+    /// Write the runs to a .jsonl.gz file in DIR, made durable before the first
+    /// delete; or, for `s3://bucket/prefix/`, to a new object there, written with
+    /// `If-None-Match: *` and read back (size and digest) before the first delete.
+    /// The object store comes from the `AWS_*` variables.
+    #[arg(long, value_name = "DIR|s3://bucket/prefix/")]
     pub archive: Option<PathBuf>,
 }
 

@@ -3,7 +3,10 @@
 //! Prune selects runs by age, by keep-newest-N per workflow, and keeps failed runs
 //! longer if asked. `--dry-run` reports exactly what a real prune would delete (the
 //! same selection code runs). `--archive DIR` writes the selected runs as gzip-compressed
-//! JSON lines and makes the file durable before the first delete.
+//! JSON lines and makes the file durable before the first delete; `--archive
+//! s3://bucket/prefix/` writes them as a new object there (`If-None-Match: *`, so no
+//! archive is ever overwritten) and reads it back, size and digest, before the first
+//! delete.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,6 +17,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::json;
+use storage_objects::{Bucket, ObjectLocation, ObjectStoreConfig};
 use storage_ports::rules::retention::{RetentionPolicy, RunArchive};
 use storage_ports::{CompleteRun, Error, Timestamp};
 use storage_wiring::Storage;
@@ -49,6 +53,7 @@ impl GzipArchive {
     }
 }
 
+#[async_trait::async_trait]
 impl RunArchive for GzipArchive {
     fn write(&mut self, run: &CompleteRun) -> storage_ports::Result<()> {
         let out = self
@@ -63,7 +68,7 @@ impl RunArchive for GzipArchive {
         Ok(())
     }
 
-    fn commit(&mut self) -> storage_ports::Result<()> {
+    async fn commit(&mut self) -> storage_ports::Result<()> {
         let out = self
             .out
             .take()
@@ -90,6 +95,108 @@ impl RunArchive for GzipArchive {
     }
 }
 
+/// An archive object: the same gzip JSON lines, in a bucket, written once.
+struct ObjectArchive {
+    bucket: Bucket,
+    at: ObjectLocation,
+    out: Option<GzEncoder<Vec<u8>>>,
+}
+
+/// The object store of the `AWS_*` variables, for `s3://` arguments.
+fn object_store_config() -> ObjectStoreConfig {
+    ObjectStoreConfig::from_env()
+}
+
+fn object_location(text: &str) -> Result<ObjectLocation, Failure> {
+    ObjectLocation::parse(text).map_err(|e| Failure::Invalid(e.message().to_owned()))
+}
+
+impl ObjectArchive {
+    fn create(prefix: &str, tenant: &str) -> Result<Self, Failure> {
+        let prefix = object_location(prefix)?;
+        let stamp = Timestamp::now().as_micros();
+        Ok(Self {
+            bucket: Bucket::open(&object_store_config(), prefix.bucket())?,
+            at: prefix.join(&format!("runs-{tenant}-{stamp}.jsonl.gz")),
+            out: Some(GzEncoder::new(Vec::new(), Compression::default())),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl RunArchive for ObjectArchive {
+    fn write(&mut self, run: &CompleteRun) -> storage_ports::Result<()> {
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| Error::backend("the archive is already committed"))?;
+        serde_json::to_writer(&mut *out, run)
+            .map_err(|e| Error::backend(format!("archive write failed: {e}")))?;
+        out.write_all(b"\n")
+            .map_err(|e| Error::backend(format!("archive write failed: {e}")))
+    }
+
+    async fn commit(&mut self) -> storage_ports::Result<()> {
+        use sha2::Digest as _;
+        let bytes = self
+            .out
+            .take()
+            .ok_or_else(|| Error::backend("the archive is already committed"))?
+            .finish()
+            .map_err(|e| Error::backend(format!("archive finish failed: {e}")))?;
+        let digest = sha2::Sha256::digest(&bytes);
+        let size = bytes.len();
+        self.bucket
+            .put_new(&self.at, bytes::Bytes::from(bytes))
+            .await?;
+        // Read back what the bucket holds: only an archive known whole lets the
+        // runs be deleted.
+        let back = self.bucket.get(&self.at).await?.ok_or_else(|| {
+            Error::backend(format!(
+                "the archive {} is not there after it was written; nothing was deleted",
+                self.at
+            ))
+        })?;
+        if back.bytes.len() != size || sha2::Sha256::digest(&back.bytes) != digest {
+            return Err(Error::backend(format!(
+                "the archive {} read back differs from what was written ({} bytes, {size} expected); nothing was deleted",
+                self.at,
+                back.bytes.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where `--archive` writes.
+enum Archive {
+    File(GzipArchive),
+    Object(ObjectArchive),
+}
+
+impl Archive {
+    fn create(to: &Path, tenant: &str) -> Result<Self, Failure> {
+        match to.to_str().filter(|t| ObjectLocation::is_object_url(t)) {
+            Some(url) => Ok(Self::Object(ObjectArchive::create(url, tenant)?)),
+            None => Ok(Self::File(GzipArchive::create(to, tenant)?)),
+        }
+    }
+
+    fn as_dyn(&mut self) -> &mut (dyn RunArchive + Send) {
+        match self {
+            Self::File(a) => a,
+            Self::Object(a) => a,
+        }
+    }
+
+    fn shown(&self) -> String {
+        match self {
+            Self::File(a) => a.path.display().to_string(),
+            Self::Object(a) => a.at.to_string(),
+        }
+    }
+}
+
 /// Days as a duration (the parser bounds them to a century, so this cannot overflow).
 fn days(d: Option<u32>) -> Option<Duration> {
     d.map(|d| Duration::from_secs(u64::from(d) * DAY))
@@ -110,7 +217,7 @@ pub async fn prune(storage: &Storage, ctx: &Ctx, args: PruneArgs) -> Out {
     }
     let dry_run = args.dry_run;
     let mut archive = match &args.archive {
-        Some(dir) if !dry_run => Some(GzipArchive::create(dir, t.as_str())?),
+        Some(to) if !dry_run => Some(Archive::create(to, t.as_str())?),
         _ => None,
     };
     let report = storage
@@ -121,10 +228,10 @@ pub async fn prune(storage: &Storage, ctx: &Ctx, args: PruneArgs) -> Out {
             &policy,
             Timestamp::now(),
             dry_run,
-            archive.as_mut().map(|a| a as &mut (dyn RunArchive + Send)),
+            archive.as_mut().map(Archive::as_dyn),
         )
         .await?;
-    let path = archive.as_ref().map(|a| a.path.display().to_string());
+    let path = archive.as_ref().map(Archive::shown);
     emit(ctx, &json!({"report": report, "archive": path}), || {
         let verb = if dry_run { "would delete" } else { "deleted" };
         let done = if dry_run {
@@ -155,19 +262,72 @@ pub async fn prune(storage: &Storage, ctx: &Ctx, args: PruneArgs) -> Out {
     Ok(())
 }
 
-/// `flowstore runs import FILE`: whole runs from JSON lines (`.gz` or plain), as a
-/// prune archive holds them. Runs already present are skipped, so it can be rerun.
+/// `flowstore runs import FILE|s3://...`: whole runs from JSON lines (`.gz` or
+/// plain), as a prune archive holds them; from a file, an archive object, or every
+/// `.jsonl.gz` object under a prefix. Runs already present are skipped, so it can be
+/// rerun.
 pub async fn import(storage: &Storage, ctx: &Ctx, file: &Path) -> Out {
     let t = ctx.tenant()?;
-    let path = file.display();
-    let is_gz = file.extension().is_some_and(|e| e == "gz");
-    let file =
-        File::open(file).map_err(|e| Failure::Invalid(format!("cannot open {path}: {e}")))?;
-    let reader: Box<dyn Read> = if is_gz {
-        Box::new(GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
+    let (mut stored, mut present) = (0_u64, 0_u64);
+    match file.to_str().filter(|f| ObjectLocation::is_object_url(f)) {
+        Some(url) => {
+            let at = object_location(url)?;
+            let bucket = Bucket::open(&object_store_config(), at.bucket())?;
+            let objects: Vec<ObjectLocation> = if at.key().ends_with('/') {
+                bucket
+                    .list(&at)
+                    .await?
+                    .into_iter()
+                    .map(|(o, _)| o)
+                    .filter(|o| o.key().ends_with(".jsonl.gz"))
+                    .collect()
+            } else {
+                vec![at]
+            };
+            for o in objects {
+                let object = bucket
+                    .get(&o)
+                    .await?
+                    .ok_or_else(|| Failure::NotFound(format!("no object {o}")))?;
+                let is_gz = o.key().ends_with(".gz");
+                let reader: Box<dyn Read> = if is_gz {
+                    Box::new(GzDecoder::new(std::io::Cursor::new(object.bytes)))
+                } else {
+                    Box::new(std::io::Cursor::new(object.bytes))
+                };
+                let (s, p) = import_lines(storage, &t, &o.to_string(), reader).await?;
+                stored += s;
+                present += p;
+            }
+        }
+        None => {
+            let path = file.display().to_string();
+            let is_gz = file.extension().is_some_and(|e| e == "gz");
+            let file = File::open(file)
+                .map_err(|e| Failure::Invalid(format!("cannot open {path}: {e}")))?;
+            let reader: Box<dyn Read> = if is_gz {
+                Box::new(GzDecoder::new(file))
+            } else {
+                Box::new(file)
+            };
+            (stored, present) = import_lines(storage, &t, &path, reader).await?;
+        }
+    }
+    emit(
+        ctx,
+        &json!({"stored": stored, "already_present": present}),
+        || format!("imported {stored} runs ({present} already present)"),
+    );
+    Ok(())
+}
+
+/// Stores the runs of one archive's lines, 200 per batch; answers (stored, present).
+async fn import_lines(
+    storage: &Storage,
+    t: &storage_ports::TenantId,
+    path: &str,
+    reader: Box<dyn Read>,
+) -> Result<(u64, u64), Failure> {
     let (mut stored, mut present) = (0_u64, 0_u64);
     let mut batch = Vec::new();
     let mut lines = BufReader::new(reader).lines().enumerate().peekable();
@@ -183,7 +343,7 @@ pub async fn import(storage: &Storage, ctx: &Ctx, file: &Path) -> Out {
             for r in storage
                 .ports()
                 .runs
-                .store_complete_batch(&t, std::mem::take(&mut batch))
+                .store_complete_batch(t, std::mem::take(&mut batch))
                 .await?
             {
                 match r {
@@ -194,10 +354,5 @@ pub async fn import(storage: &Storage, ctx: &Ctx, file: &Path) -> Out {
             }
         }
     }
-    emit(
-        ctx,
-        &json!({"stored": stored, "already_present": present}),
-        || format!("imported {stored} runs ({present} already present)"),
-    );
-    Ok(())
+    Ok((stored, present))
 }

@@ -175,3 +175,143 @@ fn dry_run_matches_the_real_prune_and_the_archive_imports_back() -> TestResult {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// The S3-compatible server `cargo xtask test` starts, as the `AWS_*` variables a
+/// user would set.
+/// Environment variables for a child process.
+type Env = Vec<(&'static str, String)>;
+
+fn s3_env() -> Result<(Env, String), String> {
+    let need = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            format!("{name} is not set: start the test servers with `cargo xtask services` (or run `cargo xtask test`)")
+        })
+    };
+    let env = vec![
+        ("AWS_ENDPOINT_URL", need("FLOWSTORE_TEST_S3_ENDPOINT")?),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    Ok((env, need("FLOWSTORE_TEST_S3_BUCKET")?))
+}
+
+fn flowstore_with(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&'static str, String)],
+) -> std::io::Result<Output> {
+    Command::new(env!("CARGO_BIN_EXE_flowstore"))
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .output()
+}
+
+/// `prune --archive s3://bucket/prefix/` writes the pruned runs as a new object
+/// (read back before any delete), and `runs import s3://bucket/prefix/` restores them
+/// unchanged, into another store as well.
+#[test]
+fn an_archive_in_a_bucket_restores_the_pruned_runs_unchanged() -> TestResult {
+    let (env, bucket) = s3_env()?;
+    let dir = std::env::temp_dir().join(format!("flowstore-prune-s3-{}", RunId::generate()));
+    std::fs::create_dir_all(&dir)?;
+    let runs = old_runs()?;
+    let mut file = std::fs::File::create(dir.join("seed.jsonl"))?;
+    for r in &runs {
+        serde_json::to_writer(&mut file, r)?;
+        file.write_all(b"\n")?;
+    }
+    drop(file);
+    json_of(&flowstore(
+        &dir,
+        &["runs", "import", "seed.jsonl", "--json"],
+    )?)?;
+    // An archive that cannot be written stops the prune before any delete.
+    let refused = flowstore_with(
+        &dir,
+        &[
+            "prune",
+            "--older-than-days",
+            "30",
+            "--archive",
+            "s3://flowstore-no-such-bucket/x/",
+        ],
+        &env,
+    )?;
+    assert!(
+        !refused.status.success(),
+        "a prune without its archive succeeded"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("flowstore-no-such-bucket"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(
+        listed(&dir)?.len(),
+        60,
+        "runs were deleted without their archive"
+    );
+
+    let prefix = format!("s3://{bucket}/prune-{}/", RunId::generate());
+    let real = json_of(&flowstore_with(
+        &dir,
+        &[
+            "prune",
+            "--older-than-days",
+            "30",
+            "--archive",
+            &prefix,
+            "--json",
+        ],
+        &env,
+    )?)?;
+    let pruned = ids(&real["report"]["selected"]);
+    // Runs started 30 days ago and earlier (days 30..=60).
+    assert_eq!(pruned.len(), 31, "{pruned:?}");
+    let n = pruned.len() as u64;
+    assert_eq!(real["report"]["deleted"].as_u64(), Some(n));
+    let archive = real["archive"].as_str().ok_or("no archive location")?;
+    assert!(
+        archive.starts_with(&prefix) && archive.ends_with(".jsonl.gz"),
+        "{archive}"
+    );
+    assert_eq!(listed(&dir)?.len(), 29);
+
+    // Into a fresh store, from the prefix.
+    let fresh = dir.join("restored");
+    std::fs::create_dir_all(&fresh)?;
+    let back = json_of(&flowstore_with(
+        &fresh,
+        &["runs", "import", &prefix, "--json"],
+        &env,
+    )?)?;
+    assert_eq!(back["stored"].as_u64(), Some(n));
+    for r in runs
+        .iter()
+        .filter(|r| pruned.contains(r.run.run_id.as_str()))
+    {
+        let shown = json_of(&flowstore(
+            &fresh,
+            &["runs", "show", r.run.run_id.as_str(), "--json"],
+        )?)?;
+        let stored: CompleteRun = serde_json::from_value(shown)?;
+        assert_eq!(
+            &stored, r,
+            "run {} changed on its way through the bucket",
+            r.run.run_id
+        );
+    }
+    // And into the pruned store from the object itself.
+    let again = json_of(&flowstore_with(
+        &dir,
+        &["runs", "import", archive, "--json"],
+        &env,
+    )?)?;
+    assert_eq!(again["stored"].as_u64(), Some(n));
+    assert_eq!(listed(&dir)?.len(), 60);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -108,6 +108,7 @@ async fn finish(set: &StoreSet, t: &TenantId, run: &RunId) -> Checked {
 #[derive(Default)]
 struct Kept(Vec<RunId>);
 
+#[async_trait::async_trait]
 impl RunArchive for Kept {
     fn write(&mut self, run: &storage_ports::CompleteRun) -> storage_ports::Result<()> {
         self.0.push(run.run.run_id.clone());

@@ -41,6 +41,25 @@ impl fmt::Debug for ObjectStoreConfig {
 }
 
 impl ObjectStoreConfig {
+    /// The service the `AWS_*` variables name: `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`)
+    /// and `AWS_REGION` (or `AWS_DEFAULT_REGION`) are read here, so that a loopback
+    /// `http://` endpoint is allowed; the keys are read by the client itself.
+    #[must_use]
+    pub fn from_env() -> Self {
+        let var = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok())
+                .filter(|v| !v.is_empty())
+        };
+        Self {
+            endpoint: var(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]),
+            region: var(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            access_key_id: None,
+            secret_access_key: None,
+        }
+    }
+
     /// The store for `bucket`: conditional puts on ETags (`If-Match`,
     /// `If-None-Match: *`), plain HTTP allowed only for a loopback endpoint.
     ///

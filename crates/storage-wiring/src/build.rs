@@ -339,7 +339,9 @@ async fn open(
             known: registry.names().join(", "),
         });
     };
-    opening.await.map_err(|source| open_error(concern, b, source))
+    opening
+        .await
+        .map_err(|source| open_error(concern, b, source))
 }
 
 /// A backend's failure to open, as the wiring reports it.

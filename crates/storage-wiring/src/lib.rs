@@ -12,9 +12,9 @@ mod composite;
 mod config;
 pub mod layers;
 mod registry;
-mod remotes;
 #[cfg(feature = "objects")]
 pub mod remote_sqlite;
+mod remotes;
 pub mod retention;
 pub mod scheduler;
 mod tenant_view;

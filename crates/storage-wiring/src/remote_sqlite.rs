@@ -225,8 +225,9 @@ pub(crate) async fn open_configured(
     ctx: crate::OpenContext,
 ) -> Result<RemoteSqlite> {
     let s: RemoteSettings = settings.parse("sqlite")?;
-    let at = ObjectLocation::parse(&s.path)
-        .map_err(|e| crate::registry::settings_error("sqlite", format!("`path`: {}", e.message())))?;
+    let at = ObjectLocation::parse(&s.path).map_err(|e| {
+        crate::registry::settings_error("sqlite", format!("`path`: {}", e.message()))
+    })?;
     let config = ObjectStoreConfig {
         endpoint: s.endpoint,
         region: s.region,

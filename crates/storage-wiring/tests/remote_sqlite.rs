@@ -115,7 +115,10 @@ async fn eight_processes_recording_builds_lose_none() -> TestResult {
 async fn a_configured_sqlite_in_a_bucket_persists_only_what_changed() -> TestResult {
     let bucket = server_env("FLOWSTORE_TEST_S3_BUCKET")?;
     let endpoint = server_env("FLOWSTORE_TEST_S3_ENDPOINT")?;
-    let at = format!("s3://{bucket}/configured/{}/flowstore.db", uuid::Uuid::now_v7());
+    let at = format!(
+        "s3://{bucket}/configured/{}/flowstore.db",
+        uuid::Uuid::now_v7()
+    );
     let yaml = format!(
         "documents: {{ type: sqlite, path: '{at}', endpoint: '{endpoint}', region: us-east-1, \
          access_key_id: testing, secret_access_key: testing }}\n"
@@ -125,22 +128,42 @@ async fn a_configured_sqlite_in_a_bucket_persists_only_what_changed() -> TestRes
 
     let reader = storage_wiring::Storage::build(&config).await?;
     assert_eq!(reader.remote_databases(), vec![at.clone()]);
-    assert_eq!(reader.persist().await?, 0, "nothing changed, nothing uploaded");
+    assert_eq!(
+        reader.persist().await?,
+        0,
+        "nothing changed, nothing uploaded"
+    );
     let objects = storage_objects::Bucket::open(&self::config()?, &bucket)?;
     let location = ObjectLocation::parse(&at)?;
-    assert!(objects.get(&location).await?.is_none(), "a read-only storage created the object");
+    assert!(
+        objects.get(&location).await?.is_none(),
+        "a read-only storage created the object"
+    );
 
     let writer = storage_wiring::Storage::build(&config).await?;
     writer
         .ports()
         .documents
-        .create(&t, &c, Some(DocumentId::new("b1")?), json!({"coverage": 81.5}))
+        .create(
+            &t,
+            &c,
+            Some(DocumentId::new("b1")?),
+            json!({"coverage": 81.5}),
+        )
         .await?;
     assert_eq!(writer.persist().await?, 1);
-    assert_eq!(writer.persist().await?, 0, "persisted twice without a change");
+    assert_eq!(
+        writer.persist().await?,
+        0,
+        "persisted twice without a change"
+    );
 
     let later = storage_wiring::Storage::build(&config).await?;
-    let doc = later.ports().documents.get(&t, &c, &DocumentId::new("b1")?).await?;
+    let doc = later
+        .ports()
+        .documents
+        .get(&t, &c, &DocumentId::new("b1")?)
+        .await?;
     assert_eq!(doc.body, json!({"coverage": 81.5}));
 
     // The reader opened before the write: its view is stale, and a write through it
@@ -150,7 +173,11 @@ async fn a_configured_sqlite_in_a_bucket_persists_only_what_changed() -> TestRes
         .documents
         .create(&t, &c, Some(DocumentId::new("b2")?), json!({}))
         .await?;
-    let e = reader.persist().await.err().ok_or("a stale copy overwrote the bucket")?;
+    let e = reader
+        .persist()
+        .await
+        .err()
+        .ok_or("a stale copy overwrote the bucket")?;
     assert_eq!(e.kind(), storage_ports::ErrorKind::PreconditionFailed);
     assert!(e.message().contains(&at), "{e}");
     Ok(())

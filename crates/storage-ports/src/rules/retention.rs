@@ -99,8 +99,11 @@ impl RetentionPolicy {
     }
 }
 
-/// Where pruned runs go before they are deleted.
-pub trait RunArchive {
+/// Where pruned runs go before they are deleted. `write` buffers or writes locally;
+/// `commit` is async because an archive may end in another system (an object in a
+/// bucket), which must hold every run before the first delete.
+#[async_trait::async_trait]
+pub trait RunArchive: Send {
     /// Writes one whole run.
     ///
     /// # Errors
@@ -112,7 +115,7 @@ pub trait RunArchive {
     ///
     /// # Errors
     /// The archive could not be made durable; no run is then deleted.
-    fn commit(&mut self) -> Result<()> {
+    async fn commit(&mut self) -> Result<()> {
         Ok(())
     }
 }
@@ -142,7 +145,8 @@ impl<W: Write> JsonLinesArchive<W> {
     }
 }
 
-impl<W: Write> RunArchive for JsonLinesArchive<W> {
+#[async_trait::async_trait]
+impl<W: Write + Send> RunArchive for JsonLinesArchive<W> {
     fn write(&mut self, run: &CompleteRun) -> Result<()> {
         let io = |e: std::io::Error| Error::backend(format!("archive write failed: {e}"));
         serde_json::to_writer(&mut self.out, run)
@@ -152,7 +156,7 @@ impl<W: Write> RunArchive for JsonLinesArchive<W> {
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<()> {
+    async fn commit(&mut self) -> Result<()> {
         self.out
             .flush()
             .map_err(|e| Error::backend(format!("archive flush failed: {e}")))
@@ -240,7 +244,7 @@ pub async fn prune_by_query<S: RunStore + ?Sized>(
                 Err(e) => return Err(e),
             }
         }
-        a.commit()?;
+        a.commit().await?;
         deletable = archived;
     }
     for id in &deletable {
