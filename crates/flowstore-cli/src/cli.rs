@@ -72,6 +72,21 @@ pub enum Command {
     /// Copy every concern of some tenants to other backends, then verify counts and
     /// digests on both sides (moving data; schema migrations run when a store opens).
     Transfer(TransferArgs),
+    /// Back up the tenant's whole store (every concern but credentials, which stay in
+    /// the keyring) to a directory or `s3://bucket/prefix/`, with a manifest of counts
+    /// and digests.
+    Backup {
+        /// A directory, or `s3://bucket/prefix/` (the object store from `AWS_*`).
+        #[arg(long, value_name = "DIR|s3://bucket/prefix/")]
+        to: String,
+    },
+    /// Load a backup (its directory or `s3://.../flowstore-backup-.../` prefix) into
+    /// the configured backends, checking it against its manifest before and after.
+    Restore {
+        /// The backup's directory or prefix, as `flowstore backup` printed it.
+        #[arg(long, value_name = "DIR|s3://...")]
+        from: String,
+    },
     /// What the tenant holds, per concern.
     Stats,
     /// Check every configured backend (one line).

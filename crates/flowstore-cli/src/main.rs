@@ -131,6 +131,8 @@ fn label(c: &Command) -> &'static str {
         Command::Credentials(_) => "credentials",
         Command::Prune(_) => "prune",
         Command::Transfer(_) => "transfer",
+        Command::Backup { .. } => "backup",
+        Command::Restore { .. } => "restore",
         Command::Stats => "stats",
         Command::Health => "health",
         Command::Doctor => "doctor",
@@ -167,6 +169,8 @@ async fn dispatch(cli: Cli) -> Out {
         Command::Stats => commands::stats(&storage, &ctx).await,
         Command::Doctor => doctor::doctor(&storage, &ctx).await,
         Command::Health => commands::health(&storage).await,
+        Command::Backup { to } => prune::backup(&storage, &ctx, &to).await,
+        Command::Restore { from } => prune::restore(&storage, &ctx, &from).await,
         Command::Completions { .. } | Command::Transfer(_) => Ok(()),
     }?;
     persist(&storage).await

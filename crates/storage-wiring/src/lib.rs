@@ -7,6 +7,8 @@
 //! the host's core depends on `storage-ports` alone.
 
 mod background;
+#[cfg(feature = "objects")]
+pub mod backup;
 mod build;
 mod composite;
 mod config;
