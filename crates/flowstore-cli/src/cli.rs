@@ -380,6 +380,50 @@ pub enum MetricsCommand {
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=10_080))]
         bucket_minutes: u32,
     },
+    /// Record a CI build's numbers (bundle size, coverage) with its branch, commit and
+    /// build id. On a database in a bucket, redone on a fresh download when another
+    /// job persisted first.
+    Record {
+        /// A value, as NAME=NUMBER (repeat for more).
+        #[arg(long = "value", value_name = "NAME=NUMBER", required = true)]
+        values: Vec<String>,
+        /// The branch built.
+        #[arg(long)]
+        branch: String,
+        /// The commit built.
+        #[arg(long)]
+        commit: String,
+        /// The CI system's id of the build (recording it again changes nothing).
+        #[arg(long = "build-id")]
+        build: String,
+        /// How many times to try when other jobs persist first.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        attempts: u32,
+    },
+    /// The median of a value over a branch's last builds; with --value, how a new
+    /// value compares with it.
+    Baseline {
+        /// The value's name.
+        name: String,
+        /// The branch.
+        #[arg(long)]
+        branch: String,
+        /// How many of the latest builds.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        last: u64,
+        /// A new value to compare.
+        #[arg(long)]
+        value: Option<f64>,
+    },
+    /// A branch's builds, oldest first, with their values.
+    Builds {
+        /// The branch.
+        #[arg(long)]
+        branch: String,
+        /// Show only this value.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// `flowstore credentials ...`.

@@ -597,6 +597,23 @@ pub async fn metrics(storage: &Storage, ctx: &Ctx, command: MetricsCommand) -> O
     let t = ctx.tenant()?;
     let ports = storage.ports();
     match command {
+        MetricsCommand::Baseline {
+            name,
+            branch,
+            last,
+            value,
+        } => {
+            let last = usize::try_from(last).unwrap_or(usize::MAX);
+            return crate::builds::baseline(storage, ctx, &name, &branch, last, value).await;
+        }
+        MetricsCommand::Builds { branch, name } => {
+            return crate::builds::builds(storage, ctx, &branch, name.as_deref()).await;
+        }
+        MetricsCommand::Record { .. } => {
+            return Err(Failure::Other(
+                "metrics record is run by the dispatcher".into(),
+            ));
+        }
         MetricsCommand::Summary { workflow, version } => {
             let wf = WorkflowId::new(workflow)?;
             let s = ports.metrics.summary(&t, &wf, version).await?;

@@ -5,6 +5,7 @@
 //! `flowstore demo` acts as a small workflow engine would and prints what the storage
 //! did; `flowstore doctor` checks every backend. `flowstore --help` lists the rest.
 
+mod builds;
 mod cli;
 mod commands;
 mod credentials;
@@ -155,6 +156,23 @@ async fn dispatch(cli: Cli) -> Out {
             return Ok(());
         }
         Command::Transfer(args) => return transfer::transfer(&ctx, args).await,
+        // It opens the storage itself, again for each try (see `builds::record`).
+        Command::Metrics(cli::MetricsCommand::Record {
+            values,
+            branch,
+            commit,
+            build,
+            attempts,
+        }) => {
+            let build = builds::Build {
+                values,
+                branch,
+                commit,
+                build,
+                attempts,
+            };
+            return builds::record(&config(&cli.global)?, &ctx, build).await;
+        }
         other => other,
     };
     let storage = open(&config(&cli.global)?).await?;
