@@ -9,98 +9,22 @@
 //! delete.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::time::Duration;
 
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use serde_json::json;
 use storage_objects::{Bucket, ObjectLocation, ObjectStoreConfig};
 use storage_ports::rules::retention::{RetentionPolicy, RunArchive};
-use storage_ports::{CompleteRun, Error, Timestamp};
+use storage_ports::{CompleteRun, Timestamp};
+use storage_wiring::archive::Archive;
 use storage_wiring::Storage;
 
 use crate::cli::PruneArgs;
 use crate::commands::{emit, Ctx, Failure, Out};
 
 const DAY: u64 = 24 * 3600;
-
-/// An archive file: gzip-compressed JSON lines, one whole run per line.
-struct GzipArchive {
-    path: PathBuf,
-    out: Option<GzEncoder<File>>,
-    written: usize,
-}
-
-impl GzipArchive {
-    fn create(dir: &Path, tenant: &str) -> Result<Self, Failure> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::Invalid(format!("cannot create {}: {e}", dir.display())))?;
-        let stamp = Timestamp::now().as_micros();
-        let path = dir.join(format!("runs-{tenant}-{stamp}.jsonl.gz"));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Failure::Invalid(format!("cannot create {}: {e}", path.display())))?;
-        Ok(Self {
-            path,
-            out: Some(GzEncoder::new(file, Compression::default())),
-            written: 0,
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl RunArchive for GzipArchive {
-    fn write(&mut self, run: &CompleteRun) -> storage_ports::Result<()> {
-        let out = self
-            .out
-            .as_mut()
-            .ok_or_else(|| Error::backend("the archive is already committed"))?;
-        let io = |e: std::io::Error| Error::backend(format!("archive write failed: {e}"));
-        serde_json::to_writer(&mut *out, run)
-            .map_err(|e| Error::backend(format!("archive write failed: {e}")))?;
-        out.write_all(b"\n").map_err(io)?;
-        self.written += 1;
-        Ok(())
-    }
-
-    async fn commit(&mut self) -> storage_ports::Result<()> {
-        let out = self
-            .out
-            .take()
-            .ok_or_else(|| Error::backend("the archive is already committed"))?;
-        let file = out
-            .finish()
-            .map_err(|e| Error::backend(format!("archive finish failed: {e}")))?;
-        file.sync_all()
-            .map_err(|e| Error::backend(format!("archive sync failed: {e}")))?;
-        // The file's entry in its directory too: the runs are deleted once this
-        // returns, so the archive must survive a crash right after.
-        // (And the directory's own entry, which `create` may have just made.)
-        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
-        let above = dir.parent().filter(|p| !p.as_os_str().is_empty());
-        for d in std::iter::once(dir).chain(above) {
-            File::open(d).and_then(|f| f.sync_all()).map_err(|e| {
-                Error::backend(format!(
-                    "archive directory sync failed ({}): {e}",
-                    d.display()
-                ))
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// An archive object: the same gzip JSON lines, in a bucket, written once.
-struct ObjectArchive {
-    bucket: Bucket,
-    at: ObjectLocation,
-    out: Option<GzEncoder<Vec<u8>>>,
-}
 
 /// The object store of the `AWS_*` variables, for `s3://` arguments.
 fn object_store_config() -> ObjectStoreConfig {
@@ -109,92 +33,6 @@ fn object_store_config() -> ObjectStoreConfig {
 
 fn object_location(text: &str) -> Result<ObjectLocation, Failure> {
     ObjectLocation::parse(text).map_err(|e| Failure::Invalid(e.message().to_owned()))
-}
-
-impl ObjectArchive {
-    fn create(prefix: &str, tenant: &str) -> Result<Self, Failure> {
-        let prefix = object_location(prefix)?;
-        let stamp = Timestamp::now().as_micros();
-        Ok(Self {
-            bucket: Bucket::open(&object_store_config(), prefix.bucket())?,
-            at: prefix.join(&format!("runs-{tenant}-{stamp}.jsonl.gz")),
-            out: Some(GzEncoder::new(Vec::new(), Compression::default())),
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl RunArchive for ObjectArchive {
-    fn write(&mut self, run: &CompleteRun) -> storage_ports::Result<()> {
-        let out = self
-            .out
-            .as_mut()
-            .ok_or_else(|| Error::backend("the archive is already committed"))?;
-        serde_json::to_writer(&mut *out, run)
-            .map_err(|e| Error::backend(format!("archive write failed: {e}")))?;
-        out.write_all(b"\n")
-            .map_err(|e| Error::backend(format!("archive write failed: {e}")))
-    }
-
-    async fn commit(&mut self) -> storage_ports::Result<()> {
-        use sha2::Digest as _;
-        let bytes = self
-            .out
-            .take()
-            .ok_or_else(|| Error::backend("the archive is already committed"))?
-            .finish()
-            .map_err(|e| Error::backend(format!("archive finish failed: {e}")))?;
-        let digest = sha2::Sha256::digest(&bytes);
-        let size = bytes.len();
-        self.bucket
-            .put_new(&self.at, bytes::Bytes::from(bytes))
-            .await?;
-        // Read back what the bucket holds: only an archive known whole lets the
-        // runs be deleted.
-        let back = self.bucket.get(&self.at).await?.ok_or_else(|| {
-            Error::backend(format!(
-                "the archive {} is not there after it was written; nothing was deleted",
-                self.at
-            ))
-        })?;
-        if back.bytes.len() != size || sha2::Sha256::digest(&back.bytes) != digest {
-            return Err(Error::backend(format!(
-                "the archive {} read back differs from what was written ({} bytes, {size} expected); nothing was deleted",
-                self.at,
-                back.bytes.len()
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Where `--archive` writes.
-enum Archive {
-    File(GzipArchive),
-    Object(ObjectArchive),
-}
-
-impl Archive {
-    fn create(to: &Path, tenant: &str) -> Result<Self, Failure> {
-        match to.to_str().filter(|t| ObjectLocation::is_object_url(t)) {
-            Some(url) => Ok(Self::Object(ObjectArchive::create(url, tenant)?)),
-            None => Ok(Self::File(GzipArchive::create(to, tenant)?)),
-        }
-    }
-
-    fn as_dyn(&mut self) -> &mut (dyn RunArchive + Send) {
-        match self {
-            Self::File(a) => a,
-            Self::Object(a) => a,
-        }
-    }
-
-    fn shown(&self) -> String {
-        match self {
-            Self::File(a) => a.path.display().to_string(),
-            Self::Object(a) => a.at.to_string(),
-        }
-    }
 }
 
 /// Days as a duration (the parser bounds them to a century, so this cannot overflow).
@@ -217,7 +55,11 @@ pub async fn prune(storage: &Storage, ctx: &Ctx, args: PruneArgs) -> Out {
     }
     let dry_run = args.dry_run;
     let mut archive = match &args.archive {
-        Some(to) if !dry_run => Some(Archive::create(to, t.as_str())?),
+        Some(to) if !dry_run => Some(Archive::new(
+            &to.display().to_string(),
+            t.as_str(),
+            &object_store_config(),
+        )?),
         _ => None,
     };
     let report = storage
@@ -228,10 +70,10 @@ pub async fn prune(storage: &Storage, ctx: &Ctx, args: PruneArgs) -> Out {
             &policy,
             Timestamp::now(),
             dry_run,
-            archive.as_mut().map(Archive::as_dyn),
+            archive.as_mut().map(|a| a as &mut (dyn RunArchive + Send)),
         )
         .await?;
-    let path = archive.as_ref().map(Archive::shown);
+    let path = archive.as_ref().map(Archive::location);
     emit(ctx, &json!({"report": report, "archive": path}), || {
         let verb = if dry_run { "would delete" } else { "deleted" };
         let done = if dry_run {

@@ -6,6 +6,7 @@
 //! adapter is behind a cargo feature, so a host compiles only the backends it uses;
 //! the host's core depends on `storage-ports` alone.
 
+pub mod archive;
 mod background;
 #[cfg(feature = "objects")]
 pub mod backup;

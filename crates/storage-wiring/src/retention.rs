@@ -9,6 +9,7 @@
 //!     keep_newest_per_workflow: 1000
 //!     keep_failed_for: 7776000          # failed runs stay 90 days
 //!   tenants: [acme, globex]             # default: every tenant the store lists
+//!   archive: s3://archive/flowstore/    # or a directory; default: no archive
 //! ```
 //!
 //! Each round also removes the finished jobs whose `keep_for` has passed (Q15), in
@@ -16,9 +17,14 @@
 //! a large backlog is worked off over rounds in bounded steps; a queue backend without
 //! a history is left alone.
 //!
+//! With `archive`, each round writes the runs it prunes to a new archive per tenant
+//! (see [`crate::archive`]: a file in the directory, or an object under the prefix,
+//! whose object store comes from the `AWS_*` variables), made durable and, in a
+//! bucket, read back before the first delete; a round that prunes nothing writes
+//! nothing. A tenant whose archive cannot be written is not pruned that round.
+//!
 //! A round that fails for one tenant is logged and the others go on; the next round
-//! tries again. Pruned runs are not archived here: archive with `flowstore prune
-//! --archive` when they must be kept elsewhere.
+//! tries again.
 
 use std::time::Duration;
 
@@ -42,6 +48,10 @@ pub struct RetentionConfig {
     /// Which tenants; every tenant the store lists when absent.
     #[serde(default)]
     pub tenants: Option<Vec<TenantId>>,
+    /// Where pruned runs are archived before they are deleted: a directory or
+    /// `s3://bucket/prefix/`. No archive when absent.
+    #[serde(default)]
+    pub archive: Option<String>,
 }
 
 /// The running task; dropping it stops it.
@@ -55,9 +65,22 @@ async fn round(set: &StoreSet, config: &RetentionConfig) -> u64 {
     };
     let mut deleted = 0;
     for t in &tenants {
+        let mut archive = match &config.archive {
+            Some(to) => match crate::archive::Archive::new(to, t.as_str(), &objects()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!(tenant = %t, error = %e, "retention: the archive cannot be opened; not pruning this tenant this round");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let sink = archive
+            .as_mut()
+            .map(|a| a as &mut (dyn storage_ports::rules::retention::RunArchive + Send));
         match set
             .runs
-            .prune(t, &config.policy, Timestamp::now(), false, None)
+            .prune(t, &config.policy, Timestamp::now(), false, sink)
             .await
         {
             Ok(r) => {
@@ -73,6 +96,14 @@ async fn round(set: &StoreSet, config: &RetentionConfig) -> u64 {
         prune_finished_jobs(set, t).await;
     }
     deleted
+}
+
+/// The object store of archives in a bucket: the `AWS_*` variables.
+fn objects() -> crate::archive::ObjectsConfig {
+    #[cfg(feature = "objects")]
+    {
+        storage_objects::ObjectStoreConfig::from_env()
+    }
 }
 
 /// Removes `tenant`'s finished jobs past their `keep_for`, in bounded batches; returns

@@ -91,3 +91,68 @@ async fn the_configured_task_prunes_every_tenant() -> Result<(), Box<dyn std::er
     assert_eq!(ids(&s, &a).await?.len(), 2, "a dropped task must stop");
     Ok(())
 }
+
+/// With `archive: s3://bucket/prefix/`, a round archives what it prunes as an object
+/// under the prefix (one per tenant), and a round that prunes nothing writes nothing.
+#[tokio::test]
+async fn retention_archives_into_a_bucket_before_it_deletes(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let need = |n: &str| {
+        std::env::var(n).map_err(|_| {
+            format!("{n} is not set: start the test servers with `cargo xtask services` (or run `cargo xtask test`)")
+        })
+    };
+    let (endpoint, bucket) = (
+        need("FLOWSTORE_TEST_S3_ENDPOINT")?,
+        need("FLOWSTORE_TEST_S3_BUCKET")?,
+    );
+    // The archive's object store comes from the `AWS_*` variables, as in production.
+    std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_REGION", "us-east-1");
+    let prefix = format!("s3://{bucket}/retention/{}/", RunId::generate());
+    let config = StorageConfig::from_yaml(&format!(
+        "workflows: {{ type: memory }}\nruns: {{ type: memory }}\nmetrics: {{ type: memory }}\ncredentials: {{ type: memory }}\nqueue: {{ type: memory }}\ndocuments: {{ type: memory }}\nretention:\n  every_secs: 1\n  policy: {{ max_age: 864000 }}\n  tenants: [acme]\n  archive: '{prefix}'\n",
+    ))?;
+    let s = Storage::build(&config).await?;
+    let t = TenantId::new("acme")?;
+    for r in s
+        .tenant(t.clone())
+        .store_runs(vec![run("old-1", 30)?, run("old-2", 20)?, run("new", 1)?])
+        .await?
+    {
+        r?;
+    }
+    let task = s.start_retention().ok_or("no task was started")?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(task);
+    assert_eq!(ids(&s, &t).await?, ["new"]);
+    let objects =
+        storage_objects::Bucket::open(&storage_objects::ObjectStoreConfig::from_env(), &bucket)?;
+    let archives = objects
+        .list(&storage_objects::ObjectLocation::parse(&prefix)?)
+        .await?;
+    assert_eq!(
+        archives.len(),
+        1,
+        "one archive for the round that pruned: {archives:?}"
+    );
+    let object = objects
+        .get(&archives[0].0)
+        .await?
+        .ok_or("the archive vanished")?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&object.bytes[..]),
+        &mut text,
+    )?;
+    let archived: Vec<CompleteRun> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let mut names: Vec<String> = archived.iter().map(|r| r.run.run_id.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["old-1", "old-2"]);
+    Ok(())
+}
