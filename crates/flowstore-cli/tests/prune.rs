@@ -66,6 +66,16 @@ fn old_runs() -> Result<Vec<CompleteRun>, storage_ports::Error> {
         .collect()
 }
 
+/// Writes `runs` to `seed.jsonl` in `dir`, as `runs import` reads them.
+fn write_seed(dir: &std::path::Path, runs: &[CompleteRun]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(dir.join("seed.jsonl"))?;
+    for r in runs {
+        serde_json::to_writer(&mut file, r)?;
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 fn ids(v: &Value) -> BTreeSet<String> {
     v.as_array()
         .map(|a| {
@@ -94,12 +104,7 @@ fn dry_run_matches_the_real_prune_and_the_archive_imports_back() -> TestResult {
     let dir = std::env::temp_dir().join(format!("flowstore-prune-{}", RunId::generate()));
     std::fs::create_dir_all(&dir)?;
     let runs = old_runs()?;
-    let mut file = std::fs::File::create(dir.join("seed.jsonl"))?;
-    for r in &runs {
-        serde_json::to_writer(&mut file, r)?;
-        file.write_all(b"\n")?;
-    }
-    drop(file);
+    write_seed(&dir, &runs)?;
     let imported = json_of(&flowstore(
         &dir,
         &["runs", "import", "seed.jsonl", "--json"],
@@ -218,12 +223,7 @@ fn an_archive_in_a_bucket_restores_the_pruned_runs_unchanged() -> TestResult {
     let dir = std::env::temp_dir().join(format!("flowstore-prune-s3-{}", RunId::generate()));
     std::fs::create_dir_all(&dir)?;
     let runs = old_runs()?;
-    let mut file = std::fs::File::create(dir.join("seed.jsonl"))?;
-    for r in &runs {
-        serde_json::to_writer(&mut file, r)?;
-        file.write_all(b"\n")?;
-    }
-    drop(file);
+    write_seed(&dir, &runs)?;
     json_of(&flowstore(
         &dir,
         &["runs", "import", "seed.jsonl", "--json"],
@@ -326,7 +326,7 @@ async fn a_prune_killed_while_it_deletes_leaves_the_archive_complete() -> TestRe
     let dir = std::env::temp_dir().join(format!("flowstore-prune-kill-{}", RunId::generate()));
     std::fs::create_dir_all(&dir)?;
     let now = Timestamp::now().as_micros();
-    let mut file = std::fs::File::create(dir.join("seed.jsonl"))?;
+    let mut runs = Vec::new();
     for i in 0..RUNS {
         let started = Timestamp::from_micros(now - (2 + i % 50) * 86_400_000_000);
         let mut run = Run::started(NewRun {
@@ -337,16 +337,12 @@ async fn a_prune_killed_while_it_deletes_leaves_the_archive_complete() -> TestRe
             started_at: started,
         });
         run.apply(RunOutcome::succeeded(json!(i), started));
-        serde_json::to_writer(
-            &mut file,
-            &CompleteRun {
-                run,
-                steps: Vec::new(),
-            },
-        )?;
-        file.write_all(b"\n")?;
+        runs.push(CompleteRun {
+            run,
+            steps: Vec::new(),
+        });
     }
-    drop(file);
+    write_seed(&dir, &runs)?;
     json_of(&flowstore(
         &dir,
         &["runs", "import", "seed.jsonl", "--json"],

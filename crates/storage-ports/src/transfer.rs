@@ -39,6 +39,15 @@ pub struct Concerns {
 }
 
 impl Concerns {
+    /// Every concern a transfer knows.
+    pub const ALL: Self = Self {
+        workflows: true,
+        runs: true,
+        metrics: true,
+        queue: true,
+        documents: true,
+    };
+
     /// The concerns both sets offer.
     #[must_use]
     pub fn shared(a: &StoreSet, b: &StoreSet) -> Self {

@@ -231,14 +231,7 @@ pub async fn restore(
     let tenant = TenantId::new(manifest.tenant.clone())?;
     let db = SqliteStore::open(&local).await?;
     let backup = Storage::from_set(db.store_set());
-    let all = Concerns {
-        workflows: true,
-        runs: true,
-        metrics: true,
-        queue: true,
-        documents: true,
-    };
-    let held = digest_tenant(backup.ports(), &tenant, all).await?;
+    let held = digest_tenant(backup.ports(), &tenant, Concerns::ALL).await?;
     for (name, want) in &manifest.concerns {
         if held.get(name.as_str()) != Some(want) {
             return Err(Error::corrupt(format!(

@@ -16,13 +16,7 @@ use storage_wiring::{BackendConfig, Storage, StorageConfig};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const ALL: Concerns = Concerns {
-    workflows: true,
-    runs: true,
-    metrics: true,
-    queue: true,
-    documents: true,
-};
+const ALL: Concerns = Concerns::ALL;
 
 fn objects() -> Result<ObjectStoreConfig, String> {
     Ok(ObjectStoreConfig {

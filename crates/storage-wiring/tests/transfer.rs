@@ -23,13 +23,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const ROLE: &str = "FLOWSTORE_TRANSFER_CHILD";
 const KILL_TEST: &str = "a_transfer_killed_halfway_completes_when_run_again";
-const ALL: Concerns = Concerns {
-    workflows: true,
-    runs: true,
-    metrics: true,
-    queue: true,
-    documents: true,
-};
+const ALL: Concerns = Concerns::ALL;
 
 async fn storage(yaml: &str) -> Result<Storage, Box<dyn std::error::Error>> {
     Ok(Storage::build(&StorageConfig::from_yaml(yaml)?).await?)
