@@ -87,6 +87,13 @@ pub enum Command {
         #[arg(long, value_name = "DIR|s3://...")]
         from: String,
     },
+    /// Serve the web console over the configured storage (read-only). Beyond loopback
+    /// it needs FLOWSTORE_UI_TOKEN, which every request must send as a bearer token.
+    Ui {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// What the tenant holds, per concern.
     Stats,
     /// Check every configured backend (one line).

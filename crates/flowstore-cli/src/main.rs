@@ -133,6 +133,7 @@ fn label(c: &Command) -> &'static str {
         Command::Prune(_) => "prune",
         Command::Transfer(_) => "transfer",
         Command::Backup { .. } => "backup",
+        Command::Ui { .. } => "ui",
         Command::Restore { .. } => "restore",
         Command::Stats => "stats",
         Command::Health => "health",
@@ -188,10 +189,34 @@ async fn dispatch(cli: Cli) -> Out {
         Command::Doctor => doctor::doctor(&storage, &ctx).await,
         Command::Health => commands::health(&storage).await,
         Command::Backup { to } => prune::backup(&storage, &ctx, &to).await,
+        Command::Ui { listen } => return ui(storage, listen).await,
         Command::Restore { from } => prune::restore(&storage, &ctx, &from).await,
         Command::Completions { .. } | Command::Transfer(_) => Ok(()),
     }?;
     persist(&storage).await
+}
+
+/// `flowstore ui`: serves until interrupted. The console only reads, so there is
+/// nothing to persist afterwards.
+async fn ui(storage: Storage, listen: std::net::SocketAddr) -> Out {
+    let token = std::env::var("FLOWSTORE_UI_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(storage_ports::Secret::new);
+    flowstore_console::check_binding(&listen, token.as_ref()).map_err(Failure::Invalid)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure::Other(format!("cannot listen on {listen}: {e}")))?;
+    let shown = listener.local_addr().map_or(listen, |a| a);
+    if token.is_some() {
+        eprintln!("flowstore ui: http://{shown}/ (every request must send Authorization: Bearer <FLOWSTORE_UI_TOKEN>)");
+    } else {
+        eprintln!("flowstore ui: open http://{shown}/ in a browser on this machine");
+    }
+    flowstore_console::Console::new(storage, flowstore_console::ConsoleOptions { token })
+        .serve(listener)
+        .await
+        .map_err(|e| Failure::Other(format!("the console stopped: {e}")))
 }
 
 /// A command that succeeded persists before it exits: a database that lives in a

@@ -410,3 +410,49 @@ fn queue_schedules_are_added_paused_and_removed() -> Result<(), Box<dyn std::err
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// `flowstore ui` serves the console on loopback (the port it was given, 0 for any)
+/// and says where; beyond loopback without FLOWSTORE_UI_TOKEN it refuses to start.
+#[test]
+fn ui_serves_on_loopback_and_refuses_other_addresses_without_a_token(
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::{BufRead, BufReader, Read};
+    let dir =
+        std::env::temp_dir().join(format!("flowstore-ui-{}", storage_ports::RunId::generate()));
+    std::fs::create_dir_all(&dir)?;
+    let refused = flowstore(&dir, &["ui", "--listen", "0.0.0.0:0"], None)?;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("FLOWSTORE_UI_TOKEN"));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowstore"))
+        .args(["ui", "--listen", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line)?;
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .ok_or_else(|| format!("no address in {line:?}"))?
+        .to_owned();
+    let mut s = std::net::TcpStream::connect(&addr)?;
+    write!(
+        s,
+        "GET /runs HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut page = String::new();
+    s.read_to_string(&mut page)?;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("<h1>Runs</h1>"),
+        "{page}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! `flowstore ui`: a web console over the configured [`Storage`] (issue 17).
+//!
+//! A crate of its own, beside the CLI rather than in it: it is not a backend, it
+//! reads the storage only through `storage-wiring`'s `Storage` and the ports, and it
+//! brings the HTTP server (axum) that the rest of the build does not need. The CLI
+//! starts it; a host can mount [`Console::router`] in its own server.
+//!
+//! Pages are rendered on the server (no JavaScript build), every page takes
+//! `?tenant=`, and every value from storage is escaped ([`html::esc`]).
+
+pub mod html;
+mod pages;
+mod timeline;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use storage_ports::{ErrorKind, Secret, TenantId};
+use storage_wiring::Storage;
+
+/// How the console is reached.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleOptions {
+    /// A bearer token every request must carry (`Authorization: Bearer ...`); required
+    /// when the console listens beyond loopback.
+    pub token: Option<Secret>,
+}
+
+/// The console over one storage.
+#[derive(Debug)]
+pub struct Console {
+    storage: Storage,
+    token: Option<Secret>,
+}
+
+/// Refuses a non-loopback address without a token: the console shows what the
+/// storage holds, so only the machine itself may see it unasked.
+///
+/// # Errors
+/// What to do instead, in words.
+pub fn check_binding(addr: &SocketAddr, token: Option<&Secret>) -> Result<(), String> {
+    if addr.ip().is_loopback() || token.is_some_and(|t| !t.is_empty()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{addr} is not a loopback address: set FLOWSTORE_UI_TOKEN to a secret that every request must send as `Authorization: Bearer <token>`, or listen on 127.0.0.1"
+        ))
+    }
+}
+
+impl Console {
+    /// The console over `storage`.
+    #[must_use]
+    pub fn new(storage: Storage, options: ConsoleOptions) -> Self {
+        Self {
+            storage,
+            token: options.token,
+        }
+    }
+
+    /// The console's routes, to serve or to mount in a host's server.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/", get(pages::overview::page))
+            .route("/runs", get(pages::runs::list))
+            .route("/runs/{run}", get(pages::runs::show))
+            .route("/queues/{queue}", get(pages::queue::page))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                authorize,
+            ))
+            .with_state(self)
+    }
+
+    /// Serves on `listener` until the task is dropped or the listener fails.
+    ///
+    /// # Errors
+    /// The listener's I/O error.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, Arc::new(self).router()).await
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
+    }
+}
+
+/// With a token configured, a request without it gets 401 and nothing else.
+async fn authorize(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
+    if let Some(token) = &console.token {
+        let sent = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same(sent.as_bytes(), token.expose().as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "this console needs its token: send Authorization: Bearer <FLOWSTORE_UI_TOKEN>",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares in time that does not depend on where the inputs differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What a page answers when the storage fails: a status that says why, the message
+/// escaped.
+pub(crate) struct PageError(StatusCode, String);
+
+impl From<storage_ports::Error> for PageError {
+    fn from(e: storage_ports::Error) -> Self {
+        let status = match e.kind() {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self(status, e.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = html::page(
+            "Error",
+            "-",
+            &format!("<p class=\"bad\">{}</p>", html::esc(&self.1)),
+        );
+        (self.0, Html(body)).into_response()
+    }
+}
+
+/// The tenant a page shows: `?tenant=`, `default` when absent.
+pub(crate) fn tenant_of(q: Option<&str>) -> Result<TenantId, PageError> {
+    Ok(TenantId::new(q.unwrap_or("default"))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_goes_without_a_token() {
+        let lo: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        let any: SocketAddr = ([0, 0, 0, 0], 8080).into();
+        assert!(check_binding(&lo, None).is_ok());
+        assert!(check_binding(&any, None).is_err());
+        assert!(check_binding(&any, Some(&Secret::new(String::new()))).is_err());
+        assert!(check_binding(&any, Some(&Secret::new("t0ken".into()))).is_ok());
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
+    }
+}

@@ -1,0 +1,11 @@
+//! One module per page.
+
+pub(crate) mod overview;
+pub(crate) mod queue;
+pub(crate) mod runs;
+
+/// The query every page takes.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct TenantQuery {
+    pub tenant: Option<String>,
+}

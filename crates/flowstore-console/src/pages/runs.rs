@@ -1,0 +1,170 @@
+//! `/runs`: runs by workflow and status, newest first, with cursor paging; and
+//! `/runs/{run}`: one run with its timeline, snapshots, events and error.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Html;
+use storage_ports::{Cursor, RunEventKind, RunId, RunQuery, RunStatus, RunStep, WorkflowId};
+
+use crate::html::{esc, page as layout, url};
+use crate::pages::TenantQuery;
+use crate::{tenant_of, Console, PageError};
+
+const PAGE: usize = 50;
+
+/// The filters of `/runs`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct RunsQuery {
+    tenant: Option<String>,
+    workflow: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(console): State<Arc<Console>>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Html<String>, PageError> {
+    let t = tenant_of(q.tenant.as_deref())?;
+    let workflow = q.workflow.as_deref().filter(|w| !w.is_empty());
+    let status = q.status.as_deref().filter(|s| !s.is_empty());
+    let query = RunQuery {
+        workflow_id: workflow.map(WorkflowId::new).transpose()?,
+        statuses: status
+            .map(RunStatus::parse)
+            .transpose()?
+            .into_iter()
+            .collect(),
+        limit: PAGE,
+        cursor: q
+            .cursor
+            .map(|c| serde_json::from_value::<Cursor>(serde_json::Value::String(c)))
+            .transpose()
+            .map_err(|e| {
+                PageError::from(storage_ports::Error::invalid_input(format!("cursor: {e}")))
+            })?,
+        ..RunQuery::default()
+    };
+    let page = console.storage().ports().runs.query(&t, query).await?;
+    let tu = url(t.as_str());
+    let mut body = format!(
+        "<form method=\"get\"><input type=\"hidden\" name=\"tenant\" value=\"{}\">\
+         workflow <input name=\"workflow\" value=\"{}\"> status <select name=\"status\">",
+        esc(t.as_str()),
+        esc(workflow.unwrap_or(""))
+    );
+    for s in ["", "running", "succeeded", "failed", "cancelled"] {
+        let sel = if Some(s) == status { " selected" } else { "" };
+        body.push_str(&format!("<option{sel}>{s}</option>"));
+    }
+    body.push_str("</select> <button>Filter</button></form><table><tr><th>run</th><th>workflow</th><th>version</th><th>status</th><th>started</th><th>ended</th></tr>");
+    for r in &page.items {
+        let class = match r.status {
+            RunStatus::Failed => " class=\"bad\"",
+            RunStatus::Succeeded => " class=\"ok\"",
+            _ => "",
+        };
+        body.push_str(&format!(
+            "<tr><td><a href=\"/runs/{id_url}?tenant={tu}\">{id}</a></td><td>{wf}</td><td>{v}</td><td{class}>{st}</td><td>{start}</td><td>{end}</td></tr>",
+            id_url = url(r.run_id.as_str()),
+            id = esc(r.run_id.as_str()),
+            wf = esc(r.workflow_id.as_str()),
+            v = r.version,
+            st = r.status.as_str(),
+            start = r.started_at,
+            end = r.ended_at.map(|e| e.to_string()).unwrap_or_default(),
+        ));
+    }
+    body.push_str("</table>");
+    if let Some(next) = &page.next {
+        body.push_str(&format!(
+            "<p><a href=\"/runs?tenant={tu}&workflow={}&status={}&cursor={}\">next page</a></p>",
+            url(workflow.unwrap_or("")),
+            url(status.unwrap_or("")),
+            url(next.as_str())
+        ));
+    }
+    Ok(Html(layout("Runs", t.as_str(), &body)))
+}
+
+pub(crate) async fn show(
+    State(console): State<Arc<Console>>,
+    Path(run): Path<String>,
+    Query(q): Query<TenantQuery>,
+) -> Result<Html<String>, PageError> {
+    let t = tenant_of(q.tenant.as_deref())?;
+    let id = RunId::new(run)?;
+    let runs = &console.storage().ports().runs;
+    let complete = runs.get_complete(&t, &id).await?;
+    let events = runs.events(&t, &id, 1).await?;
+    let r = &complete.run;
+    let end = r.ended_at.unwrap_or_else(storage_ports::Timestamp::now);
+    let nodes: Vec<_> = complete
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            RunStep::Node(n) => Some(n),
+            RunStep::Snapshot(_) => None,
+        })
+        .collect();
+    let mut body = format!(
+        "<p>workflow <a href=\"/runs?tenant={tu}&workflow={wfu}\">{wf}</a> v{v}, <b>{st}</b>, started {start}{ended}</p>",
+        tu = url(t.as_str()),
+        wfu = url(r.workflow_id.as_str()),
+        wf = esc(r.workflow_id.as_str()),
+        v = r.version,
+        st = r.status.as_str(),
+        start = r.started_at,
+        ended = r.ended_at.map(|e| format!(", ended {e}")).unwrap_or_default(),
+    );
+    if let Some(e) = &r.error {
+        body.push_str(&format!(
+            "<h2>Error</h2><p class=\"bad\">{}: {}</p>",
+            esc(&e.kind),
+            esc(&e.message)
+        ));
+    }
+    body.push_str("<h2>Timeline</h2>");
+    body.push_str(&crate::timeline::svg(&nodes, r.started_at, end));
+    body.push_str(
+        "<h2>Snapshots</h2><table><tr><th>at</th><th>variable</th><th>old</th><th>new</th></tr>",
+    );
+    for s in &complete.steps {
+        if let RunStep::Snapshot(v) = s {
+            body.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                v.at,
+                esc(&v.name),
+                esc(&v.old_value.to_string()),
+                esc(&v.new_value.to_string())
+            ));
+        }
+    }
+    body.push_str("</table><h2>Events</h2><table><tr><th>seq</th><th>at</th><th>what</th></tr>");
+    for e in &events {
+        let what = match &e.kind {
+            RunEventKind::Started => "started".to_owned(),
+            RunEventKind::Step(RunStep::Node(n)) => {
+                format!("node {} {:?}", n.node_id.as_str(), n.status)
+            }
+            RunEventKind::Step(RunStep::Snapshot(v)) => format!("snapshot {}", v.name),
+            RunEventKind::Finished { status } => format!("finished {}", status.as_str()),
+        };
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e.seq,
+            e.at,
+            esc(&what)
+        ));
+    }
+    body.push_str(&format!(
+        "</table><h2>Inputs</h2><pre>{}</pre>",
+        esc(&serde_json::to_string_pretty(&r.inputs).unwrap_or_default())
+    ));
+    Ok(Html(layout(
+        &format!("Run {}", id.as_str()),
+        t.as_str(),
+        &body,
+    )))
+}
