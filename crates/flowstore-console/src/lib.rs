@@ -71,6 +71,9 @@ impl Console {
             .route("/runs", get(pages::runs::list))
             .route("/runs/{run}", get(pages::runs::show))
             .route("/queues/{queue}", get(pages::queue::page))
+            .route("/workflows", get(pages::workflows::list))
+            .route("/workflows/{workflow}", get(pages::workflows::show))
+            .route("/workflows/{workflow}/diff", get(pages::workflows::diff))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 authorize,

@@ -7,8 +7,9 @@ use std::time::Duration;
 use flowstore_console::{Console, ConsoleOptions};
 use serde_json::json;
 use storage_ports::{
-    CompleteRun, Dequeue, JobQueueExt as _, NewJob, NewRun, NodeExecution, NodeId, NodeStatus,
-    QueueName, Run, RunError, RunId, RunOutcome, RunStep, Secret, TenantId, Timestamp, WorkflowId,
+    CompleteRun, Dequeue, JobQueueExt as _, NewJob, NewRun, NewWorkflowVersion, NodeExecution,
+    NodeId, NodeStatus, QueueName, Run, RunError, RunId, RunOutcome, RunStep, Secret, TenantId,
+    Timestamp, WorkflowId,
 };
 use storage_wiring::{Storage, StorageConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -97,6 +98,21 @@ async fn seeded() -> Result<(Storage, TenantId), Box<dyn std::error::Error>> {
         .runs
         .store_complete(&t, CompleteRun { run, steps })
         .await?;
+    let wf = WorkflowId::new("etl")?;
+    let workflows = &storage.ports().workflows;
+    let title = json!("\"><img src=x onerror=alert(1)>");
+    let mut first = NewWorkflowVersion::next(
+        wf.clone(),
+        json!({"nodes": ["fetch", "store"], "title": title}),
+    );
+    first.author = Some("ana".into());
+    workflows.put(&t, first).await?;
+    let second = NewWorkflowVersion::next(
+        wf.clone(),
+        json!({"nodes": ["fetch", "clean", "store"], "title": title}),
+    )
+    .with_parent(1);
+    workflows.put(&t, second).await?;
     let q = QueueName::new("mail")?;
     let queue = &storage.ports().queue;
     queue
@@ -161,6 +177,45 @@ async fn every_page_shows_what_the_storage_holds() -> TestResult {
     // Another tenant sees nothing of acme's.
     let (_, other) = get(port, "/runs?tenant=globex", None).await?;
     assert!(!other.contains("r-1"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_show_versions_lineage_and_a_marked_diff() -> TestResult {
+    let (storage, _) = seeded().await?;
+    let port = start(storage, ConsoleOptions::default()).await?;
+    let (status, list) = get(port, "/workflows?tenant=acme", None).await?;
+    assert_eq!(status, 200);
+    assert!(
+        list.contains("href=\"/workflows/etl?tenant=acme\"") && list.contains("v2"),
+        "{list}"
+    );
+    let (status, one) = get(port, "/workflows/etl?tenant=acme", None).await?;
+    assert_eq!(status, 200);
+    assert!(
+        one.contains(">ana<") && one.contains("aria-label=\"lineage\"") && one.contains("<line "),
+        "{one}"
+    );
+    let (status, diff) = get(port, "/workflows/etl/diff?tenant=acme&a=1&b=2", None).await?;
+    assert_eq!(status, 200);
+    assert!(
+        diff.contains("<tr class=\"ins\">") && diff.contains("+ - clean"),
+        "the added line is marked: {diff}"
+    );
+    assert!(
+        !diff.contains("<tr class=\"del\">"),
+        "nothing was removed: {diff}"
+    );
+    assert!(
+        !diff.contains("<img") && diff.contains("&lt;img"),
+        "a definition's markup was not escaped: {diff}"
+    );
+    assert_eq!(
+        get(port, "/workflows/etl/diff?tenant=acme&a=1&b=9", None)
+            .await?
+            .0,
+        404
+    );
     Ok(())
 }
 

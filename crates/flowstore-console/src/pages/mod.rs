@@ -3,6 +3,7 @@
 pub(crate) mod overview;
 pub(crate) mod queue;
 pub(crate) mod runs;
+pub(crate) mod workflows;
 
 /// The query every page takes.
 #[derive(Debug, Default, serde::Deserialize)]
