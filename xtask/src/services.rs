@@ -11,7 +11,8 @@
 //!   gnome-keyring answering as the Secret Service (its data in the temp directory,
 //!   never the user's keyring);
 //! - `FLOWSTORE_TEST_S3_ENDPOINT`, `FLOWSTORE_TEST_S3_BUCKET`: moto's S3-compatible
-//!   server (from PyPI, in a virtualenv under `target/test-servers`) and a bucket on it.
+//!   server (from PyPI, in a virtualenv under `target/test-servers`) and a bucket on it;
+//! - `FLOWSTORE_TEST_CHROMIUM`: Debian's Chromium, for the console's browser tests.
 //!
 //! A variable already set is respected: point the tests at your own server with it.
 
@@ -32,6 +33,7 @@ pub const REDIS_KILL: &str = "FLOWSTORE_TEST_REDIS_KILL";
 pub const DBUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
 pub const S3_ENDPOINT: &str = "FLOWSTORE_TEST_S3_ENDPOINT";
 pub const S3_BUCKET: &str = "FLOWSTORE_TEST_S3_BUCKET";
+pub const CHROMIUM: &str = "FLOWSTORE_TEST_CHROMIUM";
 
 /// moto's S3 server, pinned: its `If-Match` and `If-None-Match` on PutObject are what
 /// the object-storage tests rely on (docs/dependencies.md says why moto).
@@ -94,6 +96,9 @@ impl Services {
         }
         if keyring && std::env::var_os(S3_ENDPOINT).is_none() {
             me.start_s3()?;
+        }
+        if keyring && std::env::var_os(CHROMIUM).is_none() {
+            me.find_chromium()?;
         }
         // Always a private bus: the tests must never write into the user's keyring.
         if keyring {
@@ -252,6 +257,18 @@ impl Services {
 }
 
 impl Services {
+    /// Debian's Chromium for the console's browser tests, installed when missing.
+    fn find_chromium(&mut self) -> Result<()> {
+        let chromium = which("chromium").or_else(|_| {
+            install(&["chromium", "chromium-driver"])?;
+            which("chromium")
+        })?;
+        self.env
+            .push((CHROMIUM.into(), chromium.display().to_string()));
+        eprintln!("xtask: Chromium at {}", chromium.display());
+        Ok(())
+    }
+
     /// moto's S3-compatible server on a free loopback port, from a virtualenv under
     /// `target/test-servers` (made on first use with PyPI's pinned `moto[server]`),
     /// with the test bucket created.
