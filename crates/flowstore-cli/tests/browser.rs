@@ -170,6 +170,14 @@ fn the_console_in_chromium_over_the_demo_store() -> TestResult {
         "the run page draws no timeline"
     );
 
+    let metrics = dom(&format!(
+        "{base}/metrics/order-pipeline?tenant=demo&name=tokens&hours=24"
+    ))?;
+    assert!(
+        metrics.contains("<polyline") && metrics.contains("baseline: median"),
+        "the demo's tokens are not charted: {metrics}"
+    );
+
     let markup = dom(&format!("{base}/workflows/markup?tenant=demo"))?;
     assert!(markup.contains("Workflow markup"), "{markup}");
     let diffed = dom(&format!("{base}/workflows/markup/diff?tenant=demo&a=1&b=1"))?;
@@ -185,6 +193,14 @@ fn the_console_in_chromium_over_the_demo_store() -> TestResult {
         (format!("{base}/workflows?tenant=demo"), "workflows"),
         (format!("{base}/runs?tenant=demo"), "runs"),
         (format!("{base}/runs/{first}?tenant=demo"), "run"),
+        (
+            format!("{base}/metrics/order-pipeline?tenant=demo&name=tokens&hours=24"),
+            "metrics",
+        ),
+        (
+            format!("{base}/workflows/order-pipeline?tenant=demo"),
+            "workflow",
+        ),
     ] {
         shots.extend(screenshots(&url, name)?);
     }

@@ -46,7 +46,7 @@ pub fn page(title: &str, tenant: &str, body: &str) -> String {
     let t = url(tenant);
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title} - flowstore</title><style>{STYLE}</style></head>\
-         <body><nav><a href=\"/?tenant={t}\">Overview</a><a href=\"/workflows?tenant={t}\">Workflows</a><a href=\"/runs?tenant={t}\">Runs</a>\
+         <body><nav><a href=\"/?tenant={t}\">Overview</a><a href=\"/workflows?tenant={t}\">Workflows</a><a href=\"/runs?tenant={t}\">Runs</a><a href=\"/credentials?tenant={t}\">Credentials</a>\
          <span class=\"muted\">tenant {tenant_shown}</span></nav><main><h1>{title}</h1>{body}</main></body></html>",
         title = esc(title),
         tenant_shown = esc(tenant),

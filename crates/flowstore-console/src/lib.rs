@@ -71,6 +71,8 @@ impl Console {
             .route("/runs", get(pages::runs::list))
             .route("/runs/{run}", get(pages::runs::show))
             .route("/queues/{queue}", get(pages::queue::page))
+            .route("/metrics/{workflow}", get(pages::metrics::page))
+            .route("/credentials", get(pages::credentials::page))
             .route("/workflows", get(pages::workflows::list))
             .route("/workflows/{workflow}", get(pages::workflows::show))
             .route("/workflows/{workflow}/diff", get(pages::workflows::diff))

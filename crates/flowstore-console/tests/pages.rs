@@ -113,6 +113,35 @@ async fn seeded() -> Result<(Storage, TenantId), Box<dyn std::error::Error>> {
     )
     .with_parent(1);
     workflows.put(&t, second).await?;
+    for (i, tokens) in [100.0, 120.0, 90.0].iter().enumerate() {
+        storage
+            .ports()
+            .metrics
+            .record(
+                &t,
+                storage_ports::RunMetric {
+                    run_id: RunId::new(format!("m-{i}"))?,
+                    workflow_id: wf.clone(),
+                    version: 1,
+                    status: storage_ports::RunStatus::Succeeded,
+                    duration_ms: 50.0 * (i as f64 + 1.0),
+                    finished_at: Timestamp::now(),
+                    values: [(storage_ports::MetricName::new("tokens")?, *tokens)]
+                        .into_iter()
+                        .collect(),
+                },
+            )
+            .await?;
+    }
+    storage
+        .ports()
+        .credentials
+        .set(
+            &t,
+            &storage_ports::CredentialKey::new("api-token")?,
+            &Secret::new("hunter2-value".into()),
+        )
+        .await?;
     let q = QueueName::new("mail")?;
     let queue = &storage.ports().queue;
     queue
@@ -216,6 +245,20 @@ async fn workflows_show_versions_lineage_and_a_marked_diff() -> TestResult {
             .0,
         404
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_chart_a_value_against_its_baseline_and_credentials_show_keys_only() -> TestResult {
+    let (storage, _) = seeded().await?;
+    let port = start(storage, ConsoleOptions::default()).await?;
+    let (status, m) = get(port, "/metrics/etl?tenant=acme&name=tokens&hours=24", None).await?;
+    assert_eq!(status, 200, "{m}");
+    assert!(m.contains("<td>3</td>") && m.contains("<polyline"), "{m}");
+    assert!(m.contains("median 100 of the last 3 values"), "{m}");
+    let (status, c) = get(port, "/credentials?tenant=acme", None).await?;
+    assert_eq!(status, 200);
+    assert!(c.contains(">api-token<") && !c.contains("hunter2"), "{c}");
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! One module per page.
 
+pub(crate) mod credentials;
+pub(crate) mod metrics;
 pub(crate) mod overview;
 pub(crate) mod queue;
 pub(crate) mod runs;

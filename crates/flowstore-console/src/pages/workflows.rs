@@ -165,8 +165,8 @@ pub(crate) async fn show(
     }
     let _ = write!(
         body,
-        "<p><a href=\"/runs?tenant={tu}&workflow={idu}\">runs of {}</a></p>",
-        esc(id.as_str())
+        "<p><a href=\"/runs?tenant={tu}&workflow={idu}\">runs of {id}</a> <a href=\"/metrics/{idu}?tenant={tu}\">metrics of {id}</a></p>",
+        id = esc(id.as_str())
     );
     Ok(Html(layout(
         &format!("Workflow {}", id.as_str()),
