@@ -71,6 +71,11 @@ impl Console {
             .route("/runs", get(pages::runs::list))
             .route("/runs/{run}", get(pages::runs::show))
             .route("/queues/{queue}", get(pages::queue::page))
+            .route("/api/overview", get(pages::api::overview))
+            .route("/api/runs", get(pages::api::runs))
+            .route("/api/runs/{run}", get(pages::api::run))
+            .route("/api/queues/{queue}", get(pages::api::queue))
+            .route("/api/workflows", get(pages::api::workflows))
             .route("/metrics/{workflow}", get(pages::metrics::page))
             .route("/credentials", get(pages::credentials::page))
             .route("/workflows", get(pages::workflows::list))
@@ -124,7 +129,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// What a page answers when the storage fails: a status that says why, the message
 /// escaped.
-pub(crate) struct PageError(StatusCode, String);
+pub(crate) struct PageError(pub(crate) StatusCode, pub(crate) String);
 
 impl From<storage_ports::Error> for PageError {
     fn from(e: storage_ports::Error) -> Self {

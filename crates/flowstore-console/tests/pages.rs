@@ -263,6 +263,51 @@ async fn metrics_chart_a_value_against_its_baseline_and_credentials_show_keys_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_route_answers_json_and_json_errors() -> TestResult {
+    let (storage, _) = seeded().await?;
+    let port = start(storage, ConsoleOptions::default()).await?;
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body);
+    let (status, o) = get(port, "/api/overview?tenant=acme", None).await?;
+    assert_eq!(status, 200);
+    assert_eq!(json(&o)?["stats"]["runs"], 1);
+    let (_, runs) = get(port, "/api/runs?tenant=acme&status=failed", None).await?;
+    let runs = json(&runs)?;
+    assert_eq!(runs["items"][0]["run_id"], "r-1", "{runs}");
+    assert!(runs["next"].is_null());
+    let (_, run) = get(port, "/api/runs/r-1?tenant=acme", None).await?;
+    let run = json(&run)?;
+    assert_eq!(run["steps"].as_array().map(Vec::len), Some(2), "{run}");
+    assert_eq!(
+        run["run"]["inputs"]["note"], "<script>alert(1)</script>",
+        "JSON keeps the value as stored"
+    );
+    let (_, q) = get(port, "/api/queues/mail?tenant=acme", None).await?;
+    let q = json(&q)?;
+    assert_eq!(
+        (
+            q["stats"]["dead"].as_u64(),
+            q["dead"][0]["last_error"].as_str()
+        ),
+        (Some(1), Some("smtp said <no>"))
+    );
+    let (_, w) = get(port, "/api/workflows?tenant=acme", None).await?;
+    assert_eq!(json(&w)?["items"][0]["version"], 2);
+    let (status, missing) = get(port, "/api/runs/r-404?tenant=acme", None).await?;
+    assert_eq!(status, 404);
+    assert!(
+        json(&missing)?["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("r-404")),
+        "{missing}"
+    );
+    assert_eq!(
+        get(port, "/api/runs?tenant=acme&cursor=zz", None).await?.0,
+        400
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_token_nothing_is_served_without_it() -> TestResult {
     let (storage, _) = seeded().await?;
     let options = ConsoleOptions {

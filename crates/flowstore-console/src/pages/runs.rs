@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
-use storage_ports::{Cursor, RunEventKind, RunId, RunQuery, RunStatus, RunStep, WorkflowId};
+use storage_ports::{RunEventKind, RunId, RunQuery, RunStatus, RunStep, WorkflowId};
 
 use crate::html::{esc, page as layout, url};
 use crate::pages::TenantQuery;
@@ -16,10 +16,27 @@ const PAGE: usize = 50;
 /// The filters of `/runs`.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct RunsQuery {
-    tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
     workflow: Option<String>,
     status: Option<String>,
     cursor: Option<String>,
+}
+
+/// The storage query of `/runs` and `/api/runs`.
+pub(crate) fn run_query(q: &RunsQuery) -> Result<RunQuery, PageError> {
+    let workflow = q.workflow.as_deref().filter(|w| !w.is_empty());
+    let status = q.status.as_deref().filter(|s| !s.is_empty());
+    Ok(RunQuery {
+        workflow_id: workflow.map(WorkflowId::new).transpose()?,
+        statuses: status
+            .map(RunStatus::parse)
+            .transpose()?
+            .into_iter()
+            .collect(),
+        limit: PAGE,
+        cursor: crate::pages::cursor_of(q.cursor.clone())?,
+        ..RunQuery::default()
+    })
 }
 
 pub(crate) async fn list(
@@ -29,23 +46,7 @@ pub(crate) async fn list(
     let t = tenant_of(q.tenant.as_deref())?;
     let workflow = q.workflow.as_deref().filter(|w| !w.is_empty());
     let status = q.status.as_deref().filter(|s| !s.is_empty());
-    let query = RunQuery {
-        workflow_id: workflow.map(WorkflowId::new).transpose()?,
-        statuses: status
-            .map(RunStatus::parse)
-            .transpose()?
-            .into_iter()
-            .collect(),
-        limit: PAGE,
-        cursor: q
-            .cursor
-            .map(|c| serde_json::from_value::<Cursor>(serde_json::Value::String(c)))
-            .transpose()
-            .map_err(|e| {
-                PageError::from(storage_ports::Error::invalid_input(format!("cursor: {e}")))
-            })?,
-        ..RunQuery::default()
-    };
+    let query = run_query(&q)?;
     let page = console.storage().ports().runs.query(&t, query).await?;
     let tu = url(t.as_str());
     let mut body = format!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use similar::{ChangeTag, TextDiff};
-use storage_ports::{Cursor, PageRequest, VersionMeta, WorkflowId};
+use storage_ports::{PageRequest, VersionMeta, WorkflowId};
 
 use crate::html::{esc, page as layout, url};
 use crate::{tenant_of, Console, PageError};
@@ -18,14 +18,8 @@ const PAGE: usize = 50;
 /// `?tenant=` and a cursor.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct ListQuery {
-    tenant: Option<String>,
-    cursor: Option<String>,
-}
-
-fn cursor_of(c: Option<String>) -> Result<Option<Cursor>, PageError> {
-    c.map(|c| serde_json::from_value::<Cursor>(serde_json::Value::String(c)))
-        .transpose()
-        .map_err(|e| PageError::from(storage_ports::Error::invalid_input(format!("cursor: {e}"))))
+    pub(crate) tenant: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 pub(crate) async fn list(
@@ -35,7 +29,7 @@ pub(crate) async fn list(
     let t = tenant_of(q.tenant.as_deref())?;
     let request = PageRequest {
         limit: PAGE,
-        cursor: cursor_of(q.cursor)?,
+        cursor: crate::pages::cursor_of(q.cursor)?,
     };
     let page = console
         .storage()
