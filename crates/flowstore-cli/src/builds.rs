@@ -9,7 +9,6 @@
 //! baselines and series, plus a document in `ci-builds` holding its context.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::json;
 use storage_ports::{
@@ -127,21 +126,11 @@ pub async fn record(config: &StorageConfig, ctx: &Ctx, build: Build) -> Out {
                     attempt,
                     "another job persisted first; recording again on a fresh download"
                 );
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(storage_wiring::remote_sqlite::lost_race_pause(attempt)).await;
             }
             Err(e) => return Err(Failure::Other(e.to_string())),
         }
     }
-}
-
-/// 10 ms doubling to at most 640 ms, with up to as much again of jitter.
-fn backoff(attempt: u32) -> Duration {
-    let base = 10u64 << attempt.min(6);
-    let random = RunId::generate()
-        .as_str()
-        .bytes()
-        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-    Duration::from_millis(base + random % base)
 }
 
 async fn record_once(

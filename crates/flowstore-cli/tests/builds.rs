@@ -6,17 +6,12 @@
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use storage_contract::servers::server_env as need;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const JOBS: usize = 8;
 const BUILDS: usize = 25;
-
-fn need(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| {
-        format!("{name} is not set: start the test servers with `cargo xtask services` (or run `cargo xtask test`)")
-    })
-}
 
 fn flowstore(dir: &std::path::Path, args: &[&str]) -> std::io::Result<Output> {
     Command::new(env!("CARGO_BIN_EXE_flowstore"))

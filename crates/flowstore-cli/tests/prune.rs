@@ -187,11 +187,7 @@ fn dry_run_matches_the_real_prune_and_the_archive_imports_back() -> TestResult {
 type Env = Vec<(&'static str, String)>;
 
 fn s3_env() -> Result<(Env, String), String> {
-    let need = |name: &str| {
-        std::env::var(name).map_err(|_| {
-            format!("{name} is not set: start the test servers with `cargo xtask services` (or run `cargo xtask test`)")
-        })
-    };
+    use storage_contract::servers::server_env as need;
     let env = vec![
         ("AWS_ENDPOINT_URL", need("FLOWSTORE_TEST_S3_ENDPOINT")?),
         ("AWS_REGION", "us-east-1".to_owned()),

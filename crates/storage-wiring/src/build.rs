@@ -214,9 +214,6 @@ impl Storage {
     /// Where the databases that live in buckets are (`s3://...`), for messages.
     #[must_use]
     pub fn remote_databases(&self) -> Vec<String> {
-        if self.remotes.is_empty() {
-            return Vec::new();
-        }
         self.remotes.locations()
     }
 

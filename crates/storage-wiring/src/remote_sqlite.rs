@@ -180,21 +180,24 @@ where
         match outcome {
             Err(e) if e.kind() == ErrorKind::PreconditionFailed && attempt < attempts => {
                 tracing::debug!(object = %at, attempt, "lost a persist race; running the unit again");
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(lost_race_pause(attempt)).await;
             }
             other => return other,
         }
     }
 }
 
-/// 5 ms doubling to at most 320 ms, with up to as much again of jitter, so that
-/// writers that lost together do not retry together.
-fn backoff(attempt: u32) -> Duration {
-    let base = 5u64 << attempt.min(6);
-    // The low 64 bits of a v7 UUID are random.
-    let random = uuid::Uuid::now_v7().as_u128() & u128::from(u64::MAX);
-    let jitter = u64::try_from(random).unwrap_or(0) % base.max(1);
-    Duration::from_millis(base + jitter)
+/// The pause before running a unit again after its persist lost race number
+/// `attempt`: the retry layer's full-jitter backoff, from 10 ms up to 640 ms, so that
+/// writers that lost together do not come back together.
+#[must_use]
+pub fn lost_race_pause(attempt: u32) -> Duration {
+    crate::layers::RetryPolicy {
+        attempts: attempt.saturating_add(1),
+        base_ms: 10,
+        max_ms: 640,
+    }
+    .pause(attempt)
 }
 
 /// The settings of `type: sqlite` whose `path` is an object (`s3://bucket/key`).

@@ -2,6 +2,7 @@
 //! `path: s3://...`), kept so that the host can persist them: a remote database is
 //! only written back when asked, at the end of a unit of work or a command.
 
+#[cfg(feature = "objects")]
 use std::sync::Arc;
 
 use storage_ports::Result;
@@ -10,13 +11,19 @@ use storage_ports::Result;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Remotes {
     #[cfg(feature = "objects")]
-    open: Vec<Arc<tokio::sync::Mutex<crate::remote_sqlite::RemoteSqlite>>>,
+    /// Each database with its location (kept apart so that naming one never waits
+    /// for its persist).
+    open: Vec<(
+        String,
+        Arc<tokio::sync::Mutex<crate::remote_sqlite::RemoteSqlite>>,
+    )>,
 }
 
 impl Remotes {
     #[cfg(feature = "objects")]
     pub(crate) fn add(&mut self, db: crate::remote_sqlite::RemoteSqlite) {
-        self.open.push(Arc::new(tokio::sync::Mutex::new(db)));
+        let at = db.location().to_string();
+        self.open.push((at, Arc::new(tokio::sync::Mutex::new(db))));
     }
 
     /// Persists each; see [`crate::Storage::persist`].
@@ -24,7 +31,7 @@ impl Remotes {
         #[allow(unused_mut)]
         let mut uploaded = 0;
         #[cfg(feature = "objects")]
-        for db in &self.open {
+        for (_, db) in &self.open {
             if db.lock().await.persist().await? == crate::remote_sqlite::Persisted::Uploaded {
                 uploaded += 1;
             }
@@ -34,29 +41,13 @@ impl Remotes {
 
     /// Where each lives, for messages.
     pub(crate) fn locations(&self) -> Vec<String> {
-        #[allow(unused_mut)]
-        let mut out = Vec::new();
-        #[cfg(feature = "objects")]
-        for db in &self.open {
-            if let Ok(db) = db.try_lock() {
-                out.push(db.location().to_string());
-            }
-        }
-        out
-    }
-
-    /// Whether there are any.
-    pub(crate) fn is_empty(&self) -> bool {
         #[cfg(feature = "objects")]
         {
-            self.open.is_empty()
+            self.open.iter().map(|(at, _)| at.clone()).collect()
         }
         #[cfg(not(feature = "objects"))]
         {
-            true
+            Vec::new()
         }
     }
 }
-
-#[cfg(not(feature = "objects"))]
-const _: Option<Arc<()>> = None;

@@ -97,11 +97,7 @@ async fn the_configured_task_prunes_every_tenant() -> Result<(), Box<dyn std::er
 #[tokio::test]
 async fn retention_archives_into_a_bucket_before_it_deletes(
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let need = |n: &str| {
-        std::env::var(n).map_err(|_| {
-            format!("{n} is not set: start the test servers with `cargo xtask services` (or run `cargo xtask test`)")
-        })
-    };
+    use storage_contract::servers::server_env as need;
     let (endpoint, bucket) = (
         need("FLOWSTORE_TEST_S3_ENDPOINT")?,
         need("FLOWSTORE_TEST_S3_BUCKET")?,

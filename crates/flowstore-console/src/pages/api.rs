@@ -7,14 +7,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::{json, Value};
-use storage_ports::{JobStatus, PageRequest, QueueName, RunId};
+use storage_ports::{PageRequest, QueueName, RunId};
 
 use crate::pages::runs::RunsQuery;
 use crate::pages::workflows::ListQuery;
 use crate::pages::TenantQuery;
 use crate::{tenant_of, Console, PageError};
-
-const SHOWN: usize = 100;
 
 /// A JSON answer, or a JSON error.
 pub(crate) struct Api(Result<Value, PageError>);
@@ -86,11 +84,8 @@ pub(crate) async fn queue(
     Api(async {
         let t = tenant_of(q.tenant.as_deref())?;
         let name = QueueName::new(queue)?;
-        let jobs = &c.storage().ports().queue;
-        let stats = jobs.stats(&t, &name).await?;
-        let running = jobs.jobs(&t, &name, JobStatus::Running, SHOWN).await?;
-        let dead = jobs.dead(&t, &name, SHOWN).await?;
-        Ok(json!({"stats": to_json(&stats)?, "running": to_json(&running)?, "dead": to_json(&dead)?}))
+        let v = crate::pages::queue::load(&c, &t, &name).await?;
+        Ok(json!({"stats": to_json(&v.stats)?, "running": to_json(&v.running)?, "dead": to_json(&v.dead)?}))
     }
     .await)
 }

@@ -12,6 +12,26 @@ use crate::{tenant_of, Console, PageError};
 
 const SHOWN: usize = 100;
 
+/// What the queue page and `/api/queues/{queue}` show.
+pub(crate) struct QueueView {
+    pub stats: storage_ports::QueueStats,
+    pub running: Vec<storage_ports::JobInfo>,
+    pub dead: Vec<storage_ports::DeadJob>,
+}
+
+pub(crate) async fn load(
+    console: &Console,
+    t: &storage_ports::TenantId,
+    name: &QueueName,
+) -> Result<QueueView, PageError> {
+    let jobs = &console.storage().ports().queue;
+    Ok(QueueView {
+        stats: jobs.stats(t, name).await?,
+        running: jobs.jobs(t, name, JobStatus::Running, SHOWN).await?,
+        dead: jobs.dead(t, name, SHOWN).await?,
+    })
+}
+
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
     Path(queue): Path<String>,
@@ -19,10 +39,11 @@ pub(crate) async fn page(
 ) -> Result<Html<String>, PageError> {
     let t = tenant_of(q.tenant.as_deref())?;
     let name = QueueName::new(queue)?;
-    let jobs = &console.storage().ports().queue;
-    let s = jobs.stats(&t, &name).await?;
-    let running = jobs.jobs(&t, &name, JobStatus::Running, SHOWN).await?;
-    let dead = jobs.dead(&t, &name, SHOWN).await?;
+    let QueueView {
+        stats: s,
+        running,
+        dead,
+    } = load(&console, &t, &name).await?;
     let mut body = format!(
         "<table><tr><th>pending</th><th>scheduled</th><th>running</th><th>dead</th><th>completed (kept)</th><th>paused</th></tr>\
          <tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
