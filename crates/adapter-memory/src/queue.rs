@@ -55,6 +55,8 @@ fn info_of(queue: &QueueName, id: &JobId, j: &Job, now: Timestamp) -> JobInfo {
         output: j.output.clone(),
         last_error: j.last_error.clone(),
         cancel_requested: j.cancel_requested,
+        scheduled_for: (status == JobStatus::Scheduled).then_some(j.run_at),
+        lease_expires_at: lease_expiry(j).filter(|_| status == JobStatus::Running),
     }
 }
 

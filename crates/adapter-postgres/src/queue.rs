@@ -127,7 +127,7 @@ pub const LIMITED_DEQUEUE_STATEMENT: &str = concat!(
 /// so statements stay literals).
 macro_rules! info_columns {
     () => {
-        "job_id, payload, priority, attempts, max_attempts, enqueued_at, finished_at, progress, output, last_error, cancel_requested, \
+        "job_id, payload, priority, attempts, max_attempts, enqueued_at, finished_at, progress, output, last_error, cancel_requested, run_at, lease_expires, \
          CASE WHEN state = 'ready' AND run_at > now() THEN 'scheduled' WHEN state = 'ready' THEN 'pending' \
               WHEN state = 'leased' AND lease_expires > now() THEN 'running' WHEN state = 'leased' THEN 'pending' \
               ELSE state END AS status"
@@ -1369,6 +1369,14 @@ fn keep_for_of(micros: Option<i64>) -> Option<Duration> {
 fn info_of(row: &PgRow, queue: &QueueName) -> Result<JobInfo> {
     let status: String = row.try_get("status").op("queue.decode")?;
     let Json(payload): Json<Value> = row.try_get("payload").op("queue.decode")?;
+    let status = JobStatus::parse(&status)
+        .map_err(|_| Error::corrupt(format!("stored job state {status:?}")))?;
+    let at = |c: &str| -> Result<Option<Timestamp>> {
+        Ok(row
+            .try_get::<Option<DateTime<Utc>>, _>(c)
+            .op("queue.decode")?
+            .map(from_pg))
+    };
     let json = |c: &str| -> Result<Option<Value>> {
         Ok(row
             .try_get::<Option<Json<Value>>, _>(c)
@@ -1378,8 +1386,6 @@ fn info_of(row: &PgRow, queue: &QueueName) -> Result<JobInfo> {
     Ok(JobInfo {
         queue: queue.clone(),
         job_id: stored_id(row.try_get("job_id").op("queue.decode")?, "job id")?,
-        status: JobStatus::parse(&status)
-            .map_err(|_| Error::corrupt(format!("stored job state {status:?}")))?,
         payload,
         priority: row.try_get("priority").op("queue.decode")?,
         attempts: stored_u32(row.try_get("attempts").op("queue.decode")?, "attempts")?,
@@ -1388,14 +1394,22 @@ fn info_of(row: &PgRow, queue: &QueueName) -> Result<JobInfo> {
             "max attempts",
         )?,
         enqueued_at: from_pg(row.try_get("enqueued_at").op("queue.decode")?),
-        finished_at: row
-            .try_get::<Option<DateTime<Utc>>, _>("finished_at")
-            .op("queue.decode")?
-            .map(from_pg),
+        finished_at: at("finished_at")?,
         progress: json("progress")?,
         output: json("output")?,
         last_error: row.try_get("last_error").op("queue.decode")?,
         cancel_requested: row.try_get("cancel_requested").op("queue.decode")?,
+        scheduled_for: if status == JobStatus::Scheduled {
+            at("run_at")?
+        } else {
+            None
+        },
+        lease_expires_at: if status == JobStatus::Running {
+            at("lease_expires")?
+        } else {
+            None
+        },
+        status,
     })
 }
 

@@ -1354,7 +1354,6 @@ fn info_of(
     Ok(JobInfo {
         queue: queue.clone(),
         job_id: stored_id(id, "job id")?,
-        status,
         payload: decode(f.get("payload").map_or("", String::as_str), "job payload")?,
         priority: num(f.get("priority"), "priority")?,
         attempts: num(f.get("attempts"), "attempts")?,
@@ -1370,6 +1369,17 @@ fn info_of(
         output: json("output", "job output")?,
         last_error: f.get("err").filter(|e| !e.is_empty()).cloned(),
         cancel_requested: f.get("cancel").map(String::as_str) == Some("1"),
+        scheduled_for: if status == JobStatus::Scheduled {
+            Some(Timestamp::from_micros(num(f.get("run_at"), "run_at")?))
+        } else {
+            None
+        },
+        lease_expires_at: if status == JobStatus::Running {
+            Some(Timestamp::from_micros(num(f.get("exp"), "exp")?))
+        } else {
+            None
+        },
+        status,
     })
 }
 

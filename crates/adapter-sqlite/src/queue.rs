@@ -176,7 +176,6 @@ fn info_of(row: &SqliteRow, queue: &QueueName, now: Timestamp) -> Result<JobInfo
         queue: queue.clone(),
         job_id: JobId::new(row.try_get::<String, _>("job_id").op("queue.decode")?)
             .map_err(|e| Error::corrupt(format!("stored job id: {e}")))?,
-        status,
         payload: json_column(
             &row.try_get::<String, _>("payload").op("queue.decode")?,
             "job payload",
@@ -192,6 +191,17 @@ fn info_of(row: &SqliteRow, queue: &QueueName, now: Timestamp) -> Result<JobInfo
         cancel_requested: row
             .try_get::<bool, _>("cancel_requested")
             .op("queue.decode")?,
+        scheduled_for: if status == JobStatus::Scheduled {
+            at("run_at")?.map(Timestamp::from_micros)
+        } else {
+            None
+        },
+        lease_expires_at: if status == JobStatus::Running {
+            at("lease_expires")?.map(Timestamp::from_micros)
+        } else {
+            None
+        },
+        status,
     })
 }
 

@@ -41,7 +41,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub json: bool,
     /// After the command, print the port-call metrics it caused (Prometheus text
-    /// format) on standard error.
+    /// format) on standard error; `ui` also serves them at `/metrics`.
     #[arg(long, global = true)]
     pub metrics: bool,
 }
@@ -93,6 +93,10 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Turn on operator actions: requeue a dead job, cancel a job, pause or
+        /// resume a queue, delete a run (each form carries a CSRF token).
+        #[arg(long)]
+        allow_actions: bool,
     },
     /// What the tenant holds, per concern.
     Stats,

@@ -115,7 +115,7 @@ fn run(cli: Cli) -> (&'static str, Out) {
     } else {
         None
     };
-    let result = rt.block_on(dispatch(cli));
+    let result = rt.block_on(dispatch(cli, metrics.clone()));
     if let Some(handle) = metrics {
         eprint!("{}", handle.render());
     }
@@ -148,7 +148,7 @@ async fn open(config: &StorageConfig) -> Result<Storage, Failure> {
         .map_err(|e| Failure::Other(e.to_string()))
 }
 
-async fn dispatch(cli: Cli) -> Out {
+async fn dispatch(cli: Cli, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Out {
     let ctx = Ctx::new(&cli.global);
     let command = match cli.command {
         Command::Completions { shell } => {
@@ -189,16 +189,27 @@ async fn dispatch(cli: Cli) -> Out {
         Command::Doctor => doctor::doctor(&storage, &ctx).await,
         Command::Health => commands::health(&storage).await,
         Command::Backup { to } => prune::backup(&storage, &ctx, &to).await,
-        Command::Ui { listen } => return ui(storage, listen).await,
+        Command::Ui {
+            listen,
+            allow_actions,
+        } => {
+            let figures = metrics.map(|h| flowstore_console::Figures::new(move || h.render()));
+            return ui(storage, listen, allow_actions, figures).await;
+        }
         Command::Restore { from } => prune::restore(&storage, &ctx, &from).await,
         Command::Completions { .. } | Command::Transfer(_) => Ok(()),
     }?;
     persist(&storage).await
 }
 
-/// `flowstore ui`: serves until interrupted. The console only reads, so there is
-/// nothing to persist afterwards.
-async fn ui(storage: Storage, listen: std::net::SocketAddr) -> Out {
+/// `flowstore ui`: serves until interrupted. The console persists after each
+/// action itself, so there is nothing to persist afterwards.
+async fn ui(
+    storage: Storage,
+    listen: std::net::SocketAddr,
+    allow_actions: bool,
+    figures: Option<flowstore_console::Figures>,
+) -> Out {
     let token = std::env::var("FLOWSTORE_UI_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
@@ -213,7 +224,17 @@ async fn ui(storage: Storage, listen: std::net::SocketAddr) -> Out {
     } else {
         eprintln!("flowstore ui: open http://{shown}/ in a browser on this machine");
     }
-    flowstore_console::Console::new(storage, flowstore_console::ConsoleOptions { token })
+    if allow_actions {
+        eprintln!(
+            "flowstore ui: operator actions are on (requeue, cancel, pause, resume, delete a run)"
+        );
+    }
+    let options = flowstore_console::ConsoleOptions {
+        token,
+        allow_actions,
+        figures,
+    };
+    flowstore_console::Console::new(storage, options)
         .serve(listener)
         .await
         .map_err(|e| Failure::Other(format!("the console stopped: {e}")))

@@ -8,8 +8,11 @@
 //! Pages are rendered on the server (no JavaScript build), every page takes
 //! `?tenant=`, and every value from storage is escaped ([`html::esc`]).
 
+mod actions;
 pub mod html;
+mod live;
 mod pages;
+mod prometheus;
 mod timeline;
 
 use std::net::SocketAddr;
@@ -19,17 +22,24 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use storage_ports::{ErrorKind, Secret, TenantId};
 use storage_wiring::Storage;
 
-/// How the console is reached.
+pub use prometheus::Figures;
+
+/// How the console is reached and what it may do.
 #[derive(Debug, Clone, Default)]
 pub struct ConsoleOptions {
     /// A bearer token every request must carry (`Authorization: Bearer ...`); required
     /// when the console listens beyond loopback.
     pub token: Option<Secret>,
+    /// Whether operator actions (requeue, cancel, pause, resume, delete a run) are
+    /// on. Off, the console only reads.
+    pub allow_actions: bool,
+    /// The metrics layer's figures for `/metrics`, when the layer is on.
+    pub figures: Option<Figures>,
 }
 
 /// The console over one storage.
@@ -37,6 +47,8 @@ pub struct ConsoleOptions {
 pub struct Console {
     storage: Storage,
     token: Option<Secret>,
+    csrf: Option<actions::CsrfToken>,
+    figures: Option<Figures>,
 }
 
 /// Refuses a non-loopback address without a token: the console shows what the
@@ -61,6 +73,8 @@ impl Console {
         Self {
             storage,
             token: options.token,
+            csrf: options.allow_actions.then(actions::CsrfToken::generate),
+            figures: options.figures,
         }
     }
 
@@ -81,6 +95,15 @@ impl Console {
             .route("/workflows", get(pages::workflows::list))
             .route("/workflows/{workflow}", get(pages::workflows::show))
             .route("/workflows/{workflow}/diff", get(pages::workflows::diff))
+            .route("/api/runs/{run}/events", get(live::events))
+            .route("/assets/live.js", get(live::script))
+            .route("/metrics", get(prometheus::figures))
+            .route("/queues/{queue}/pause", post(actions::pause))
+            .route("/queues/{queue}/resume", post(actions::resume))
+            .route("/queues/{queue}/jobs/{job}/requeue", post(actions::requeue))
+            .route("/queues/{queue}/jobs/{job}/cancel", post(actions::cancel))
+            .route("/runs/{run}/delete", post(actions::delete_run))
+            .layer(axum::middleware::map_response(secure_headers))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 authorize,
@@ -99,6 +122,27 @@ impl Console {
     pub(crate) fn storage(&self) -> &Storage {
         &self.storage
     }
+
+    /// The CSRF token action forms carry, when actions are on.
+    pub(crate) fn csrf(&self) -> Option<&str> {
+        self.csrf.as_ref().map(actions::CsrfToken::expose)
+    }
+}
+
+/// Every answer says what it may load and that it is not to be framed.
+async fn secure_headers(mut response: Response) -> Response {
+    let (name, value) = actions::CONTENT_SECURITY_POLICY;
+    let headers = response.headers_mut();
+    headers.insert(name, header::HeaderValue::from_static(value));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 /// With a token configured, a request without it gets 401 and nothing else.
@@ -135,6 +179,11 @@ impl From<storage_ports::Error> for PageError {
     fn from(e: storage_ports::Error) -> Self {
         let status = match e.kind() {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            // An action on something that moved on meanwhile: a finished job
+            // cancelled, a live job requeued.
+            ErrorKind::PreconditionFailed | ErrorKind::AlreadyExists | ErrorKind::Immutable => {
+                StatusCode::CONFLICT
+            }
             ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
             ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -6,7 +6,7 @@ use serde_json::json;
 use storage_ports::JobQueueExt as _;
 use storage_ports::{
     CancelOutcome, Cursor, Dequeue, ErrorKind, FinishedState, HistoryQuery, JobFailure, JobId,
-    JobInfo, JobStatus, Lease, LeasedJob, NewJob, QueueName,
+    JobInfo, JobStatus, Lease, LeasedJob, NewJob, QueueName, Timestamp,
 };
 
 use crate::check::{expect_kind, id, Ctx, Failure, TestResult};
@@ -14,6 +14,10 @@ use crate::{ensure, ensure_eq};
 
 const LONG: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
 
 fn lease_of(jobs: &[LeasedJob], what: &str) -> Result<Lease, Failure> {
     jobs.first()
@@ -511,6 +515,7 @@ pub async fn q16_progress_is_fenced_and_the_output_is_kept(ctx: Ctx) -> TestResu
 /// Q15: `jobs` lists a queue's jobs of one status on the backend's clock, in the
 /// queue's order for it: pending in delivery order, scheduled by run-at time, running
 /// by lease expiry, finished newest first; a limit out of 1..=1000 is `InvalidInput`.
+/// A scheduled job shows when it is due and a running one when its lease expires.
 pub async fn q15_jobs_are_listed_by_status_in_queue_order(ctx: Ctx) -> TestResult {
     let (s, t) = (&ctx.set.queue, &ctx.tenant);
     let q: QueueName = id("q15j")?;
@@ -565,6 +570,50 @@ pub async fn q15_jobs_are_listed_by_status_in_queue_order(ctx: Ctx) -> TestResul
         s.jobs(t, &q, JobStatus::Completed, 10).await?.is_empty(),
         "nothing completed yet"
     );
+    // When each will move on: a scheduled job's due time, a running one's lease
+    // expiry, both on the backend's clock (the clock its enqueue time is read on).
+    let near = |a: Timestamp, b: Timestamp, d: Duration| {
+        (a.as_micros() - b.as_micros() - micros(d)).abs() < 120_000_000
+    };
+    for (n, job) in s
+        .jobs(t, &q, JobStatus::Scheduled, 10)
+        .await?
+        .iter()
+        .enumerate()
+    {
+        let due = job.scheduled_for.ok_or_else(|| {
+            Failure(format!(
+                "scheduled job {} has no due time",
+                job.job_id.as_str()
+            ))
+        })?;
+        ensure!(
+            near(due, job.enqueued_at, HOUR * (n as u32 + 1)),
+            "a job delayed {} h is due then, not at {due} (enqueued {})",
+            n + 1,
+            job.enqueued_at
+        );
+        ensure!(
+            job.lease_expires_at.is_none(),
+            "a scheduled job has no lease"
+        );
+    }
+    let held = s.jobs(t, &q, JobStatus::Running, 10).await?;
+    let expiry = held
+        .first()
+        .and_then(|j| j.lease_expires_at)
+        .ok_or_else(|| Failure("a running job shows no lease expiry".to_owned()))?;
+    ensure!(
+        held.first()
+            .is_some_and(|j| near(expiry, j.enqueued_at, LONG)),
+        "a 60 s lease expires about 60 s after the enqueue, not at {expiry}"
+    );
+    for job in s.jobs(t, &q, JobStatus::Pending, 10).await? {
+        ensure!(
+            job.scheduled_for.is_none() && job.lease_expires_at.is_none(),
+            "a pending job is neither scheduled nor leased: {job:?}"
+        );
+    }
     expect_kind(
         s.jobs(t, &q, JobStatus::Pending, 0).await,
         ErrorKind::InvalidInput,

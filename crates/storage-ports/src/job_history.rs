@@ -187,6 +187,14 @@ pub struct JobInfo {
     /// Whether a cancel was asked for while it ran (Q14).
     #[serde(default)]
     pub cancel_requested: bool,
+    /// For a scheduled job, when it becomes due (its run-at time); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<Timestamp>,
+    /// For a running job, when its lease expires unless its holder heartbeats, on
+    /// the backend's clock; `None` otherwise. What an operator needs to tell a
+    /// stuck worker from a slow one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<Timestamp>,
 }
 
 /// Which finished jobs [`JobQueue::history`](crate::JobQueue::history) lists: newest

@@ -85,7 +85,7 @@ pub(crate) async fn queue(
         let t = tenant_of(q.tenant.as_deref())?;
         let name = QueueName::new(queue)?;
         let v = crate::pages::queue::load(&c, &t, &name).await?;
-        Ok(json!({"stats": to_json(&v.stats)?, "running": to_json(&v.running)?, "dead": to_json(&v.dead)?}))
+        Ok(json!({"stats": to_json(&v.stats)?, "scheduled": to_json(&v.scheduled)?, "running": to_json(&v.running)?, "dead": to_json(&v.dead)?}))
     }
     .await)
 }

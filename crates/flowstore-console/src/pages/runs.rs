@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
-use storage_ports::{RunEventKind, RunId, RunQuery, RunStatus, RunStep, WorkflowId};
+use storage_ports::{RunId, RunQuery, RunStatus, RunStep, WorkflowId};
 
 use crate::html::{esc, page as layout, url};
 use crate::pages::TenantQuery;
@@ -142,27 +142,35 @@ pub(crate) async fn show(
             ));
         }
     }
-    body.push_str("</table><h2>Events</h2><table><tr><th>seq</th><th>at</th><th>what</th></tr>");
+    let live = r.ended_at.is_none() && r.status == RunStatus::Running;
+    let next = events.last().map_or(1, |e| e.seq + 1);
+    body.push_str(&format!(
+        "</table><h2>Events</h2><p id=\"live\" class=\"muted\"></p><table id=\"events\" data-live=\"{live}\" data-next=\"{next}\" \
+         data-stream=\"/api/runs/{idu}/events?tenant={tu}\"><tr><th>seq</th><th>at</th><th>what</th></tr>",
+        idu = url(id.as_str()),
+        tu = url(t.as_str()),
+    ));
     for e in &events {
-        let what = match &e.kind {
-            RunEventKind::Started => "started".to_owned(),
-            RunEventKind::Step(RunStep::Node(n)) => {
-                format!("node {} {:?}", n.node_id.as_str(), n.status)
-            }
-            RunEventKind::Step(RunStep::Snapshot(v)) => format!("snapshot {}", v.name),
-            RunEventKind::Finished { status } => format!("finished {}", status.as_str()),
-        };
         body.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             e.seq,
             e.at,
-            esc(&what)
+            esc(&crate::live::describe(&e.kind))
         ));
     }
     body.push_str(&format!(
         "</table><h2>Inputs</h2><pre>{}</pre>",
         esc(&serde_json::to_string_pretty(&r.inputs).unwrap_or_default())
     ));
+    body.push_str(&crate::actions::button(
+        &console,
+        &format!("/runs/{}/delete", url(id.as_str())),
+        t.as_str(),
+        "Delete this run",
+    ));
+    if live {
+        body.push_str("<script src=\"/assets/live.js\"></script>");
+    }
     Ok(Html(layout(
         &format!("Run {}", id.as_str()),
         t.as_str(),
