@@ -12,7 +12,8 @@
 //!   never the user's keyring);
 //! - `FLOWSTORE_TEST_S3_ENDPOINT`, `FLOWSTORE_TEST_S3_BUCKET`: moto's S3-compatible
 //!   server (from PyPI, in a virtualenv under `target/test-servers`) and a bucket on it;
-//! - `FLOWSTORE_TEST_CHROMIUM`: Debian's Chromium, for the console's browser tests.
+//! - `FLOWSTORE_TEST_CHROMIUM`, `FLOWSTORE_TEST_CHROMEDRIVER`: Debian's Chromium and
+//!   its WebDriver server, for the console's browser tests.
 //!
 //! A variable already set is respected: point the tests at your own server with it.
 
@@ -34,6 +35,7 @@ pub const DBUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
 pub const S3_ENDPOINT: &str = "FLOWSTORE_TEST_S3_ENDPOINT";
 pub const S3_BUCKET: &str = "FLOWSTORE_TEST_S3_BUCKET";
 pub const CHROMIUM: &str = "FLOWSTORE_TEST_CHROMIUM";
+pub const CHROMEDRIVER: &str = "FLOWSTORE_TEST_CHROMEDRIVER";
 
 /// moto's S3 server, pinned: its `If-Match` and `If-None-Match` on PutObject are what
 /// the object-storage tests rely on (docs/dependencies.md says why moto).
@@ -257,15 +259,23 @@ impl Services {
 }
 
 impl Services {
-    /// Debian's Chromium for the console's browser tests, installed when missing.
+    /// Debian's Chromium and chromedriver for the console's browser tests, installed
+    /// when either is missing.
     fn find_chromium(&mut self) -> Result<()> {
-        let chromium = which("chromium").or_else(|_| {
+        if which("chromium").is_err() || which("chromedriver").is_err() {
             install(&["chromium", "chromium-driver"])?;
-            which("chromium")
-        })?;
+        }
+        let chromium = which("chromium")?;
+        let driver = which("chromedriver")?;
         self.env
             .push((CHROMIUM.into(), chromium.display().to_string()));
-        eprintln!("xtask: Chromium at {}", chromium.display());
+        self.env
+            .push((CHROMEDRIVER.into(), driver.display().to_string()));
+        eprintln!(
+            "xtask: Chromium at {}, chromedriver at {}",
+            chromium.display(),
+            driver.display()
+        );
         Ok(())
     }
 

@@ -45,7 +45,7 @@ main{padding:16px}table{border-collapse:collapse}td,th{border-bottom:1px solid #
 pub fn page(title: &str, tenant: &str, body: &str) -> String {
     let t = url(tenant);
     format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title} - flowstore</title><style>{STYLE}</style></head>\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>{title} - flowstore</title><style>{STYLE}</style></head>\
          <body><nav><a href=\"/?tenant={t}\">Overview</a><a href=\"/workflows?tenant={t}\">Workflows</a><a href=\"/runs?tenant={t}\">Runs</a><a href=\"/credentials?tenant={t}\">Credentials</a>\
          <span class=\"muted\">tenant {tenant_shown}</span></nav><main><h1>{title}</h1>{body}</main></body></html>",
         title = esc(title),

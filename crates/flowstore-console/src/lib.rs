@@ -84,6 +84,7 @@ impl Console {
             .route("/", get(pages::overview::page))
             .route("/runs", get(pages::runs::list))
             .route("/runs/{run}", get(pages::runs::show))
+            .route("/queues", get(pages::queue::pick))
             .route("/queues/{queue}", get(pages::queue::page))
             .route("/api/overview", get(pages::api::overview))
             .route("/api/runs", get(pages::api::runs))

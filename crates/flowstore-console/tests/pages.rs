@@ -341,6 +341,18 @@ async fn every_api_route_answers_json_and_json_errors() -> TestResult {
     assert!(q["running"][0]["lease_expires_at"].is_string(), "{q}");
     let (_, page) = get(port, "/queues/mail?tenant=acme", None).await?;
     assert!(page.contains("lease expires") && page.contains("<h2>Scheduled</h2>"));
+    let (status, head, _) =
+        request(port, "GET /queues?tenant=acme&queue=mail HTTP/1.1", "").await?;
+    assert_eq!(status, 303, "{head}");
+    assert!(
+        head.contains("location: /queues/mail?tenant=acme"),
+        "{head}"
+    );
+    let (_, overview) = get(port, "/?tenant=acme", None).await?;
+    assert!(
+        overview.contains("<tr><td>failed</td><td>1</td></tr>"),
+        "the failed run of the last hour: {overview}"
+    );
     let (_, w) = get(port, "/api/workflows?tenant=acme", None).await?;
     assert_eq!(json(&w)?["items"][0]["version"], 2);
     let (status, missing) = get(port, "/api/runs/r-404?tenant=acme", None).await?;

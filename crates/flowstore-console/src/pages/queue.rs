@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::response::Html;
+use axum::response::{Html, Redirect};
 use storage_ports::{JobInfo, JobStatus, QueueName, Timestamp};
 
 use crate::actions::button;
@@ -35,6 +35,25 @@ pub(crate) async fn load(
         running: jobs.jobs(t, name, JobStatus::Running, SHOWN).await?,
         dead: jobs.dead(t, name, SHOWN).await?,
     })
+}
+
+/// The overview's queue form.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct PickQuery {
+    tenant: Option<String>,
+    #[serde(default)]
+    queue: String,
+}
+
+/// `/queues?queue=`: the queue's page.
+pub(crate) async fn pick(Query(q): Query<PickQuery>) -> Result<Redirect, PageError> {
+    let t = tenant_of(q.tenant.as_deref())?;
+    let name = QueueName::new(q.queue)?;
+    Ok(Redirect::to(&format!(
+        "/queues/{}?tenant={}",
+        url(name.as_str()),
+        url(t.as_str())
+    )))
 }
 
 fn at(t: Option<Timestamp>) -> String {
