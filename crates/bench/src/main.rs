@@ -9,10 +9,12 @@
 //!   driver on the same tables or keys);
 //! - P4 metrics summary latency after many vs few recorded runs;
 //! - P5 opening the embedded default, cold and warm, vs the raw open;
-//! - P6 the fs run log's append at step 10,000 vs at step 10.
+//! - P6 the fs run log's append at step 10,000 vs at step 10;
+//! - P-console the web console's pages and API, p95 at 1,000,000 runs vs at 1,000.
 
 mod apalis_peer;
 mod backends;
+mod console;
 mod fs_append;
 mod ingest;
 mod measure;
@@ -33,6 +35,7 @@ struct Sizes {
     queue_jobs: usize,
     query: (usize, usize),
     summary: (usize, usize),
+    console: (usize, usize),
 }
 
 impl Sizes {
@@ -43,6 +46,7 @@ impl Sizes {
             queue_jobs: 2_000,
             query: (2_000, 20_000),
             summary: (500, 5_000),
+            console: (1_000, 20_000),
         }
     }
 
@@ -53,6 +57,7 @@ impl Sizes {
             queue_jobs: 50_000,
             query: (10_000, 1_000_000),
             summary: (1_000, 100_000),
+            console: (1_000, 1_000_000),
         }
     }
 }
@@ -156,6 +161,14 @@ async fn main() -> anyhow::Result<()> {
     }
     for b in backends.iter().filter(|_| wants("P4")) {
         note(summary::run(b.clone(), sizes.summary.0, sizes.summary.1).await?);
+    }
+    for b in backends
+        .iter()
+        .filter(|b| b.name() != "redis" && wants("P-CONSOLE"))
+    {
+        for f in console::run(b.clone(), sizes.console.0, sizes.console.1).await? {
+            note(f);
+        }
     }
     if wants("P5") && (only.is_empty() || only.iter().any(|o| o == "sqlite")) {
         for f in open::run(&work, if quick { 5 } else { 15 }).await? {

@@ -16,7 +16,7 @@ use crate::measure::{latencies, quantile, Figure};
 
 const SAMPLES: usize = 200;
 
-async fn seed(set: &StoreSet, t: &TenantId, n: usize) -> anyhow::Result<()> {
+pub(crate) async fn seed(set: &StoreSet, t: &TenantId, n: usize) -> anyhow::Result<()> {
     let now = Timestamp::now().as_micros();
     let span = 48 * 3_600_000_000_i64;
     let mut batch = Vec::with_capacity(1_000);

@@ -9,6 +9,7 @@
 //! `?tenant=`, and every value from storage is escaped ([`html::esc`]).
 
 mod actions;
+mod counts;
 pub mod html;
 mod live;
 mod pages;
@@ -49,6 +50,7 @@ pub struct Console {
     token: Option<Secret>,
     csrf: Option<actions::CsrfToken>,
     figures: Option<Figures>,
+    counts: counts::CountCache,
 }
 
 /// Refuses a non-loopback address without a token: the console shows what the
@@ -75,6 +77,7 @@ impl Console {
             token: options.token,
             csrf: options.allow_actions.then(actions::CsrfToken::generate),
             figures: options.figures,
+            counts: counts::CountCache::default(),
         }
     }
 
@@ -174,7 +177,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// What a page answers when the storage fails: a status that says why, the message
 /// escaped.
+#[derive(Debug)]
 pub(crate) struct PageError(pub(crate) StatusCode, pub(crate) String);
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0, self.1)
+    }
+}
+
+impl std::error::Error for PageError {}
 
 impl From<storage_ports::Error> for PageError {
     fn from(e: storage_ports::Error) -> Self {

@@ -36,10 +36,20 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, PageError> {
 pub(crate) async fn overview(State(c): State<Arc<Console>>, Query(q): Query<TenantQuery>) -> Api {
     Api(async {
         let t = tenant_of(q.tenant.as_deref())?;
-        let ops = &c.storage().ports().operations;
-        let health = ops.health().await;
-        let stats = ops.stats(&t).await?;
-        Ok(json!({"tenant": t.as_str(), "health": to_json(&health)?, "stats": to_json(&stats)?}))
+        let health = c.storage().ports().operations.health().await;
+        let counts = crate::counts::CountCache::get(&c, &t).await?;
+        let last_hour: serde_json::Map<String, Value> = counts
+            .last_hour
+            .iter()
+            .map(|(status, n, more)| (status.as_str().to_owned(), json!({"runs": n, "more": more})))
+            .collect();
+        Ok(json!({
+            "tenant": t.as_str(),
+            "health": to_json(&health)?,
+            "stats": to_json(&counts.stats)?,
+            "last_hour": last_hour,
+            "counted_at": counts.taken_at.to_string(),
+        }))
     }
     .await)
 }
