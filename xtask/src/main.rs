@@ -129,7 +129,7 @@ fn test(extra: &[String]) -> Result<()> {
 /// Builds the benchmarks in release mode, starts the servers, runs them.
 fn bench(extra: &[String]) -> Result<()> {
     run(cargo().args(["build", "--release", "-p", "flowstore-bench"]))?;
-    let services = Services::start_servers()?;
+    let services = Services::start_durable_servers()?;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let mut cmd = Command::new(format!("{target}/release/flowstore-bench"));
     cmd.args(extra).args(["--out", &format!("{target}/bench")]);

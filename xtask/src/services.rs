@@ -49,6 +49,15 @@ run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_bac
 /// The bucket the object-storage tests use (created when the server starts).
 const TEST_BUCKET: &str = "flowstore-test";
 
+/// How the servers keep what they are told.
+#[derive(Debug, Clone, Copy)]
+enum Durability {
+    /// `fsync=off` on PostgreSQL: the tests kill processes, never the machine.
+    Tests,
+    /// Every commit fsynced, as in production.
+    Production,
+}
+
 /// Running servers; dropping it stops them and removes their files.
 pub struct Services {
     dir: PathBuf,
@@ -68,18 +77,29 @@ impl Services {
     /// A package that cannot be installed, or a server that does not start; the error
     /// says what to run by hand.
     pub fn start() -> Result<Self> {
-        Self::start_with(true)
+        Self::start_with(true, Durability::Tests)
     }
 
-    /// Starts PostgreSQL and Redis only (the benchmarks keep no credentials).
+    /// Starts PostgreSQL and Redis only (the reliability runs keep no credentials),
+    /// PostgreSQL with `fsync=off` as for the tests.
     ///
     /// # Errors
     /// As [`Self::start`].
     pub fn start_servers() -> Result<Self> {
-        Self::start_with(false)
+        Self::start_with(false, Durability::Tests)
     }
 
-    fn start_with(keyring: bool) -> Result<Self> {
+    /// Starts PostgreSQL and Redis for the benchmarks, as a production deployment
+    /// runs them: PostgreSQL with its defaults (`fsync` and `synchronous_commit` on),
+    /// Redis with `appendfsync everysec`.
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub fn start_durable_servers() -> Result<Self> {
+        Self::start_with(false, Durability::Production)
+    }
+
+    fn start_with(keyring: bool, durability: Durability) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("flowstore-services-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -91,7 +111,7 @@ impl Services {
             redis_port: None,
         };
         if std::env::var_os(POSTGRES_URL).is_none() {
-            me.start_postgres()?;
+            me.start_postgres(durability)?;
         }
         if std::env::var_os(REDIS_URL).is_none() {
             me.start_redis()?;
@@ -115,7 +135,7 @@ impl Services {
         &self.env
     }
 
-    fn start_postgres(&mut self) -> Result<()> {
+    fn start_postgres(&mut self, durability: Durability) -> Result<()> {
         let bin = postgres_bin()?;
         let data = self.dir.join("postgres");
         fs::create_dir_all(&data)?;
@@ -151,11 +171,16 @@ impl Services {
             .args(["--no-sync"])
             .stdout(std::process::Stdio::null()))?;
         let port = free_port()?;
-        // fsync=off: the tests kill the server process, never the machine, so the OS
-        // cache keeps what was written; synchronous_commit stays on, so an
-        // acknowledged commit has reached the WAL before the client hears of it.
+        // For the tests, fsync=off: they kill the server process, never the machine,
+        // so the OS cache keeps what was written; synchronous_commit stays on, so an
+        // acknowledged commit has reached the WAL before the client hears of it. The
+        // benchmarks keep PostgreSQL's defaults: every commit is fsynced.
+        let fsync = match durability {
+            Durability::Tests => "-c fsync=off",
+            Durability::Production => "-c fsync=on -c synchronous_commit=on",
+        };
         let opts = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=300",
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} {fsync} -c max_connections=300",
             data.display()
         );
         let log = data.join("server.log");

@@ -61,6 +61,8 @@ pub struct PostgresStore {
     schema: Arc<str>,
     /// Bumped on every `flowstore_queue` notification; waiters re-check on it (Q9).
     queue_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Announces every `flowstore_runs` notification; run watchers wake on it (E7).
+    run_wakes: storage_ports::adapter_kit::run_wakes::RunWakes,
     _listener: Arc<listener::Listener>,
 }
 
@@ -94,7 +96,10 @@ impl PostgresStore {
             .await
             .map_err(|e| map_sqlx_error(e, "postgres.connect").with_context("url", &shown))?;
         let queue_changed = Arc::new(tokio::sync::watch::Sender::new(0));
-        let listener = listener::Listener::start(pool.clone(), queue_changed.clone()).await?;
+        let run_wakes = storage_ports::adapter_kit::run_wakes::RunWakes::default();
+        let listener =
+            listener::Listener::start(pool.clone(), queue_changed.clone(), run_wakes.clone())
+                .await?;
         schema_home::adopt_public_layout(&pool, &config.schema).await?;
         let store = Self {
             pool,
@@ -102,6 +107,7 @@ impl PostgresStore {
             schema: config.schema.as_str().into(),
             shown,
             queue_changed,
+            run_wakes,
             _listener: Arc::new(listener),
         };
         store.apply_migrations().await?;

@@ -29,8 +29,10 @@ use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
 
-/// How often a watcher looks for new events: one indexed range read.
-const WATCH_POLL: Duration = Duration::from_millis(50);
+/// How long a watcher waits before it reads again unwoken. It is woken by the
+/// `flowstore_runs` notification of every statement that adds events to its run (schema
+/// 8), from any node; this only bounds what a lost notification can delay.
+const WATCH_FALLBACK: Duration = Duration::from_secs(1);
 
 macro_rules! run_columns {
     () => {
@@ -465,13 +467,20 @@ impl RunStore for PostgresStore {
     }
 
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
+        // Subscribed before the first read, so no notification after it goes unheard.
+        let waiter = self.run_wakes.waiter(tenant, run);
         RunStore::get(self, tenant, run).await?;
         Ok(poll_watch(
             self.clone(),
             tenant.clone(),
             run.clone(),
             from_seq,
-            || tokio::time::sleep(WATCH_POLL),
+            move || {
+                let changed = waiter.changed();
+                async move {
+                    let _ = tokio::time::timeout(WATCH_FALLBACK, changed).await;
+                }
+            },
         ))
     }
 

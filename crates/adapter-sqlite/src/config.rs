@@ -24,6 +24,22 @@ pub struct Config {
     /// Connections of this process (default 4; SQLite has one writer at a time).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// When a commit reaches the disk (default `normal`).
+    #[serde(default)]
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` setting, in WAL mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// A commit is durable against a process crash; a power cut may lose the last
+    /// commits (never the file). No fsync per commit: the WAL is synced at
+    /// checkpoints.
+    #[default]
+    Normal,
+    /// A commit is durable against a power cut too: one fsync of the WAL per commit.
+    Full,
 }
 
 fn default_path() -> PathBuf {
@@ -42,6 +58,7 @@ impl Default for Config {
             path: default_path(),
             busy_timeout_ms: default_busy_timeout_ms(),
             max_connections: default_max_connections(),
+            synchronous: Synchronous::default(),
         }
     }
 }

@@ -8,9 +8,10 @@
 //! Connection set-up, and why:
 //! - `journal_mode=WAL`: readers do not block the writer, and the writer does not
 //!   block readers.
-//! - `synchronous=NORMAL`: in WAL mode a commit is durable against a process crash. A
-//!   power cut may lose the last commits, but never corrupts the file. This is the
-//!   trade-off SQLite documents for WAL; `FULL` costs an fsync per commit.
+//! - `synchronous=NORMAL` (the default): in WAL mode a commit is durable against a
+//!   process crash. A power cut may lose the last commits, but never corrupts the
+//!   file. This is the trade-off SQLite documents for WAL; `synchronous: full` in the
+//!   config costs an fsync per commit and survives a power cut too.
 //! - `foreign_keys=ON`: SQLite leaves it off by default, and without it deletes
 //!   orphan child rows.
 //! - `busy_timeout=30s`: a writer of another process waits for the write lock instead
@@ -45,7 +46,7 @@ use storage_ports::{
     Capabilities, Error, PayloadLimit, Result, SharedClock, StoreSet, Timestamp, UnsupportedStore,
 };
 
-pub use crate::config::Config;
+pub use crate::config::{Config, Synchronous};
 pub use crate::error::map_sqlx_error;
 
 /// Backend name reported in capabilities, health and errors.
@@ -62,6 +63,8 @@ pub struct SqliteStore {
     path: Arc<str>,
     /// Bumped on every queue change in this process; waiters wake on it (Q9).
     queue_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Announces runs whose logs grew in this process; run watchers wake on it (E7).
+    run_wakes: storage_ports::adapter_kit::run_wakes::RunWakes,
     /// Writers of this process queue here, in order, before taking SQLite's write
     /// lock: SQLite has one writer at a time, and its busy handler is not fair, so
     /// without this a writer can be starved past `busy_timeout` by its own siblings.
@@ -99,7 +102,10 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match config.synchronous {
+                config::Synchronous::Normal => SqliteSynchronous::Normal,
+                config::Synchronous::Full => SqliteSynchronous::Full,
+            })
             .foreign_keys(true)
             .busy_timeout(config.busy_timeout());
         let pool = SqlitePoolOptions::new()
@@ -112,6 +118,7 @@ impl SqliteStore {
             limit: PayloadLimit::default(),
             path: shown.into(),
             queue_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
+            run_wakes: storage_ports::adapter_kit::run_wakes::RunWakes::default(),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
             clock: storage_ports::clock::system(),
         };

@@ -22,9 +22,11 @@ use storage_ports::{
 use crate::error::{json_column, SqlxResultExt};
 use crate::SqliteStore;
 
-/// How often a watcher looks for new events. SQLite has no notifications across
-/// processes, so watching is a poll of one indexed range read.
-const WATCH_POLL: Duration = Duration::from_millis(50);
+/// How long a watcher waits before it reads again unwoken. A write in this process
+/// wakes its watchers at once ([`RunWakes`](storage_ports::adapter_kit::run_wakes));
+/// SQLite tells nothing across processes, so a write from another process is seen
+/// within this (one indexed range read per wait).
+const WATCH_FALLBACK: Duration = Duration::from_millis(200);
 
 macro_rules! run_columns {
     () => {
@@ -224,6 +226,7 @@ impl RunStore for SqliteStore {
         )
         .await?;
         tx.commit().await.op("runs.append")?;
+        self.run_wakes.notify_run(tenant, run);
         Ok(seq)
     }
 
@@ -251,6 +254,7 @@ impl RunStore for SqliteStore {
         };
         insert_event(&mut tx, tenant, run, &finished).await?;
         tx.commit().await.op("runs.finish")?;
+        self.run_wakes.notify_run(tenant, run);
         RunStore::get(self, tenant, run).await
     }
 
@@ -407,13 +411,20 @@ impl RunStore for SqliteStore {
     }
 
     async fn watch(&self, tenant: &TenantId, run: &RunId, from_seq: u64) -> Result<EventStream> {
+        // Subscribed before the first read, so no append after it goes unheard.
+        let waiter = self.run_wakes.waiter(tenant, run);
         RunStore::events(self, tenant, run, u64::MAX).await?;
         Ok(poll_watch(
             self.clone(),
             tenant.clone(),
             run.clone(),
             from_seq,
-            || tokio::time::sleep(WATCH_POLL),
+            move || {
+                let changed = waiter.changed();
+                async move {
+                    let _ = tokio::time::timeout(WATCH_FALLBACK, changed).await;
+                }
+            },
         ))
     }
 
@@ -427,6 +438,7 @@ impl RunStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(kit::run_missing(run));
         }
+        self.run_wakes.notify_run(tenant, run);
         Ok(())
     }
 

@@ -83,13 +83,20 @@ impl Peer {
     /// The server refuses the connection or apalis's migrations fail.
     pub async fn open(backend: &Backend, dir: &std::path::Path) -> anyhow::Result<Self> {
         Ok(match backend {
-            Backend::Sqlite { .. } => {
+            Backend::Sqlite { full, .. } => {
+                // apalis's own defaults, but the same durability as flowstore's side.
+                let sync = if *full {
+                    sqlx::sqlite::SqliteSynchronous::Full
+                } else {
+                    sqlx::sqlite::SqliteSynchronous::Normal
+                };
                 let pool = sqlx::sqlite::SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(
                         sqlx::sqlite::SqliteConnectOptions::new()
-                            .filename(dir.join("apalis.db"))
+                            .filename(dir.join(format!("apalis-{}.db", backend.name())))
                             .create_if_missing(true)
+                            .synchronous(sync)
                             .busy_timeout(std::time::Duration::from_secs(30)),
                     )
                     .await?;

@@ -16,6 +16,9 @@ pub enum Backend {
         store: SqliteStore,
         /// sqlx on the same file.
         raw: sqlx::SqlitePool,
+        /// `synchronous=FULL` on both sides (one fsync per commit) instead of the
+        /// default `NORMAL`.
+        full: bool,
     },
     /// PostgreSQL.
     Postgres {
@@ -36,10 +39,76 @@ pub enum Backend {
 impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Sqlite { .. } => "sqlite",
+            Self::Sqlite { full: false, .. } => "sqlite",
+            Self::Sqlite { full: true, .. } => "sqlite-full",
             Self::Postgres { .. } => "postgres",
             Self::Redis { .. } => "redis",
         }
+    }
+
+    /// The durability settings in force on the server or file, as the report states
+    /// them.
+    pub async fn durability(&self) -> anyhow::Result<String> {
+        Ok(match self {
+            Self::Sqlite { raw, .. } => {
+                let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(raw).await?;
+                let (mode,): (String,) =
+                    sqlx::query_as("PRAGMA journal_mode").fetch_one(raw).await?;
+                let name = match level {
+                    0 => "OFF",
+                    1 => "NORMAL",
+                    2 => "FULL",
+                    _ => "EXTRA",
+                };
+                format!("journal_mode={mode}, synchronous={name}")
+            }
+            Self::Postgres { raw, .. } => {
+                let mut shown = Vec::new();
+                for setting in [
+                    "fsync",
+                    "synchronous_commit",
+                    "full_page_writes",
+                    "wal_sync_method",
+                ] {
+                    // current_setting() takes the name as a value: one fixed statement.
+                    let (v,): (String,) = sqlx::query_as("SELECT current_setting($1)")
+                        .bind(setting)
+                        .fetch_one(raw)
+                        .await?;
+                    shown.push(format!("{setting}={v}"));
+                }
+                shown.join(", ")
+            }
+            Self::Redis { raw, .. } => {
+                let mut c = raw.clone();
+                let mut shown = Vec::new();
+                for setting in ["appendonly", "appendfsync"] {
+                    let v: Vec<String> = redis::cmd("CONFIG")
+                        .arg("GET")
+                        .arg(setting)
+                        .query_async(&mut c)
+                        .await?;
+                    shown.push(format!(
+                        "{setting}={}",
+                        v.get(1).map_or("?", String::as_str)
+                    ));
+                }
+                shown.join(", ")
+            }
+        })
+    }
+
+    /// The run store of a second node on the same server (PostgreSQL only: SQLite
+    /// is one process's file, and Redis delivers to every connection alike).
+    pub async fn second_node(&self) -> anyhow::Result<Option<Arc<dyn storage_ports::RunStore>>> {
+        Ok(match self {
+            Self::Postgres { .. } => {
+                let url = std::env::var("FLOWSTORE_TEST_POSTGRES_URL")?;
+                let other = PostgresStore::connect(&Config::new(url)).await?;
+                Some(other.store_set().runs)
+            }
+            _ => None,
+        })
     }
 
     pub fn set(&self) -> StoreSet {
@@ -55,21 +124,34 @@ impl Backend {
 pub async fn open(dir: &std::path::Path, only: &[String]) -> anyhow::Result<Vec<Arc<Backend>>> {
     let want = |n: &str| only.is_empty() || only.iter().any(|o| o == n);
     let mut out = Vec::new();
-    if want("sqlite") {
-        let path = dir.join("bench.db");
-        let store = SqliteStore::open(&path).await?;
+    for (name, full) in [("sqlite", false), ("sqlite-full", true)] {
+        if !want(name) {
+            continue;
+        }
+        let path = dir.join(format!("{name}.db"));
+        let mut config = adapter_sqlite::Config::at(&path);
+        config.synchronous = if full {
+            adapter_sqlite::Synchronous::Full
+        } else {
+            adapter_sqlite::Synchronous::Normal
+        };
+        let store = SqliteStore::open_with(&config).await?;
         let raw = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(
                 sqlx::sqlite::SqliteConnectOptions::new()
                     .filename(&path)
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                    .synchronous(if full {
+                        sqlx::sqlite::SqliteSynchronous::Full
+                    } else {
+                        sqlx::sqlite::SqliteSynchronous::Normal
+                    })
                     .foreign_keys(true)
                     .busy_timeout(std::time::Duration::from_secs(5)),
             )
             .await?;
-        out.push(Arc::new(Backend::Sqlite { store, raw }));
+        out.push(Arc::new(Backend::Sqlite { store, raw, full }));
     }
     if want("postgres") {
         let url = std::env::var("FLOWSTORE_TEST_POSTGRES_URL")

@@ -179,16 +179,19 @@ async fn postgres_run(
     now: i64,
     r: &RawRun,
 ) -> anyhow::Result<()> {
-    sqlx::query("WITH ins AS (INSERT INTO flowstore_runs (tenant, run_id, workflow_id, version, status, inputs, started_at, next_seq) VALUES ($1, $2, 'bench', 1, 'running', $3::jsonb, $4, 2) RETURNING run_id) \
-                 INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, run_id, 1, $4, '{\"event\":\"started\"}'::jsonb FROM ins")
+    // Times are timestamptz (schema 4); the raw side converts in the statement.
+    #[allow(clippy::cast_precision_loss)]
+    let now = now as f64 / 1e6;
+    sqlx::query("WITH ins AS (INSERT INTO flowstore_runs (tenant, run_id, workflow_id, version, status, inputs, started_at, next_seq) VALUES ($1, $2, 'bench', 1, 'running', $3::jsonb, to_timestamp($4), 2) RETURNING run_id) \
+                 INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, run_id, 1, to_timestamp($4), '{\"event\":\"started\"}'::jsonb FROM ins")
         .bind(t).bind(id).bind(&r.inputs).bind(now).execute(p).await?;
     for kind in &r.kinds {
         sqlx::query("WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
-                     INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, $2, s.seq, $3, $4::jsonb FROM s")
+                     INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, $2, s.seq, to_timestamp($3), $4::jsonb FROM s")
             .bind(t).bind(id).bind(now).bind(kind).execute(p).await?;
     }
-    sqlx::query("WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1, status = 'succeeded', ended_at = $3, output = $4::jsonb WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
-                 INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, $2, s.seq, $3, $5::jsonb FROM s")
+    sqlx::query("WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1, status = 'succeeded', ended_at = to_timestamp($3), output = $4::jsonb WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
+                 INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, $2, s.seq, to_timestamp($3), $5::jsonb FROM s")
         .bind(t).bind(id).bind(now).bind(&r.output).bind(&r.finished).execute(p).await?;
     Ok(())
 }

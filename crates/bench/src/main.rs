@@ -1,6 +1,9 @@
 //! `flowstore-bench`: every figure beside a baseline measured in the same run, written
 //! to `report.json` and `report.md`. Run it with `cargo xtask bench [--quick]
-//! [--adapter NAME]`, which builds it in release mode and starts the servers.
+//! [--adapter NAME]`, which builds it in release mode and starts the servers at
+//! production durability (PostgreSQL with fsync and synchronous_commit on, Redis
+//! with `appendfsync everysec`); SQLite runs at `synchronous=NORMAL`, and again at
+//! `FULL` as the backend `sqlite-full` for the write-bound scenarios (P1, P3).
 //!
 //! Scenarios (docs/performance.md has the targets and the last full run):
 //! - P1 run-log ingest, 8 writers, vs the raw driver doing the same inserts;
@@ -10,6 +13,7 @@
 //! - P4 metrics summary latency after many vs few recorded runs;
 //! - P5 opening the embedded default, cold and warm, vs the raw open;
 //! - P6 the fs run log's append at step 10,000 vs at step 10;
+//! - P7 watch latency, append to receipt, vs a watcher polling every 50 ms;
 //! - P-console the web console's pages and API, p95 at 1,000,000 runs vs at 1,000.
 
 mod apalis_peer;
@@ -22,6 +26,7 @@ mod open;
 mod query;
 mod queue;
 mod summary;
+mod watch;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -62,7 +67,12 @@ impl Sizes {
     }
 }
 
-fn report_md(figures: &[Figure], quick: bool, started: &str) -> String {
+fn report_md(
+    figures: &[Figure],
+    quick: bool,
+    started: &str,
+    settings: &[(String, String)],
+) -> String {
     let mut md = String::new();
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let _ = writeln!(md, "# flowstore benchmarks\n");
@@ -71,6 +81,14 @@ fn report_md(figures: &[Figure], quick: bool, started: &str) -> String {
         "{} run, started {started}, {cores} cores. Each figure is a median over alternating rounds beside its baseline measured in the same run.\n",
         if quick { "Quick (`--quick`)" } else { "Full" }
     );
+    let _ = writeln!(
+        md,
+        "Durability in force (read back from each backend at the start):\n"
+    );
+    for (backend, shown) in settings {
+        let _ = writeln!(md, "- {backend}: {shown}");
+    }
+    let _ = writeln!(md);
     let _ = writeln!(
         md,
         "| scenario | backend | what | ours | baseline | ratio | target | met | sizes |"
@@ -128,6 +146,14 @@ async fn main() -> anyhow::Result<()> {
     let work = std::env::temp_dir().join(format!("flowstore-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let backends = backends::open(&work, &only).await?;
+    let mut settings = Vec::new();
+    for b in &backends {
+        let shown = b.durability().await?;
+        eprintln!("{}: {shown}", b.name());
+        settings.push((b.name().to_owned(), shown));
+    }
+    // FULL is reported for the write-bound scenarios; the rest read.
+    let reads = |b: &&std::sync::Arc<backends::Backend>| b.name() != "sqlite-full";
     let mut figures = Vec::new();
     let mut note = |f: Figure| {
         eprintln!(
@@ -155,20 +181,25 @@ async fn main() -> anyhow::Result<()> {
     }
     for b in backends
         .iter()
+        .filter(reads)
         .filter(|b| b.name() != "redis" && wants("P2"))
     {
         note(query::run(b.clone(), sizes.query.0, sizes.query.1).await?);
     }
-    for b in backends.iter().filter(|_| wants("P4")) {
+    for b in backends.iter().filter(reads).filter(|_| wants("P4")) {
         note(summary::run(b.clone(), sizes.summary.0, sizes.summary.1).await?);
     }
     for b in backends
         .iter()
+        .filter(reads)
         .filter(|b| b.name() != "redis" && wants("P-CONSOLE"))
     {
         for f in console::run(b.clone(), sizes.console.0, sizes.console.1).await? {
             note(f);
         }
+    }
+    for b in backends.iter().filter(reads).filter(|_| wants("P7")) {
+        note(watch::run(b.clone(), if quick { 50 } else { 200 }).await?);
     }
     if wants("P5") && (only.is_empty() || only.iter().any(|o| o == "sqlite")) {
         for f in open::run(&work, if quick { 5 } else { 15 }).await? {
@@ -183,7 +214,10 @@ async fn main() -> anyhow::Result<()> {
         out.join("report.json"),
         serde_json::to_string_pretty(&figures)?,
     )?;
-    std::fs::write(out.join("report.md"), report_md(&figures, quick, &started))?;
+    std::fs::write(
+        out.join("report.md"),
+        report_md(&figures, quick, &started, &settings),
+    )?;
     eprintln!(
         "wrote {} and {}",
         out.join("report.md").display(),

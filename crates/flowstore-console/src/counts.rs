@@ -172,7 +172,7 @@ mod tests {
         }) = entries.get_mut(t)
         {
             let mut old = Counts {
-                stats: c.stats.clone(),
+                stats: c.stats,
                 last_hour: c.last_hour.clone(),
                 taken_at: c.taken_at,
                 taken: c.taken,

@@ -12,6 +12,7 @@ pub mod damaged;
 pub mod errors;
 pub mod history;
 pub mod redact;
+pub mod run_wakes;
 pub mod unit;
 
 pub use convert::{stored_id, stored_u32, to_i64};
