@@ -35,7 +35,7 @@ pub fn url(s: &str) -> String {
 }
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0;color:#222}\
-nav{background:#223;padding:8px 16px}nav a{color:#fff;margin-right:16px;text-decoration:none}\
+nav{background:#223;padding:8px 16px;color:#ccd}nav a{color:#fff;margin-right:16px;text-decoration:none}nav form{display:inline;margin-left:8px}\
 main{padding:16px}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}\
 .ok{color:#070}.bad{color:#b00}.muted{color:#777}pre{background:#f6f6f6;padding:8px;overflow:auto}\
 .diff pre{margin:0;padding:0 4px}tr.del td{background:#fee}tr.ins td{background:#efe}";
@@ -47,7 +47,7 @@ pub fn page(title: &str, tenant: &str, body: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>{title} - flowstore</title><style>{STYLE}</style></head>\
          <body><nav><a href=\"/?tenant={t}\">Overview</a><a href=\"/workflows?tenant={t}\">Workflows</a><a href=\"/runs?tenant={t}\">Runs</a><a href=\"/credentials?tenant={t}\">Credentials</a>\
-         <span class=\"muted\">tenant {tenant_shown}</span></nav><main><h1>{title}</h1>{body}</main></body></html>",
+         <form class=\"tenant\" method=\"get\" action=\"/\">tenant <input name=\"tenant\" size=\"12\" value=\"{tenant_shown}\"> <button>Switch</button></form></nav><main><h1>{title}</h1>{body}</main></body></html>",
         title = esc(title),
         tenant_shown = esc(tenant),
     )

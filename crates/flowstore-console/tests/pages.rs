@@ -288,6 +288,11 @@ async fn metrics_chart_a_value_against_its_baseline_and_credentials_show_keys_on
     assert_eq!(status, 200, "{m}");
     assert!(m.contains("<td>3</td>") && m.contains("<polyline"), "{m}");
     assert!(m.contains("median 100 of the last 3 values"), "{m}");
+    // The seeded etl run took 9 s: its duration is charted from the run itself.
+    assert!(
+        m.contains("<h2>Durations (ms)</h2><svg") && m.contains("<p>1 runs;"),
+        "{m}"
+    );
     let (status, c) = get(port, "/credentials?tenant=acme", None).await?;
     assert_eq!(status, 200);
     assert!(c.contains(">api-token<") && !c.contains("hunter2"), "{c}");
@@ -306,6 +311,26 @@ async fn every_api_route_answers_json_and_json_errors() -> TestResult {
     let runs = json(&runs)?;
     assert_eq!(runs["items"][0]["run_id"], "r-1", "{runs}");
     assert!(runs["next"].is_null());
+    for (filter, found) in [
+        ("version=2", 1),
+        ("version=3", 0),
+        ("hours=1", 1),
+        ("version=2&hours=1&status=failed", 1),
+    ] {
+        let (_, page) = get(port, &format!("/api/runs?tenant=acme&{filter}"), None).await?;
+        let page = json(&page)?;
+        assert_eq!(
+            page["items"].as_array().map(Vec::len),
+            Some(found),
+            "{filter}: {page}"
+        );
+    }
+    assert_eq!(
+        get(port, "/api/runs?tenant=acme&version=two", None)
+            .await?
+            .0,
+        400
+    );
     let (_, run) = get(port, "/api/runs/r-1?tenant=acme", None).await?;
     let run = json(&run)?;
     assert_eq!(run["steps"].as_array().map(Vec::len), Some(2), "{run}");

@@ -58,8 +58,15 @@ fn start_ui_with(dir: &Path, extra: &[&str]) -> Result<Ui, Box<dyn std::error::E
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut reader = BufReader::new(stderr);
     let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line)?;
+    reader.read_line(&mut line)?;
+    // Keep reading what it says: a closed pipe would fail its next line.
+    std::thread::spawn(move || {
+        for said in reader.lines().map_while(Result::ok) {
+            eprintln!("flowstore ui: {said}");
+        }
+    });
     let base = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -393,7 +400,7 @@ async fn the_console_driven_through_webdriver() -> WdResult {
         b.assert_quiet("a runs page").await?;
         let next = b.all("a[href*='cursor=']").await?;
         let Some(next) = next.first() else { break };
-        b.click(next).await?;
+        b.click_to_load(next).await?;
     }
     let total = stats["runs"].as_u64().ok_or("no runs in stats")?;
     let mut unique = seen.clone();
@@ -513,26 +520,35 @@ async fn the_console_driven_through_webdriver() -> WdResult {
     let rwb = &rw.1;
     b.goto(&format!("{rwb}/queues/mail?tenant=demo")).await?;
     let button = b.find("#dead form.act button").await?;
-    b.click(&button).await?;
-    assert!(b.current_url().await?.ends_with("/queues/mail?tenant=demo"));
+    b.click_to_load(&button).await?;
+    // Back on the queue page once the POST was answered.
+    b.wait_for(
+        "return location.pathname + location.search === '/queues/mail?tenant=demo' && document.readyState === 'complete'",
+        Duration::from_secs(10),
+    )
+    .await?;
     let s = queue.stats(&t, &mail).await?;
     assert_eq!((s.dead, s.pending), (0, 1), "the dead job was not requeued");
     assert!(
         b.all("#dead form.act").await?.is_empty(),
         "the page still lists it as dead"
     );
-    b.click(&b.find("form.act[action$='/pause'] button").await?)
+    b.click_to_load(&b.find("form.act[action$='/pause'] button").await?)
         .await?;
     assert_eq!(b.text(&b.find("#paused").await?).await?, "yes");
     assert!(queue.stats(&t, &mail).await?.paused);
-    b.click(&b.find("form.act[action$='/resume'] button").await?)
+    b.click_to_load(&b.find("form.act[action$='/resume'] button").await?)
         .await?;
     assert_eq!(b.text(&b.find("#paused").await?).await?, "no");
     b.goto(&format!("{rwb}/runs/hostile-run?tenant=demo"))
         .await?;
-    b.click(&b.find("form.act[action$='/delete'] button").await?)
+    b.click_to_load(&b.find("form.act[action$='/delete'] button").await?)
         .await?;
-    assert!(b.current_url().await?.contains("/runs?tenant=demo"));
+    b.wait_for(
+        "return location.pathname === '/runs' && document.readyState === 'complete'",
+        Duration::from_secs(10),
+    )
+    .await?;
     assert!(
         runs.get(&t, &RunId::new("hostile-run")?).await.is_err(),
         "the run was not deleted"

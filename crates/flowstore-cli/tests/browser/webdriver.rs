@@ -171,16 +171,6 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// The current page's address.
-    pub async fn current_url(&self) -> Result<String, Error> {
-        Ok(self
-            .send(reqwest::Method::GET, "/url", None)
-            .await?
-            .as_str()
-            .unwrap_or("")
-            .to_owned())
-    }
-
     /// Every element matching a CSS selector.
     pub async fn all(&self, css: &str) -> Result<Vec<Element>, Error> {
         let v = self
@@ -227,6 +217,19 @@ impl Session<'_> {
         )
         .await?;
         Ok(())
+    }
+
+    /// Clicks a link or a form's button and waits until the page it leads to has
+    /// loaded: the old document is marked first, so a new one is told from it.
+    pub async fn click_to_load(&self, e: &Element) -> Result<(), Error> {
+        self.eval("window.flowstoreOldPage = true; return true")
+            .await?;
+        self.click(e).await?;
+        self.wait_for(
+            "return window.flowstoreOldPage !== true && document.readyState === 'complete'",
+            Duration::from_secs(10),
+        )
+        .await
     }
 
     /// Runs a script in the page; its return value.

@@ -1,5 +1,6 @@
 //! `/metrics/{workflow}`: summary cards (runs, success rate, duration percentiles),
-//! a custom value's time series with its baseline drawn in, and the patterns.
+//! the durations over time and a custom value's time series, each with its baseline
+//! drawn in, and the patterns.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -7,7 +8,9 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
-use storage_ports::{MetricName, SeriesBucket, SeriesQuery, Timestamp, WorkflowId};
+use storage_ports::{
+    MetricName, PageRequest, RunQuery, SeriesBucket, SeriesQuery, Timestamp, WorkflowId,
+};
 
 use crate::html::{esc, page as layout, url};
 use crate::{tenant_of, Console, PageError};
@@ -48,25 +51,55 @@ pub(crate) async fn page(
         esc(q.name.as_deref().unwrap_or("")),
         q.hours.unwrap_or(24)
     );
+    let hours = q.hours.unwrap_or(24).clamp(1, 8_784);
+    let to = Timestamp::now();
+    let from = Timestamp::from_micros(to.as_micros() - i64::from(hours) * 3_600_000_000);
+    let bucket = Duration::from_secs((u64::from(hours) * 3600 / 48).max(60));
+    let window = |name: MetricName| SeriesQuery {
+        workflow_id: wf.clone(),
+        name,
+        from,
+        to,
+        bucket,
+    };
+    // Durations from the runs themselves: the newest finished runs started in the
+    // window, at most one listing page (1,000), bucketed as a value's series is.
+    let runs = console
+        .storage()
+        .ports()
+        .runs
+        .query(
+            &t,
+            RunQuery {
+                workflow_id: Some(wf.clone()),
+                started_from: Some(from),
+                limit: PageRequest::MAX_LIMIT,
+                ..RunQuery::default()
+            },
+        )
+        .await?;
+    #[allow(clippy::cast_precision_loss)]
+    let durations = runs.items.iter().filter_map(|r| {
+        r.ended_at.map(|e| {
+            (
+                r.started_at,
+                (e.as_micros() - r.started_at.as_micros()) as f64 / 1_000.0,
+            )
+        })
+    });
+    let shown = window(MetricName::new("duration_ms")?).bucketize(durations);
+    let _ = write!(
+        body,
+        "<h2>Durations (ms)</h2>{}<p>{} runs{}; the dashed line is the p50 of every recorded run</p>",
+        chart(&shown, d.map(|d| d.p50), from, to),
+        runs.items.len(),
+        if runs.next.is_some() { ", the newest 1,000" } else { "" },
+    );
     if let Some(name) = q.name.as_deref().filter(|n| !n.is_empty()) {
         let name = MetricName::new(name)?;
-        let hours = q.hours.unwrap_or(24).clamp(1, 8_784);
-        let to = Timestamp::now();
-        let from = Timestamp::from_micros(to.as_micros() - i64::from(hours) * 3_600_000_000);
-        let bucket = Duration::from_secs((u64::from(hours) * 3600 / 48).max(60));
-        let series = metrics
-            .series(
-                &t,
-                SeriesQuery {
-                    workflow_id: wf.clone(),
-                    name: name.clone(),
-                    from,
-                    to,
-                    bucket,
-                },
-            )
-            .await?;
+        let series = metrics.series(&t, window(name.clone())).await?;
         let baseline = metrics.baseline(&t, &wf, &name, 10).await?;
+        let _ = write!(body, "<h2>{}</h2>", esc(name.as_str()));
         body.push_str(&chart(&series, baseline.map(|b| b.median), from, to));
         if let Some(b) = baseline {
             let _ = write!(
@@ -140,6 +173,21 @@ fn chart(series: &[SeriesBucket], baseline: Option<f64>, from: Timestamp, to: Ti
     if let Some(b) = baseline {
         let _ = write!(out, "<line x1=\"0\" x2=\"{W}\" y1=\"{yb:.1}\" y2=\"{yb:.1}\" stroke=\"#c60\" stroke-dasharray=\"6 4\"/>", yb = y(b));
     }
-    let _ = write!(out, "<text x=\"2\" y=\"12\" font-size=\"11\">{hi}</text><text x=\"2\" y=\"{}\" font-size=\"11\">{lo}</text></svg>", H - 2.0);
+    let _ = write!(
+        out,
+        "<text x=\"2\" y=\"12\" font-size=\"11\">{}</text><text x=\"2\" y=\"{}\" font-size=\"11\">{}</text></svg>",
+        label(hi),
+        H - 2.0,
+        label(lo)
+    );
     out
+}
+
+/// An axis label: whole numbers as they are, others to one decimal.
+fn label(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v}")
+    } else {
+        format!("{v:.1}")
+    }
 }

@@ -18,16 +18,39 @@ const PAGE: usize = 50;
 pub(crate) struct RunsQuery {
     pub(crate) tenant: Option<String>,
     workflow: Option<String>,
+    version: Option<String>,
     status: Option<String>,
+    /// Only runs started in the last this many hours.
+    hours: Option<String>,
     cursor: Option<String>,
+}
+
+/// A filter's number, absent when the field was left empty.
+fn number<T: std::str::FromStr>(field: &str, v: Option<&str>) -> Result<Option<T>, PageError> {
+    v.filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            v.trim().parse().map_err(|_| {
+                PageError::from(storage_ports::Error::invalid_input(format!(
+                    "{field} must be a whole number, not {v:?}"
+                )))
+            })
+        })
+        .transpose()
 }
 
 /// The storage query of `/runs` and `/api/runs`.
 pub(crate) fn run_query(q: &RunsQuery) -> Result<RunQuery, PageError> {
     let workflow = q.workflow.as_deref().filter(|w| !w.is_empty());
     let status = q.status.as_deref().filter(|s| !s.is_empty());
+    let hours: Option<u32> = number("hours", q.hours.as_deref())?;
     Ok(RunQuery {
         workflow_id: workflow.map(WorkflowId::new).transpose()?,
+        version: number("version", q.version.as_deref())?,
+        started_from: hours.map(|h| {
+            storage_ports::Timestamp::from_micros(
+                storage_ports::Timestamp::now().as_micros() - i64::from(h) * 3_600_000_000,
+            )
+        }),
         statuses: status
             .map(RunStatus::parse)
             .transpose()?
@@ -51,9 +74,12 @@ pub(crate) async fn list(
     let tu = url(t.as_str());
     let mut body = format!(
         "<form method=\"get\"><input type=\"hidden\" name=\"tenant\" value=\"{}\">\
-         workflow <input name=\"workflow\" value=\"{}\"> status <select name=\"status\">",
+         workflow <input name=\"workflow\" value=\"{}\"> version <input name=\"version\" size=\"4\" value=\"{}\"> \
+         started in the last <input name=\"hours\" size=\"4\" value=\"{}\"> hours status <select name=\"status\">",
         esc(t.as_str()),
-        esc(workflow.unwrap_or(""))
+        esc(workflow.unwrap_or("")),
+        esc(q.version.as_deref().unwrap_or("")),
+        esc(q.hours.as_deref().unwrap_or("")),
     );
     for s in ["", "running", "succeeded", "failed", "cancelled"] {
         let sel = if Some(s) == status { " selected" } else { "" };
@@ -80,8 +106,10 @@ pub(crate) async fn list(
     body.push_str("</table>");
     if let Some(next) = &page.next {
         body.push_str(&format!(
-            "<p><a href=\"/runs?tenant={tu}&workflow={}&status={}&cursor={}\">next page</a></p>",
+            "<p><a href=\"/runs?tenant={tu}&workflow={}&version={}&hours={}&status={}&cursor={}\">next page</a></p>",
             url(workflow.unwrap_or("")),
+            url(q.version.as_deref().unwrap_or("")),
+            url(q.hours.as_deref().unwrap_or("")),
             url(status.unwrap_or("")),
             url(next.as_str())
         ));
