@@ -26,6 +26,7 @@
 mod config;
 mod documents;
 mod error;
+mod group_commit;
 mod metrics;
 mod operations;
 mod queue;
@@ -65,6 +66,8 @@ pub struct SqliteStore {
     queue_changed: Arc<tokio::sync::watch::Sender<u64>>,
     /// Announces runs whose logs grew in this process; run watchers wake on it (E7).
     run_wakes: storage_ports::adapter_kit::run_wakes::RunWakes,
+    /// Run-log writes waiting for the leader of the next group commit.
+    group: Arc<group_commit::GroupCommit>,
     /// Writers of this process queue here, in order, before taking SQLite's write
     /// lock: SQLite has one writer at a time, and its busy handler is not fair, so
     /// without this a writer can be starved past `busy_timeout` by its own siblings.
@@ -119,6 +122,7 @@ impl SqliteStore {
             path: shown.into(),
             queue_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
             run_wakes: storage_ports::adapter_kit::run_wakes::RunWakes::default(),
+            group: Arc::default(),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
             clock: storage_ports::clock::system(),
         };

@@ -20,6 +20,7 @@ use storage_ports::{
 };
 
 use crate::error::{json_column, SqlxResultExt};
+use crate::group_commit::Write;
 use crate::SqliteStore;
 
 /// How long a watcher waits before it reads again unwoken. A write in this process
@@ -156,6 +157,59 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Appends `step` to a running run inside `tx`; the sequence number it took.
+    pub(crate) async fn append_in(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &TenantId,
+        run: &RunId,
+        step: &RunStep,
+    ) -> Result<u64> {
+        let seq = self.next_seq(tx, tenant, run).await?;
+        insert_event(
+            tx,
+            tenant,
+            run,
+            &RunEvent {
+                seq,
+                at: step.at(),
+                kind: RunEventKind::Step(step.clone()),
+            },
+        )
+        .await?;
+        Ok(seq)
+    }
+
+    /// Finishes a running run inside `tx`; the sequence number of its Finished event.
+    pub(crate) async fn finish_in(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        tenant: &TenantId,
+        run: &RunId,
+        outcome: &RunOutcome,
+    ) -> Result<u64> {
+        let seq = self.next_seq(tx, tenant, run).await?;
+        sqlx::query("UPDATE flowstore_runs SET status = ?, ended_at = ?, output = ?, error = ? WHERE tenant = ? AND run_id = ?")
+            .bind(outcome.status.as_str())
+            .bind(outcome.ended_at.as_micros())
+            .bind(outcome.output.as_ref().map(|o| to_json(o, "run output")).transpose()?)
+            .bind(outcome.error.as_ref().map(|e| to_json(e, "run error")).transpose()?)
+            .bind(tenant.as_str())
+            .bind(run.as_str())
+            .execute(&mut **tx)
+            .await
+            .op("runs.finish")?;
+        let finished = RunEvent {
+            seq,
+            at: outcome.ended_at,
+            kind: RunEventKind::Finished {
+                status: outcome.status,
+            },
+        };
+        insert_event(tx, tenant, run, &finished).await?;
+        Ok(seq)
+    }
+
     /// Takes the next sequence number of a running run, or says why there is none.
     async fn next_seq(
         &self,
@@ -196,65 +250,21 @@ impl RunStore for SqliteStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
         self.limit.check_new_run(&new)?;
         let run = Run::started(new);
-        let _gate = self.write_gate().await;
-        let mut tx = self.write_tx().await.op("runs.start")?;
-        // A run just started is a complete run with no steps: its log is the Started event.
-        let started = CompleteRun {
-            run,
-            steps: Vec::new(),
-        };
-        SqliteStore::write_complete(&mut tx, tenant, &started).await?;
-        let run = started.run;
-        tx.commit().await.op("runs.start")?;
+        self.group_write(Write::Start(tenant.clone(), run.clone()))
+            .await?;
         Ok(run)
     }
 
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
         self.limit.check_step(&step)?;
-        let _gate = self.write_gate().await;
-        let mut tx = self.write_tx().await.op("runs.append")?;
-        let seq = self.next_seq(&mut tx, tenant, run).await?;
-        insert_event(
-            &mut tx,
-            tenant,
-            run,
-            &RunEvent {
-                seq,
-                at: step.at(),
-                kind: RunEventKind::Step(step),
-            },
-        )
-        .await?;
-        tx.commit().await.op("runs.append")?;
-        self.run_wakes.notify_run(tenant, run);
-        Ok(seq)
+        self.group_write(Write::Append(tenant.clone(), run.clone(), step))
+            .await
     }
 
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
         self.limit.check_outcome(&outcome)?;
-        let _gate = self.write_gate().await;
-        let mut tx = self.write_tx().await.op("runs.finish")?;
-        let seq = self.next_seq(&mut tx, tenant, run).await?;
-        sqlx::query("UPDATE flowstore_runs SET status = ?, ended_at = ?, output = ?, error = ? WHERE tenant = ? AND run_id = ?")
-            .bind(outcome.status.as_str())
-            .bind(outcome.ended_at.as_micros())
-            .bind(outcome.output.as_ref().map(|o| to_json(o, "run output")).transpose()?)
-            .bind(outcome.error.as_ref().map(|e| to_json(e, "run error")).transpose()?)
-            .bind(tenant.as_str())
-            .bind(run.as_str())
-            .execute(&mut *tx)
-            .await
-            .op("runs.finish")?;
-        let finished = RunEvent {
-            seq,
-            at: outcome.ended_at,
-            kind: RunEventKind::Finished {
-                status: outcome.status,
-            },
-        };
-        insert_event(&mut tx, tenant, run, &finished).await?;
-        tx.commit().await.op("runs.finish")?;
-        self.run_wakes.notify_run(tenant, run);
+        self.group_write(Write::Finish(tenant.clone(), run.clone(), outcome))
+            .await?;
         RunStore::get(self, tenant, run).await
     }
 

@@ -163,7 +163,9 @@ async fn main() -> anyhow::Result<()> {
         figures.push(f);
     };
     for b in backends.iter().filter(|_| wants("P1")) {
-        note(ingest::run(b.clone(), sizes.ingest_runs_per_writer, sizes.rounds).await?);
+        for f in ingest::run(b.clone(), sizes.ingest_runs_per_writer, sizes.rounds).await? {
+            note(f);
+        }
     }
     // `--scenario P3-variants` runs the variants (each beside plain P3) alone.
     for b in backends

@@ -62,31 +62,6 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
     v[i]
 }
 
-/// Runs `ours` and `base` alternately `rounds` times ([`rotate`] with two sides); each
-/// returns how many operations it did. Returns the median rates (operations per second)
-/// of each.
-///
-/// # Errors
-/// The first failure of either side.
-pub async fn alternate<A, FA, B, FB>(
-    rounds: usize,
-    mut ours: A,
-    mut base: B,
-) -> anyhow::Result<(f64, f64)>
-where
-    A: FnMut(usize) -> FA,
-    FA: Future<Output = anyhow::Result<u64>>,
-    B: FnMut(usize) -> FB,
-    FB: Future<Output = anyhow::Result<u64>>,
-{
-    let mut sides: [Side<'_>; 2] = [
-        Box::new(|round| Box::pin(ours(round))),
-        Box::new(|round| Box::pin(base(round))),
-    ];
-    let rates = rotate(rounds, &mut sides).await?;
-    Ok((rates[0], rates[1]))
-}
-
 /// One side of a rotation: given the round, the work of that round, returning how many
 /// operations it did.
 pub type Side<'a> =

@@ -194,9 +194,15 @@ mod tests {
         let (_, other) = ids("acme", "r-2");
         let w = wakes.waiter(&t, &r);
         wakes.notify_run(&t, &other);
-        assert!(!ready(w.changed()), "another run's announcement is not a wake");
+        assert!(
+            !ready(w.changed()),
+            "another run's announcement is not a wake"
+        );
         wakes.notify_run(&t, &r);
-        assert!(ready(w.changed()), "its own run's is, though made before the wait");
+        assert!(
+            ready(w.changed()),
+            "its own run's is, though made before the wait"
+        );
         assert!(!ready(w.changed()), "and only once");
         wakes.notify(EVERY_RUN);
         assert!(ready(w.changed()));
@@ -214,7 +220,10 @@ mod tests {
             assert!(f.as_mut().poll(&mut cx).is_pending());
         }
         let key = run_key(&t, &r);
-        let kept = lock(&wakes.state).runs.get(key.as_str()).map(|x| x.wakers.len());
+        let kept = lock(&wakes.state)
+            .runs
+            .get(key.as_str())
+            .map(|x| x.wakers.len());
         assert_eq!(kept, Some(1), "one task, one waker");
         wakes.notify_run(&t, &r);
         assert!(ready(w.changed()));
