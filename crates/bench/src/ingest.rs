@@ -220,6 +220,10 @@ async fn sqlite_run_whole(
     Ok(())
 }
 
+/// One run through the raw driver: call by call, each statement committed alone; or
+/// in one transaction, done again when PostgreSQL picks it as a deadlock victim (8
+/// writers of one tenant meet on its counter rows), as a client writing whole runs
+/// must.
 async fn postgres_run(
     p: &sqlx::PgPool,
     t: &str,
@@ -228,11 +232,41 @@ async fn postgres_run(
     r: &RawRun,
     whole: bool,
 ) -> anyhow::Result<()> {
-    // Whole: one connection, BEGIN, the same statements, COMMIT.
-    let mut conn = p.acquire().await?;
-    if whole {
-        sqlx::query("BEGIN").execute(&mut *conn).await?;
+    if !whole {
+        let mut conn = p.acquire().await?;
+        return Ok(postgres_statements(&mut conn, t, id, now, r).await?);
     }
+    let mut tries = 0;
+    loop {
+        let mut tx = p.begin().await?;
+        let done = postgres_statements(&mut tx, t, id, now, r).await;
+        let done = match done {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if tries < 20
+                    && e.as_database_error()
+                        .and_then(|d| d.code())
+                        .is_some_and(|c| c == "40P01") =>
+            {
+                tries += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The statements of one run, as flowstore's PostgreSQL adapter makes them.
+async fn postgres_statements(
+    conn: &mut sqlx::postgres::PgConnection,
+    t: &str,
+    id: &str,
+    now: i64,
+    r: &RawRun,
+) -> Result<(), sqlx::Error> {
     // Times are timestamptz (schema 4); the raw side converts in the statement.
     #[allow(clippy::cast_precision_loss)]
     let now = now as f64 / 1e6;
@@ -247,9 +281,6 @@ async fn postgres_run(
     sqlx::query("WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1, status = 'succeeded', ended_at = to_timestamp($3), output = $4::jsonb WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
                  INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) SELECT $1, $2, s.seq, to_timestamp($3), $5::jsonb FROM s")
         .bind(t).bind(id).bind(now).bind(&r.output).bind(&r.finished).execute(&mut *conn).await?;
-    if whole {
-        sqlx::query("COMMIT").execute(&mut *conn).await?;
-    }
     Ok(())
 }
 
