@@ -22,6 +22,7 @@
 mod config;
 mod documents;
 mod error;
+mod group_commit;
 mod listener;
 mod metrics;
 mod operations;
@@ -63,6 +64,8 @@ pub struct PostgresStore {
     queue_changed: Arc<tokio::sync::watch::Sender<u64>>,
     /// Announces every `flowstore_runs` notification; run watchers wake on it (E7).
     run_wakes: storage_ports::adapter_kit::run_wakes::RunWakes,
+    /// Run-log writes waiting for a leader of a group commit (P1).
+    group: Arc<group_commit::GroupCommit>,
     _listener: Arc<listener::Listener>,
 }
 
@@ -108,6 +111,7 @@ impl PostgresStore {
             shown,
             queue_changed,
             run_wakes,
+            group: Arc::default(),
             _listener: Arc::new(listener),
         };
         store.apply_migrations().await?;

@@ -25,6 +25,7 @@ use storage_ports::{
 use chrono::{DateTime, Utc};
 
 use crate::error::SqlxResultExt;
+use crate::group_commit::{Answer, Write};
 use crate::time::{from_pg, to_pg};
 use crate::PostgresStore;
 use storage_ports::adapter_kit::{stored_id, stored_u32, to_i64};
@@ -228,6 +229,120 @@ impl PostgresStore {
         }
     }
 
+    /// An append's statement; the sequence number it took, or `None` when no
+    /// running run had that id.
+    pub(crate) async fn append_row(
+        conn: &mut sqlx::PgConnection,
+        tenant: &TenantId,
+        run: &RunId,
+        at: DateTime<Utc>,
+        kind: &str,
+    ) -> Result<Option<u64>> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1 \
+               WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
+             INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) \
+             SELECT $1, $2, s.seq, $3, $4::jsonb FROM s RETURNING seq",
+        )
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .bind(at)
+        .bind(kind)
+        .fetch_optional(&mut *conn)
+        .await
+        .op("runs.append")?;
+        Ok(seq.map(|s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    /// Many appends in one statement (a group commit's): each one's sequence number,
+    /// in the order given, or `None` where no running run had that id. Appends to one
+    /// run take consecutive numbers in the order given.
+    pub(crate) async fn append_rows(
+        conn: &mut sqlx::PgConnection,
+        appends: &[(&TenantId, &RunId, DateTime<Utc>, &str)],
+    ) -> Result<Vec<Option<u64>>> {
+        let mut tenants = Vec::with_capacity(appends.len());
+        let mut runs = Vec::with_capacity(appends.len());
+        let mut ats = Vec::with_capacity(appends.len());
+        let mut kinds = Vec::with_capacity(appends.len());
+        let mut ords = Vec::with_capacity(appends.len());
+        for (i, (t, r, at, kind)) in appends.iter().enumerate() {
+            tenants.push(t.as_str());
+            runs.push(r.as_str());
+            ats.push(*at);
+            kinds.push(*kind);
+            ords.push(i64::try_from(i).unwrap_or(i64::MAX));
+        }
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "WITH req AS ( \
+               SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::bigint[]) \
+                 AS r(tenant, run_id, at, kind, ord)), \
+             counts AS (SELECT tenant, run_id, count(*) AS n FROM req GROUP BY tenant, run_id), \
+             upd AS (UPDATE flowstore_runs f SET next_seq = f.next_seq + c.n FROM counts c \
+               WHERE f.tenant = c.tenant AND f.run_id = c.run_id AND f.status = 'running' \
+               RETURNING f.tenant, f.run_id, f.next_seq - c.n AS first), \
+             numbered AS (SELECT r.ord, r.tenant, r.run_id, r.at, r.kind, \
+               u.first + row_number() OVER (PARTITION BY r.tenant, r.run_id ORDER BY r.ord) - 1 AS seq \
+               FROM req r JOIN upd u ON u.tenant = r.tenant AND u.run_id = r.run_id), \
+             ins AS (INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) \
+               SELECT tenant, run_id, seq, at, kind::jsonb FROM numbered) \
+             SELECT ord, seq FROM numbered",
+        )
+        .bind(tenants)
+        .bind(runs)
+        .bind(ats)
+        .bind(kinds)
+        .bind(ords)
+        .fetch_all(&mut *conn)
+        .await
+        .op("runs.append")?;
+        let mut out = vec![None; appends.len()];
+        for (ord, seq) in rows {
+            if let Some(slot) = usize::try_from(ord).ok().and_then(|i| out.get_mut(i)) {
+                *slot = u64::try_from(seq).ok();
+            }
+        }
+        Ok(out)
+    }
+
+    /// A finish's statement; the finished run, or `None` when no running run had
+    /// that id.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn finish_row(
+        conn: &mut sqlx::PgConnection,
+        tenant: &TenantId,
+        run: &RunId,
+        status: &str,
+        ended_at: DateTime<Utc>,
+        output: Option<&str>,
+        error: Option<&str>,
+        kind: &str,
+    ) -> Result<Option<Run>> {
+        let row = sqlx::query(concat!(
+            "WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1, status = $3, ended_at = $4, \
+               output = $5::jsonb, error = $6::jsonb \
+               WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING ",
+            run_columns!(),
+            ", next_seq - 1 AS seq), \
+             e AS (INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) \
+               SELECT $1, $2, s.seq, $4, $7::jsonb FROM s) \
+             SELECT ",
+            run_columns!(),
+            " FROM s"
+        ))
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .bind(status)
+        .bind(ended_at)
+        .bind(output)
+        .bind(error)
+        .bind(kind)
+        .fetch_optional(&mut *conn)
+        .await
+        .op("runs.finish")?;
+        row.as_ref().map(run_of).transpose()
+    }
+
     pub(crate) async fn start_in<'e>(
         exec: impl sqlx::PgExecutor<'e>,
         tenant: &TenantId,
@@ -246,65 +361,54 @@ impl PostgresStore {
 impl RunStore for PostgresStore {
     async fn start(&self, tenant: &TenantId, new: NewRun) -> Result<Run> {
         self.limit.check_new_run(&new)?;
-        Self::start_in(&self.pool, tenant, new).await
+        let id = new.run_id.clone();
+        match self.group_write(Write::Start(tenant.clone(), new)).await? {
+            Answer::Started(Some(run)) => Ok(run),
+            _ => Err(already_exists(&id)),
+        }
     }
 
     async fn append(&self, tenant: &TenantId, run: &RunId, step: RunStep) -> Result<u64> {
         self.limit.check_step(&step)?;
-        let at = step.at();
-        let kind = json_text(&RunEventKind::Step(step), "run step")?;
-        let seq: Option<i64> = sqlx::query_scalar(
-            "WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1 \
-               WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
-             INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) \
-             SELECT $1, $2, s.seq, $3, $4::jsonb FROM s RETURNING seq",
-        )
-        .bind(tenant.as_str())
-        .bind(run.as_str())
-        .bind(to_pg(at)?)
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await
-        .op("runs.append")?;
-        match seq {
-            Some(s) => Ok(u64::try_from(s).unwrap_or(0)),
-            None => Err(self.not_running(tenant, run).await),
+        let write = Write::Append {
+            tenant: tenant.clone(),
+            run: run.clone(),
+            at: to_pg(step.at())?,
+            kind: json_text(&RunEventKind::Step(step), "run step")?,
+        };
+        match self.group_write(write).await? {
+            Answer::Appended(Some(seq)) => Ok(seq),
+            _ => Err(self.not_running(tenant, run).await),
         }
     }
 
     async fn finish(&self, tenant: &TenantId, run: &RunId, outcome: RunOutcome) -> Result<Run> {
         self.limit.check_outcome(&outcome)?;
-        let kind = json_text(
-            &RunEventKind::Finished {
-                status: outcome.status,
-            },
-            "run event",
-        )?;
-        let row = sqlx::query(concat!(
-            "WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1, status = $3, ended_at = $4, \
-               output = $5::jsonb, error = $6::jsonb \
-               WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING ",
-            run_columns!(),
-            ", next_seq - 1 AS seq), \
-             e AS (INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) \
-               SELECT $1, $2, s.seq, $4, $7::jsonb FROM s) \
-             SELECT ",
-            run_columns!(),
-            " FROM s"
-        ))
-        .bind(tenant.as_str())
-        .bind(run.as_str())
-        .bind(outcome.status.as_str())
-        .bind(to_pg(outcome.ended_at)?)
-        .bind(outcome.output.as_ref().map(|o| json_text(o, "run output")).transpose()?)
-        .bind(outcome.error.as_ref().map(|e| json_text(e, "run error")).transpose()?)
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await
-        .op("runs.finish")?;
-        match row {
-            Some(r) => run_of(&r),
-            None => Err(self.not_running(tenant, run).await),
+        let write = Write::Finish {
+            tenant: tenant.clone(),
+            run: run.clone(),
+            status: outcome.status.as_str(),
+            ended_at: to_pg(outcome.ended_at)?,
+            output: outcome
+                .output
+                .as_ref()
+                .map(|o| json_text(o, "run output"))
+                .transpose()?,
+            error: outcome
+                .error
+                .as_ref()
+                .map(|e| json_text(e, "run error"))
+                .transpose()?,
+            kind: json_text(
+                &RunEventKind::Finished {
+                    status: outcome.status,
+                },
+                "run event",
+            )?,
+        };
+        match self.group_write(write).await? {
+            Answer::Finished(Some(r)) => Ok(r),
+            _ => Err(self.not_running(tenant, run).await),
         }
     }
 
