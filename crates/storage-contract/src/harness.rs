@@ -168,6 +168,7 @@ behaviours! {
         crate::runs::e9_failed_runs_are_kept_longer, crate::runs::e9_dry_run_reports_without_deleting,
         crate::runs::e9_archive_holds_pruned_runs_before_delete, crate::runs::e10_tenants_never_see_each_other,
         crate::runs::e11_batch_stores_many_runs_atomically_per_run,
+        crate::runs::e12_concurrent_writers_each_get_their_own_answer,
         crate::names::n3_times_at_the_storable_bounds_round_trip_and_outside_are_refused, crate::names::n4_every_long_run_field_is_bounded;
     RunWatch => crate::runs::e7_watcher_receives_live_events;
     Metrics => crate::metrics::m1_record_updates_aggregates, crate::metrics::m1_recording_a_run_twice_changes_nothing,

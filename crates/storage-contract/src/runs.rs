@@ -876,3 +876,87 @@ pub async fn e11_batch_stores_many_runs_atomically_per_run(ctx: Ctx) -> TestResu
     );
     Ok(())
 }
+
+/// E12: concurrent writers of one tenant each get their own answer. Eight writers
+/// each start a run, append 40 steps and finish it, all at once, while refused writes
+/// (an append to a finished run, a start of a taken id) go in between: every append
+/// returns its run's next sequence number and is readable when it returns, every
+/// refusal is the writer's own, and each run holds its writes once, in order. A
+/// backend that coalesces concurrent writes into one transaction (group commit,
+/// docs/performance.md P1) must keep every caller's answer apart.
+pub async fn e12_concurrent_writers_each_get_their_own_answer(ctx: Ctx) -> TestResult {
+    const WRITERS: usize = 8;
+    const STEPS: u64 = 40;
+    let (s, t) = (&ctx.set.runs, &ctx.tenant);
+    let done = s.start(t, new_run("e12", Timestamp::now())).await?;
+    s.finish(
+        t,
+        &done.run_id,
+        RunOutcome::succeeded(json!(1), Timestamp::now()),
+    )
+    .await?;
+    let writer = |w: usize| {
+        let done = done.clone();
+        async move {
+            let run = s.start(t, new_run("e12", Timestamp::now())).await?;
+            for i in 0..STEPS {
+                let seq = s
+                    .append(t, &run.run_id, snapshot(&format!("v{i}"), Timestamp::now()))
+                    .await?;
+                ensure_eq!(seq, i + 2, "writer {w}: the run's next sequence number");
+                let seen = s.events(t, &run.run_id, seq).await?;
+                ensure_eq!(
+                    seen.first().map(|e| e.seq),
+                    Some(seq),
+                    "writer {w}: readable on return"
+                );
+                if i % 10 == 0 {
+                    expect_kind(
+                        s.append(t, &done.run_id, snapshot("late", Timestamp::now()))
+                            .await,
+                        ErrorKind::Immutable,
+                        "an append to a finished run, among others' writes",
+                    )?;
+                    let again = NewRun {
+                        run_id: done.run_id.clone(),
+                        ..new_run("e12", Timestamp::now())
+                    };
+                    expect_kind(
+                        s.start(t, again).await,
+                        ErrorKind::AlreadyExists,
+                        "a start of a taken id, among others' writes",
+                    )?;
+                }
+            }
+            let finished = s
+                .finish(
+                    t,
+                    &run.run_id,
+                    RunOutcome::succeeded(json!(w), Timestamp::now()),
+                )
+                .await?;
+            ensure_eq!(
+                finished.output,
+                Some(json!(w)),
+                "writer {w}: its own finish"
+            );
+            Ok::<RunId, Failure>(run.run_id)
+        }
+    };
+    let runs = futures_util::future::join_all((0..WRITERS).map(writer)).await;
+    for (w, run) in runs.into_iter().enumerate() {
+        let run = run?;
+        let seqs: Vec<u64> = s.events(t, &run, 1).await?.iter().map(|e| e.seq).collect();
+        ensure_eq!(
+            seqs,
+            (1..=STEPS + 2).collect::<Vec<u64>>(),
+            "writer {w}: every write once, in order"
+        );
+    }
+    ensure_eq!(
+        s.events(t, &done.run_id, 1).await?.len(),
+        2,
+        "nothing reached the finished run"
+    );
+    Ok(())
+}
