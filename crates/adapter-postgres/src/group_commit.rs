@@ -26,6 +26,8 @@ use chrono::{DateTime, Utc};
 use storage_ports::{Error, ErrorKind, NewRun, Result, Run, RunId, TenantId};
 use tokio::sync::{oneshot, Semaphore};
 
+use storage_ports::adapter_kit::errors::batch_failed;
+
 use crate::error::SqlxResultExt;
 use crate::PostgresStore;
 
@@ -107,16 +109,6 @@ impl Default for GroupCommit {
     }
 }
 
-/// The same failure for every write of a batch whose transaction failed.
-fn shared(e: &Error) -> Error {
-    let copy = Error::new(e.kind(), e.message()).with_operation("runs.group_commit");
-    if e.is_retryable() {
-        copy.temporary()
-    } else {
-        copy.permanent()
-    }
-}
-
 /// A deadlock or serialization failure (SQLSTATE class 40): the transaction lost a
 /// race, stored nothing, and may win when run again.
 fn lost_a_race(e: &Error) -> bool {
@@ -188,7 +180,10 @@ impl PostgresStore {
         };
         let answers: Vec<Result<Answer>> = match answers {
             Ok(a) => a.into_iter().map(Ok).collect(),
-            Err(e) => writes.iter().map(|_| Err(shared(&e))).collect(),
+            Err(e) => writes
+                .iter()
+                .map(|_| Err(batch_failed(&e, "runs.group_commit")))
+                .collect(),
         };
         for ((_, slot), answer) in writes.iter().zip(answers) {
             if let Some(reply) = lock(&slot.reply).take() {

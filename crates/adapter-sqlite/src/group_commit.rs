@@ -22,6 +22,8 @@ use storage_ports::{
     CompleteRun, Error, ErrorKind, Result, Run, RunId, RunOutcome, RunStep, TenantId,
 };
 
+use storage_ports::adapter_kit::errors::batch_failed;
+
 use crate::error::SqlxResultExt;
 use crate::SqliteStore;
 
@@ -62,16 +64,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     queue: Mutex<VecDeque<Arc<Slot>>>,
-}
-
-/// The same failure for every write of a batch whose transaction failed.
-fn shared(e: &Error) -> Error {
-    let copy = Error::new(e.kind(), e.message()).with_operation("runs.group_commit");
-    if e.is_retryable() {
-        copy.temporary()
-    } else {
-        copy.permanent()
-    }
 }
 
 impl SqliteStore {
@@ -119,7 +111,10 @@ impl SqliteStore {
         let writes: Vec<Write> = batch.iter().filter_map(|s| lock(&s.write).take()).collect();
         let answered = match self.run_batch(&writes).await {
             Ok(answers) => answers,
-            Err(e) => writes.iter().map(|_| Err(shared(&e))).collect(),
+            Err(e) => writes
+                .iter()
+                .map(|_| Err(batch_failed(&e, "runs.group_commit")))
+                .collect(),
         };
         for ((slot, write), answer) in batch.iter().zip(&writes).zip(answered) {
             if answer.is_ok() {

@@ -143,6 +143,81 @@ async fn raw(
     Ok((WRITERS * runs_each) as u64)
 }
 
+/// A raw call of one run: its statements, as flowstore's SQLite adapter makes them.
+enum SqliteCall<'a> {
+    Start,
+    Step(&'a str),
+    Finish,
+}
+
+async fn sqlite_call(
+    c: &mut sqlx::SqliteConnection,
+    t: &str,
+    id: &str,
+    now: i64,
+    r: &RawRun,
+    call: SqliteCall<'_>,
+) -> anyhow::Result<()> {
+    let next = "UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = ? AND run_id = ? AND status = 'running' RETURNING next_seq - 1";
+    let event =
+        "INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, ?, ?, ?)";
+    match call {
+        SqliteCall::Start => {
+            sqlx::query("INSERT INTO flowstore_runs (run_id, workflow_id, version, status, inputs, started_at, tenant, next_seq) VALUES (?, 'bench', 1, 'running', ?, ?, ?, 2)")
+                .bind(id).bind(&r.inputs).bind(now).bind(t).execute(&mut *c).await?;
+            sqlx::query(event)
+                .bind(t)
+                .bind(id)
+                .bind(1_i64)
+                .bind(now)
+                .bind("{\"event\":\"started\"}")
+                .execute(&mut *c)
+                .await?;
+        }
+        SqliteCall::Step(kind) => {
+            let seq: i64 = sqlx::query_scalar(next)
+                .bind(t)
+                .bind(id)
+                .fetch_one(&mut *c)
+                .await?;
+            sqlx::query(event)
+                .bind(t)
+                .bind(id)
+                .bind(seq)
+                .bind(now)
+                .bind(kind)
+                .execute(&mut *c)
+                .await?;
+        }
+        SqliteCall::Finish => {
+            let seq: i64 = sqlx::query_scalar(next)
+                .bind(t)
+                .bind(id)
+                .fetch_one(&mut *c)
+                .await?;
+            sqlx::query("UPDATE flowstore_runs SET status = 'succeeded', ended_at = ?, output = ? WHERE tenant = ? AND run_id = ?")
+                .bind(now).bind(&r.output).bind(t).bind(id).execute(&mut *c).await?;
+            sqlx::query(event)
+                .bind(t)
+                .bind(id)
+                .bind(seq)
+                .bind(now)
+                .bind(&r.finished)
+                .execute(&mut *c)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The calls of one run, in order.
+fn sqlite_calls(r: &RawRun) -> impl Iterator<Item = SqliteCall<'_>> {
+    std::iter::once(SqliteCall::Start)
+        .chain(r.kinds.iter().map(|k| SqliteCall::Step(k)))
+        .chain(std::iter::once(SqliteCall::Finish))
+}
+
+/// A run call by call, each call in a transaction of its own.
 async fn sqlite_run(
     p: &sqlx::SqlitePool,
     t: &str,
@@ -150,40 +225,16 @@ async fn sqlite_run(
     now: i64,
     r: &RawRun,
 ) -> anyhow::Result<()> {
-    let mut tx = p.begin().await?;
-    sqlx::query("INSERT INTO flowstore_runs (run_id, workflow_id, version, status, inputs, started_at, tenant, next_seq) VALUES (?, 'bench', 1, 'running', ?, ?, ?, 2)")
-        .bind(id).bind(&r.inputs).bind(now).bind(t).execute(&mut *tx).await?;
-    sqlx::query("INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, 1, ?, '{\"event\":\"started\"}')")
-        .bind(t).bind(id).bind(now).execute(&mut *tx).await?;
-    tx.commit().await?;
-    for kind in &r.kinds {
+    for call in sqlite_calls(r) {
         let mut tx = p.begin().await?;
-        let seq: i64 = sqlx::query_scalar("UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = ? AND run_id = ? AND status = 'running' RETURNING next_seq - 1")
-            .bind(t).bind(id).fetch_one(&mut *tx).await?;
-        sqlx::query("INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, ?, ?, ?)")
-            .bind(t).bind(id).bind(seq).bind(now).bind(kind).execute(&mut *tx).await?;
+        sqlite_call(&mut tx, t, id, now, r, call).await?;
         tx.commit().await?;
     }
-    let mut tx = p.begin().await?;
-    let seq: i64 = sqlx::query_scalar("UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = ? AND run_id = ? AND status = 'running' RETURNING next_seq - 1")
-        .bind(t).bind(id).fetch_one(&mut *tx).await?;
-    sqlx::query("UPDATE flowstore_runs SET status = 'succeeded', ended_at = ?, output = ? WHERE tenant = ? AND run_id = ?")
-        .bind(now).bind(&r.output).bind(t).bind(id).execute(&mut *tx).await?;
-    sqlx::query(
-        "INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(t)
-    .bind(id)
-    .bind(seq)
-    .bind(now)
-    .bind(&r.finished)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-/// A whole run in one transaction: the statements of [`sqlite_run`], one commit.
+/// A whole run in one transaction, taking the write lock from the start (waited for
+/// under busy_timeout, as flowstore takes it).
 async fn sqlite_run_whole(
     p: &sqlx::SqlitePool,
     t: &str,
@@ -192,30 +243,9 @@ async fn sqlite_run_whole(
     r: &RawRun,
 ) -> anyhow::Result<()> {
     let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query("INSERT INTO flowstore_runs (run_id, workflow_id, version, status, inputs, started_at, tenant, next_seq) VALUES (?, 'bench', 1, 'running', ?, ?, ?, 2)")
-        .bind(id).bind(&r.inputs).bind(now).bind(t).execute(&mut *tx).await?;
-    sqlx::query("INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, 1, ?, '{\"event\":\"started\"}')")
-        .bind(t).bind(id).bind(now).execute(&mut *tx).await?;
-    for kind in &r.kinds {
-        let seq: i64 = sqlx::query_scalar("UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = ? AND run_id = ? AND status = 'running' RETURNING next_seq - 1")
-            .bind(t).bind(id).fetch_one(&mut *tx).await?;
-        sqlx::query("INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, ?, ?, ?)")
-            .bind(t).bind(id).bind(seq).bind(now).bind(kind).execute(&mut *tx).await?;
+    for call in sqlite_calls(r) {
+        sqlite_call(&mut tx, t, id, now, r, call).await?;
     }
-    let seq: i64 = sqlx::query_scalar("UPDATE flowstore_runs SET next_seq = next_seq + 1 WHERE tenant = ? AND run_id = ? AND status = 'running' RETURNING next_seq - 1")
-        .bind(t).bind(id).fetch_one(&mut *tx).await?;
-    sqlx::query("UPDATE flowstore_runs SET status = 'succeeded', ended_at = ?, output = ? WHERE tenant = ? AND run_id = ?")
-        .bind(now).bind(&r.output).bind(t).bind(id).execute(&mut *tx).await?;
-    sqlx::query(
-        "INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(t)
-    .bind(id)
-    .bind(seq)
-    .bind(now)
-    .bind(&r.finished)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -102,70 +102,61 @@ fn queue_page(queue: &QueueName) -> String {
     format!("/queues/{}", url(queue.as_str()))
 }
 
-pub(crate) async fn pause(
+/// `POST /queues/{queue}/pause` and `.../resume`.
+pub(crate) async fn queue_action(
     State(console): State<Arc<Console>>,
-    Path(queue): Path<String>,
+    Path((queue, action)): Path<(String, String)>,
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let q = QueueName::new(queue)?;
-    let queue = &console.storage().ports().queue;
+    let pause = match action.as_str() {
+        "pause" => true,
+        "resume" => false,
+        _ => return Err(unknown(&action)),
+    };
+    let jobs = &console.storage().ports().queue;
     Ok(
         act(&console, &headers, &form, queue_page(&q), |t| async move {
-            queue.pause(&t, &q).await
+            if pause {
+                jobs.pause(&t, &q).await
+            } else {
+                jobs.resume(&t, &q).await
+            }
         })
         .await,
     )
 }
 
-pub(crate) async fn resume(
+/// `POST /queues/{queue}/jobs/{job}/requeue` and `.../cancel`.
+pub(crate) async fn job_action(
     State(console): State<Arc<Console>>,
-    Path(queue): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, PageError> {
-    let q = QueueName::new(queue)?;
-    let queue = &console.storage().ports().queue;
-    Ok(
-        act(&console, &headers, &form, queue_page(&q), |t| async move {
-            queue.resume(&t, &q).await
-        })
-        .await,
-    )
-}
-
-pub(crate) async fn requeue(
-    State(console): State<Arc<Console>>,
-    Path((queue, job)): Path<(String, String)>,
+    Path((queue, job, action)): Path<(String, String, String)>,
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let q = QueueName::new(queue)?;
     let job = JobId::new(job)?;
-    let queue = &console.storage().ports().queue;
+    let requeue = match action.as_str() {
+        "requeue" => true,
+        "cancel" => false,
+        _ => return Err(unknown(&action)),
+    };
+    let jobs = &console.storage().ports().queue;
     Ok(
         act(&console, &headers, &form, queue_page(&q), |t| async move {
-            queue.requeue(&t, &q, &job).await
+            if requeue {
+                jobs.requeue(&t, &q, &job).await
+            } else {
+                jobs.cancel(&t, &q, &job).await.map(|_| ())
+            }
         })
         .await,
     )
 }
 
-pub(crate) async fn cancel(
-    State(console): State<Arc<Console>>,
-    Path((queue, job)): Path<(String, String)>,
-    headers: HeaderMap,
-    Form(form): Form<ActionForm>,
-) -> Result<Response, PageError> {
-    let q = QueueName::new(queue)?;
-    let job = JobId::new(job)?;
-    let queue = &console.storage().ports().queue;
-    Ok(
-        act(&console, &headers, &form, queue_page(&q), |t| async move {
-            queue.cancel(&t, &q, &job).await.map(|_| ())
-        })
-        .await,
-    )
+fn unknown(action: &str) -> PageError {
+    PageError(StatusCode::NOT_FOUND, format!("no action {action:?} here"))
 }
 
 pub(crate) async fn delete_run(

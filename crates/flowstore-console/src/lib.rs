@@ -102,10 +102,11 @@ impl Console {
             .route("/api/runs/{run}/events", get(live::events))
             .route("/assets/live.js", get(live::script))
             .route("/metrics", get(prometheus::figures))
-            .route("/queues/{queue}/pause", post(actions::pause))
-            .route("/queues/{queue}/resume", post(actions::resume))
-            .route("/queues/{queue}/jobs/{job}/requeue", post(actions::requeue))
-            .route("/queues/{queue}/jobs/{job}/cancel", post(actions::cancel))
+            .route("/queues/{queue}/{action}", post(actions::queue_action))
+            .route(
+                "/queues/{queue}/jobs/{job}/{action}",
+                post(actions::job_action),
+            )
             .route("/runs/{run}/delete", post(actions::delete_run))
             .layer(axum::middleware::map_response(secure_headers))
             .layer(axum::middleware::from_fn_with_state(

@@ -62,6 +62,19 @@ pub fn credential_missing(key: &CredentialKey) -> Error {
     Error::not_found(format!("no credential {key}"))
 }
 
+/// The same failure again, for each of the callers a batch served: a group commit
+/// whose transaction failed tells every writer in it, and [`Error`] is not `Clone`
+/// (its source is a driver's error). Kind, message and retry status are kept.
+#[must_use]
+pub fn batch_failed(e: &Error, operation: &'static str) -> Error {
+    let copy = Error::new(e.kind(), e.message()).with_operation(operation);
+    if e.is_retryable() {
+        copy.temporary()
+    } else {
+        copy.permanent()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
