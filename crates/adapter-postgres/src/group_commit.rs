@@ -201,19 +201,47 @@ impl PostgresStore {
         let mut appends = Vec::new();
         let mut at_index = Vec::new();
         for (i, (w, _)) in writes.iter().enumerate() {
-            if let Write::Append {
-                tenant,
-                run,
-                at,
-                kind,
-            } = w
-            {
-                appends.push((tenant, run, *at, kind.as_str()));
-                at_index.push(i);
-                answers.push(None);
-            } else {
-                answers.push(Some(Self::apply(&mut tx, w).await?));
-            }
+            answers.push(match w {
+                Write::Append {
+                    tenant,
+                    run,
+                    at,
+                    kind,
+                } => {
+                    appends.push((tenant, run, *at, kind.as_str()));
+                    at_index.push(i);
+                    None
+                }
+                Write::Start(t, new) => {
+                    Some(match Self::start_in(&mut *tx, t, new.clone()).await {
+                        Ok(run) => Answer::Started(Some(run)),
+                        // ON CONFLICT DO NOTHING: a taken id wrote nothing.
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => Answer::Started(None),
+                        Err(e) => return Err(e),
+                    })
+                }
+                Write::Finish {
+                    tenant,
+                    run,
+                    status,
+                    ended_at,
+                    output,
+                    error,
+                    kind,
+                } => Some(Answer::Finished(
+                    Self::finish_row(
+                        &mut tx,
+                        tenant,
+                        run,
+                        status,
+                        *ended_at,
+                        output.as_deref(),
+                        error.as_deref(),
+                        kind,
+                    )
+                    .await?,
+                )),
+            });
         }
         if !appends.is_empty() {
             let seqs = Self::append_rows(&mut tx, &appends).await?;
@@ -228,43 +256,5 @@ impl PostgresStore {
             .into_iter()
             .map(|a| a.unwrap_or(Answer::Appended(None)))
             .collect())
-    }
-
-    async fn apply(conn: &mut sqlx::PgConnection, w: &Write) -> Result<Answer> {
-        Ok(match w {
-            Write::Start(t, new) => match Self::start_in(&mut *conn, t, new.clone()).await {
-                Ok(run) => Answer::Started(Some(run)),
-                // ON CONFLICT DO NOTHING: a taken id wrote nothing.
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => Answer::Started(None),
-                Err(e) => return Err(e),
-            },
-            Write::Append {
-                tenant,
-                run,
-                at,
-                kind,
-            } => Answer::Appended(Self::append_row(conn, tenant, run, *at, kind).await?),
-            Write::Finish {
-                tenant,
-                run,
-                status,
-                ended_at,
-                output,
-                error,
-                kind,
-            } => Answer::Finished(
-                Self::finish_row(
-                    conn,
-                    tenant,
-                    run,
-                    status,
-                    *ended_at,
-                    output.as_deref(),
-                    error.as_deref(),
-                    kind,
-                )
-                .await?,
-            ),
-        })
     }
 }

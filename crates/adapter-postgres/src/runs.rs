@@ -229,32 +229,7 @@ impl PostgresStore {
         }
     }
 
-    /// An append's statement; the sequence number it took, or `None` when no
-    /// running run had that id.
-    pub(crate) async fn append_row(
-        conn: &mut sqlx::PgConnection,
-        tenant: &TenantId,
-        run: &RunId,
-        at: DateTime<Utc>,
-        kind: &str,
-    ) -> Result<Option<u64>> {
-        let seq: Option<i64> = sqlx::query_scalar(
-            "WITH s AS (UPDATE flowstore_runs SET next_seq = next_seq + 1 \
-               WHERE tenant = $1 AND run_id = $2 AND status = 'running' RETURNING next_seq - 1 AS seq) \
-             INSERT INTO flowstore_run_events (tenant, run_id, seq, at, kind) \
-             SELECT $1, $2, s.seq, $3, $4::jsonb FROM s RETURNING seq",
-        )
-        .bind(tenant.as_str())
-        .bind(run.as_str())
-        .bind(at)
-        .bind(kind)
-        .fetch_optional(&mut *conn)
-        .await
-        .op("runs.append")?;
-        Ok(seq.map(|s| u64::try_from(s).unwrap_or(0)))
-    }
-
-    /// Many appends in one statement (a group commit's): each one's sequence number,
+    /// The appends of a group commit in one statement: each one's sequence number,
     /// in the order given, or `None` where no running run had that id. Appends to one
     /// run take consecutive numbers in the order given.
     pub(crate) async fn append_rows(
@@ -579,12 +554,7 @@ impl RunStore for PostgresStore {
             tenant.clone(),
             run.clone(),
             from_seq,
-            move || {
-                let changed = waiter.changed();
-                async move {
-                    let _ = tokio::time::timeout(WATCH_FALLBACK, changed).await;
-                }
-            },
+            move || waiter.changed_or(tokio::time::sleep(WATCH_FALLBACK)),
         ))
     }
 

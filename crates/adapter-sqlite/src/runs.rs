@@ -429,12 +429,7 @@ impl RunStore for SqliteStore {
             tenant.clone(),
             run.clone(),
             from_seq,
-            move || {
-                let changed = waiter.changed();
-                async move {
-                    let _ = tokio::time::timeout(WATCH_FALLBACK, changed).await;
-                }
-            },
+            move || waiter.changed_or(tokio::time::sleep(WATCH_FALLBACK)),
         ))
     }
 

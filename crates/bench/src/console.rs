@@ -130,7 +130,7 @@ async fn p95s(base: &str, t: &TenantId, run: &RunId) -> anyhow::Result<Vec<f64>>
     for route in ROUTES {
         let path = route
             .replace("{run}", run.as_str())
-            .replace("{cursor}", &encode(&cursor));
+            .replace("{cursor}", &flowstore_console::html::url(&cursor));
         let sep = if path.contains('?') { '&' } else { '?' };
         let url = format!("{base}{path}{sep}tenant={}", t.as_str());
         fetch(&http, &url).await?;
@@ -142,19 +142,6 @@ async fn p95s(base: &str, t: &TenantId, run: &RunId) -> anyhow::Result<Vec<f64>>
         out.push(quantile(&lat, 0.95));
     }
     Ok(out)
-}
-
-/// `s` as a query component.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// P-console on one backend: a figure per route.

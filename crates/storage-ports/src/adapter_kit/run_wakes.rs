@@ -78,8 +78,13 @@ impl RunWakes {
         }
     }
 
-    /// Announces a run of `tenant`.
+    /// Announces a run of `tenant`. Called at every committed append, so with no
+    /// watcher at all it only looks at the map, without building the key.
     pub fn notify_run(&self, tenant: &TenantId, run: &RunId) {
+        if lock(&self.state).runs.is_empty() {
+            // A watcher subscribing now reads after this write committed.
+            return;
+        }
         self.notify(&run_key(tenant, run));
     }
 
@@ -136,6 +141,20 @@ impl RunWaiter {
     pub fn changed(&self) -> impl Future<Output = ()> + Send + 'static {
         Changed {
             inner: self.inner.clone(),
+        }
+    }
+}
+
+impl RunWaiter {
+    /// [`Self::changed`], or `fallback` if that resolves first: how a watcher bounds
+    /// its wait by the backend's re-read interval.
+    pub fn changed_or<F>(&self, fallback: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let changed = self.changed();
+        async move {
+            futures_util::future::select(Box::pin(changed), Box::pin(fallback)).await;
         }
     }
 }
